@@ -1,0 +1,168 @@
+// Package chat is the transport-neutral boundary between chat adapters
+// (chat/slack, chat/console) and the commands package. Adapters turn their
+// transport's events into Request, Reaction and Action values and render
+// Message values; nothing below the adapters imports a chat SDK.
+package chat
+
+import (
+	"context"
+	"time"
+)
+
+// User is the person (or bot) behind an event.
+type User struct {
+	ID   string
+	Name string
+	// IsBot is true for bots and apps: they never count as approvers.
+	IsBot bool
+}
+
+// MessageRef points at a posted message (Slack: channel + ts).
+type MessageRef struct {
+	Channel string
+	TS      string
+}
+
+// Request is one `/failover …` command.
+type Request struct {
+	User    User
+	Channel string
+	// Text is what follows the command name: "start lab reason words".
+	Text string
+}
+
+// Reaction is an emoji added to, or removed from, a message.
+type Reaction struct {
+	// EventID deduplicates redelivered events ("" when the transport has none).
+	EventID string
+	User    User
+	Message MessageRef
+	Emoji   string // without colons: "white_check_mark"
+	Added   bool
+}
+
+// Action is a button press on a message the bot posted.
+type Action struct {
+	User     User
+	Message  MessageRef
+	ActionID string // approve, reject, retry, skip, abort
+	Value    string // the run ID, or "runID/stepID"
+}
+
+// Message is what the bot says. Text is the plain fallback; View, when set,
+// is one of the *View types below, which each adapter renders in its own
+// way (Block Kit, terminal text).
+type Message struct {
+	Text string
+	View any
+}
+
+// Poster posts and edits messages. Implemented by each adapter.
+type Poster interface {
+	Post(ctx context.Context, channel string, m Message) (MessageRef, error)
+	Update(ctx context.Context, ref MessageRef, m Message) error
+	// Reply posts into the thread of ref.
+	Reply(ctx context.Context, thread MessageRef, m Message) (MessageRef, error)
+	// Ephemeral shows m to one user only.
+	Ephemeral(ctx context.Context, channel, userID string, m Message) error
+}
+
+// Responder answers the person who sent a Request.
+type Responder interface {
+	// Respond is visible to everyone in the channel.
+	Respond(ctx context.Context, m Message) error
+	// Ephemeral is visible to the requester only (usage errors, refusals).
+	Ephemeral(ctx context.Context, m Message) error
+}
+
+// Handler is implemented by the commands package and called by adapters.
+type Handler interface {
+	HandleCommand(ctx context.Context, req Request, out Responder)
+	HandleReaction(ctx context.Context, r Reaction)
+	HandleAction(ctx context.Context, a Action)
+}
+
+// CheckResult is one assessment check.
+type CheckResult struct {
+	ID       string
+	Name     string
+	OK       bool
+	Summary  string
+	Error    string
+	Duration time.Duration
+}
+
+// AssessView is the go/no-go card of `/failover assess`.
+type AssessView struct {
+	Runbook string
+	Go      bool
+	Checks  []CheckResult
+	Took    time.Duration
+}
+
+// PlanStep is one line of a dry run.
+type PlanStep struct {
+	Phase   string
+	StepID  string
+	Name    string
+	Kind    string
+	Verdict string // "will change", "already done", "unknown until <step> runs", "cannot tell: <err>"
+	Summary string
+}
+
+// PlanView is the plan posted by `start` (and `plan`) that approvers react to.
+type PlanView struct {
+	RunID     string
+	Runbook   string
+	Requester string
+	Reason    string
+	PlanHash  string
+	Params    map[string]string
+	Steps     []PlanStep
+	// Assessment, if any, was run just before the plan.
+	Assessment *AssessView
+	// ExpectedDataLoss is the replication lag at planning time ("1.2s").
+	ExpectedDataLoss string
+	Approvers        []string
+	Required         int
+	ExpiresAt        time.Time
+	// State: pending, approved, rejected, expired ("" for a plain plan).
+	State string
+}
+
+// StepProgress is one step's line on the progress card.
+type StepProgress struct {
+	ID      string
+	Name    string
+	Status  string // pending, running, done, failed, skipped, replaced
+	Summary string
+}
+
+// PhaseProgress is one phase's line on the progress card.
+type PhaseProgress struct {
+	Name   string
+	Status string // pending, running, done, failed, skipped
+	Steps  []StepProgress
+}
+
+// ProgressView is the live progress card of a run.
+type ProgressView struct {
+	RunID       string
+	Runbook     string
+	Requester   string
+	Approvers   []string
+	State       string
+	StateReason string
+	Phases      []PhaseProgress
+	Current     string
+	Elapsed     time.Duration
+	Expected    time.Duration
+}
+
+// StepFailedView is posted in the card's thread when a step fails; it
+// offers Retry / Skip / Abort.
+type StepFailedView struct {
+	RunID  string
+	StepID string
+	Error  string
+}

@@ -1,0 +1,169 @@
+// Package runbook loads YAML runbooks, validates them with precise errors
+// (file, line, field), expands templates and computes the plan hash that
+// approvals are bound to. The executor only ever sees the validated form
+// defined in this file.
+package runbook
+
+import (
+	"context"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+// Runbook is a validated runbook.
+type Runbook struct {
+	// Name identifies the runbook in commands (`/failover start <name>`).
+	Name        string
+	Description string
+	// Severity is free text from the runbook ("critical").
+	Severity string
+	// ExpectedDuration is what the progress card measures elapsed time against.
+	ExpectedDuration time.Duration
+	// Channel is the incident channel for the progress card.
+	Channel  string
+	Approval ApprovalPolicy
+	Regions  map[string]Region
+	// Connections by name; their fields may hold ${secret:…} references,
+	// which are only expanded when a step is built.
+	Connections map[string]Connection
+	Params      []Param
+	// Assess are read-only checks run at once by `/failover assess`.
+	Assess []*Step
+	Phases []*Phase
+	// Source is the file the runbook was loaded from.
+	Source string
+	// Hash is the plan hash of the runbook with no parameters bound; see
+	// PlanHash for a run's hash.
+	Hash string
+}
+
+// ApprovalPolicy says who must approve a run before it starts.
+type ApprovalPolicy struct {
+	// Required is the number of distinct approvers (default 2; 0 means none).
+	Required int
+	// Groups are approver groups (Slack user group IDs or handles).
+	Groups []string
+	// Users are approver user IDs or names.
+	Users []string
+	// AllowRequester lets the requester count as an approver (default false).
+	AllowRequester bool
+	// Expiry is how long an approval request stays open (default 15m).
+	Expiry time.Duration
+}
+
+// Region is a named region ("primary", "dr").
+type Region struct {
+	Name        string
+	Description string
+	// Cloud region, e.g. us-east-1.
+	CloudRegion string
+}
+
+// Connection is a named connection as written in the runbook.
+type Connection struct {
+	Name   string
+	Type   string
+	Region string
+	// Fields as written: they may contain ${secret:NAME} references.
+	Fields map[string]string
+}
+
+// Param is a runbook parameter, given as name=value to plan/start.
+type Param struct {
+	Name        string
+	Description string
+	Default     string
+	Required    bool
+}
+
+// Phase is an ordered group of steps; phases run one after another.
+type Phase struct {
+	ID    string
+	Name  string
+	Steps []*Step
+}
+
+// Retry bounds the retries of transient errors inside a step's deadline.
+type Retry struct {
+	// Attempts is the maximum number of Apply attempts (0: until the deadline).
+	Attempts int
+	// Backoff is the first delay; it doubles, with jitter, up to MaxBackoff.
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+// Step is one validated step.
+type Step struct {
+	// ID is unique in the runbook, [a-z][a-z0-9_]*, so that templates can
+	// name it: {{ .steps.<id>.outputs.<name> }}.
+	ID   string
+	Name string
+	Kind string
+	// Phase is the ID of the phase holding the step ("" for assess checks).
+	Phase string
+	// Needs are IDs of steps (of this or earlier phases) that must be done
+	// first.
+	Needs   []string
+	Timeout time.Duration
+	Retry   Retry
+	// ReadOnly is copied from the kind: the executor never calls Apply.
+	ReadOnly bool
+	// AlternativeOf names a step this one replaces when that step fails
+	// (the appendix's "database won't promote" path). An alternative step
+	// is not run otherwise; when it succeeds, the failed step counts as
+	// replaced and the steps that need it go on.
+	AlternativeOf string
+	// Connection is the name of the step's connection, or "".
+	Connection string
+	// Line is the step's line in Source.
+	Line int
+
+	// Factory builds the Step at run time; set by the loader (or by tests).
+	Factory Factory
+	// When, if set, decides at run time whether the step runs at all; a
+	// step whose condition is false is skipped.
+	When func(vars Vars) (bool, error)
+}
+
+// Vars is the template data of a run: {{ .params.<name> }} and
+// {{ .steps.<id>.outputs.<name> }}.
+type Vars struct {
+	Params  map[string]string
+	Outputs map[string]map[string]string
+}
+
+// Factory builds a step instance: it expands the step's templates against
+// vars, resolves its secrets and connection, decodes and validates the
+// config and calls the kind's constructor. Errors never contain secret
+// values.
+type Factory interface {
+	Build(ctx context.Context, vars Vars) (steps.Step, error)
+}
+
+// FactoryFunc adapts a function to Factory.
+type FactoryFunc func(ctx context.Context, vars Vars) (steps.Step, error)
+
+// Build calls f.
+func (f FactoryFunc) Build(ctx context.Context, vars Vars) (steps.Step, error) { return f(ctx, vars) }
+
+// AllSteps returns the phase steps in order (not the assess checks).
+func (rb *Runbook) AllSteps() []*Step {
+	var out []*Step
+	for _, p := range rb.Phases {
+		out = append(out, p.Steps...)
+	}
+	return out
+}
+
+// Step returns the phase step with the given ID, or nil.
+func (rb *Runbook) Step(id string) *Step {
+	for _, p := range rb.Phases {
+		for _, s := range p.Steps {
+			if s.ID == id {
+				return s
+			}
+		}
+	}
+	return nil
+}

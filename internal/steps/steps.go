@@ -1,0 +1,93 @@
+// Package steps holds the contract every step kind follows (Check / Apply),
+// the classification of step errors, and the registry of kinds.
+//
+// A step kind lives in its own sub-package (steps/postgres, steps/redis, …)
+// and is registered by name at start-up; nothing here knows any system.
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Result is what Check observed.
+type Result struct {
+	// Done reports whether the desired state already holds.
+	Done bool
+	// Summary is one line for humans ("standby promoted, timeline 2").
+	Summary string
+	// Outputs are named values later steps may use through templates
+	// ({{ .steps.<id>.outputs.<name> }}). Keys must be declared by the kind.
+	Outputs map[string]string
+}
+
+// Step is one configured instance of a step kind, bound to its connection.
+//
+// Check observes and changes nothing. Apply moves the system toward the
+// desired state; the executor calls it only when Check said not done, and it
+// must be safe to call again after a crash. After Apply the executor polls
+// Check until it reports Done or the step's deadline passes.
+type Step interface {
+	Check(ctx context.Context) (Result, error)
+	Apply(ctx context.Context) error
+}
+
+// Closer is implemented by steps that hold connections to release when the
+// executor is done with them.
+type Closer interface {
+	Close() error
+}
+
+// ErrReadOnly is returned by Apply of probe kinds (health checks, lag
+// thresholds): the executor never calls it for kinds registered ReadOnly.
+var ErrReadOnly = errors.New("step kind is read-only: it has no Apply")
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying (bad credentials, a resource that
+// does not exist, a refused promotion): the run pauses for the operator.
+// Errors not marked are transient and retried with backoff until the step's
+// deadline.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// Permanentf is Permanent(fmt.Errorf(format, args...)).
+func Permanentf(format string, args ...any) error {
+	return Permanent(fmt.Errorf(format, args...))
+}
+
+// IsPermanent reports whether err, or any error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+// FieldError is a validation error about one field of a step's config.
+// Field is relative to the config ("replicas", "sentinels[1]"); the runbook
+// loader prefixes it with the step's path and adds file and line.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// FieldErrorf builds a *FieldError.
+func FieldErrorf(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Config is a step kind's typed configuration, decoded strictly from the
+// step's `with` block. Validate reports every problem at once, as
+// *FieldError values joined with errors.Join (nil when valid).
+type Config interface {
+	Validate() error
+}
