@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Result is what Check observed.
@@ -90,4 +91,13 @@ func FieldErrorf(field, format string, args ...any) *FieldError {
 // *FieldError values joined with errors.Join (nil when valid).
 type Config interface {
 	Validate() error
+}
+
+// IsTemplate reports whether a config value holds a template or reference
+// that is only expanded at run time ({{ … }}, ${secret:…}, ${env:…}). At load
+// time a kind's Validate must accept such a value in any string field it
+// would otherwise check for form (a URL, a duration), and check it again
+// when the step is built with the value expanded.
+func IsTemplate(s string) bool {
+	return strings.Contains(s, "{{") || strings.Contains(s, "${")
 }
