@@ -1,0 +1,90 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	get := Flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse flags: %v", err)
+	}
+	return get()
+}
+
+func TestPrecedenceIsDefaultsThenFileThenEnvThenFlags(t *testing.T) {
+	dir := t.TempDir()
+	rb := filepath.Join(dir, "rb")
+	if err := os.Mkdir(rb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "bot.yaml")
+	body := "runbookDir: " + rb + "\nstorePath: from-file.db\ninstance: from-file\nleaseTTL: 10s\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, []string{"-config", file, "-instance", "from-flag"},
+		map[string]string{"FAILOVER_STORE_PATH": "from-env.db", "FAILOVER_INSTANCE": "from-env"})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if c.RunbookDir != rb || c.StorePath != "from-env.db" || c.Instance != "from-flag" || c.LeaseTTL != 10*time.Second {
+		t.Fatalf("got runbookDir=%q store=%q instance=%q ttl=%s", c.RunbookDir, c.StorePath, c.Instance, c.LeaseTTL)
+	}
+	if c.LogLevel != "info" {
+		t.Fatalf("default log level lost: %q", c.LogLevel)
+	}
+}
+
+func TestBadConfigNamesEveryField(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bot.yaml")
+	if err := os.WriteFile(file, []byte("logLevel: loud\nleaseTTL: 1ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, []string{"-config", file, "-runbooks", filepath.Join(dir, "missing")},
+		map[string]string{"DATABASE_URL": "mysql://x"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"runbookDir", "logLevel", "leaseTTL", "DATABASE_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestUnknownFileFieldIsRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bot.yaml")
+	if err := os.WriteFile(file, []byte("runbookdir: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, []string{"-config", file}, nil)
+	if err == nil || !strings.Contains(err.Error(), "runbookdir") {
+		t.Fatalf("want an error naming the unknown field, got %v", err)
+	}
+}
+
+func TestBadEnvDurationIsNamed(t *testing.T) {
+	_, err := load(t, nil, map[string]string{"FAILOVER_LEASE_TTL": "soon"})
+	if err == nil || !strings.Contains(err.Error(), "FAILOVER_LEASE_TTL") {
+		t.Fatalf("want an error naming FAILOVER_LEASE_TTL, got %v", err)
+	}
+}
+
+func TestDatabaseURLIsNeverInErrors(t *testing.T) {
+	_, err := load(t, []string{"-runbooks", "/nonexistent"}, map[string]string{"DATABASE_URL": "postgres://u:hunter22@db/x"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	if strings.Contains(err.Error(), "hunter22") {
+		t.Fatalf("error leaks the database password: %v", err)
+	}
+}
