@@ -55,6 +55,10 @@ type Action struct {
 type Message struct {
 	Text string
 	View any
+	// Error marks a reply that reports a failure (bad usage, a refusal,
+	// an unknown run): adapters may style it, and the console's script
+	// mode fails on it.
+	Error bool
 }
 
 // Poster posts and edits messages. Implemented by each adapter.
