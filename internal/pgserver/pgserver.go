@@ -1,0 +1,492 @@
+// Package pgserver starts a throwaway PostgreSQL server from the Debian
+// binaries, for tests and for the local lab: initdb into a temporary
+// directory, a free port on 127.0.0.1, unix sockets in the temporary
+// directory, and fast, unsafe settings (fsync off) unless replication is
+// wanted. PostgreSQL refuses to run as root, so when the process is root the
+// programs run as the "postgres" OS user.
+package pgserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Options configure a server. The zero value is a fast, trust-auth server
+// suitable for tests.
+type Options struct {
+	// BinDir holds initdb, postgres, pg_ctl…; empty means FindBinDir.
+	BinDir string
+	// DataDir, if set and already initialized (it holds PG_VERSION, e.g. made
+	// by pg_basebackup), is started as is without initdb; if set and absent it
+	// is initialized there. Either way it is not removed by Stop. Empty means
+	// a data directory inside a temporary directory that Stop removes.
+	DataDir string
+	// Port to listen on; 0 picks a free one.
+	Port int
+	// Password for the "postgres" superuser. Empty means trust
+	// authentication (no password); otherwise TCP connections use
+	// scram-sha-256.
+	Password string
+	// Replication prepares the server to be a streaming primary:
+	// wal_level=replica, WAL senders and slots, hot_standby, full page
+	// writes kept on (pg_basebackup needs them), a replication role and a
+	// pg_hba replication line for 127.0.0.1.
+	Replication bool
+	// ReplicationUser and ReplicationPassword name the role created when
+	// Replication is set; defaults "replicator" and Password.
+	ReplicationUser     string
+	ReplicationPassword string
+	// Conf are extra postgresql.conf lines ("max_connections = 50"),
+	// appended after the defaults (later lines win).
+	Conf []string
+	// HBA are extra pg_hba.conf lines, placed before the defaults (first
+	// match wins).
+	HBA []string
+	// StartTimeout bounds the wait for the server to accept connections;
+	// default 30s.
+	StartTimeout time.Duration
+	// KeepOnParentDeath leaves the server running if this process dies.
+	// By default the kernel kills it (Pdeathsig) so that crashed tests do
+	// not leak servers.
+	KeepOnParentDeath bool
+	// Logger receives start/stop messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is a running PostgreSQL server.
+type Server struct {
+	opts     Options
+	binDir   string
+	baseDir  string // temporary: sockets, log (and data unless DataDir)
+	dataDir  string
+	ownsData bool
+	port     int
+	logPath  string
+	log      *slog.Logger
+
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	waitErr  error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start initializes (unless Options.DataDir is an existing cluster) and
+// starts a server, and returns once it accepts connections.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 30 * time.Second
+	}
+	if opts.ReplicationUser == "" {
+		opts.ReplicationUser = "replicator"
+	}
+	if opts.ReplicationPassword == "" {
+		opts.ReplicationPassword = opts.Password
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	binDir := opts.BinDir
+	if binDir == "" {
+		var err error
+		if binDir, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	} else if !hasServer(binDir) {
+		return nil, missingErr(binDir)
+	}
+	base, err := MkdirTemp("pgserver-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, binDir: binDir, baseDir: base, log: log,
+		logPath: filepath.Join(base, "postgres.log")}
+	s.dataDir, s.ownsData = opts.DataDir, opts.DataDir == ""
+	if s.ownsData {
+		s.dataDir = filepath.Join(base, "data")
+	}
+	if err := s.start(ctx); err != nil {
+		_ = os.RemoveAll(base)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := s.initdb(ctx); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return fmt.Errorf("pgserver: inspect data dir %s: %w", s.dataDir, err)
+	}
+	// A free port can be taken between the probe and the bind: retry.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port := s.opts.Port
+		if port == 0 {
+			p, err := freePort()
+			if err != nil {
+				return err
+			}
+			port = p
+		}
+		s.port = port
+		lastErr = s.launch(ctx)
+		if lastErr == nil {
+			if s.opts.Replication && s.ownsData {
+				if err := s.createReplicationRole(ctx); err != nil {
+					_ = s.Stop()
+					return err
+				}
+			}
+			s.log.InfoContext(ctx, "postgres started", "port", s.port, "data", s.dataDir)
+			return nil
+		}
+		if s.opts.Port != 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	return lastErr
+}
+
+func (s *Server) initdb(ctx context.Context) error {
+	args := []string{"-D", s.dataDir, "-U", "postgres", "--encoding=UTF8", "--locale=C",
+		"--no-sync", "--no-instructions"}
+	if s.opts.Password == "" {
+		args = append(args, "--auth=trust")
+	} else {
+		pwfile := filepath.Join(s.baseDir, "pwfile")
+		if err := writeOwned(pwfile, s.opts.Password+"\n"); err != nil {
+			return err
+		}
+		defer os.Remove(pwfile)
+		args = append(args, "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile="+pwfile)
+	}
+	cmd, err := Command(ctx, s.binDir, "initdb", args...)
+	if err != nil {
+		return err
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pgserver: initdb %s: %w: %s", s.dataDir, err, lastLines(string(out), 10))
+	}
+	if err := s.writeConf(); err != nil {
+		return err
+	}
+	return s.writeHBA()
+}
+
+func (s *Server) writeConf() error {
+	conf := []string{"", "# pgserver"}
+	if s.opts.Replication {
+		conf = append(conf, "wal_level = replica", "max_wal_senders = 10",
+			"max_replication_slots = 10", "hot_standby = on", "wal_keep_size = '256MB'",
+			"fsync = off", "synchronous_commit = off")
+	} else {
+		conf = append(conf, "fsync = off", "synchronous_commit = off", "full_page_writes = off",
+			"wal_level = minimal", "max_wal_senders = 0")
+	}
+	conf = append(conf, "shared_buffers = '32MB'", "max_connections = 200",
+		"log_min_messages = warning", "log_line_prefix = '%m [%p] '")
+	conf = append(conf, s.opts.Conf...)
+	f, err := os.OpenFile(filepath.Join(s.dataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("pgserver: open postgresql.conf: %w", err)
+	}
+	_, werr := io.WriteString(f, strings.Join(conf, "\n")+"\n")
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return fmt.Errorf("pgserver: write postgresql.conf: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) writeHBA() error {
+	path := filepath.Join(s.dataDir, "pg_hba.conf")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("pgserver: read pg_hba.conf: %w", err)
+	}
+	lines := append([]string{"# pgserver"}, s.opts.HBA...)
+	if s.opts.Replication {
+		method := "trust"
+		if s.opts.ReplicationPassword != "" {
+			method = "scram-sha-256"
+		}
+		lines = append(lines, fmt.Sprintf("host replication %s 127.0.0.1/32 %s", s.opts.ReplicationUser, method))
+	}
+	content := strings.Join(lines, "\n") + "\n" + string(old)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("pgserver: write pg_hba.conf: %w", err)
+	}
+	return nil
+}
+
+// launch runs the postmaster and waits until it accepts connections.
+func (s *Server) launch(ctx context.Context) error {
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("pgserver: open log: %w", err)
+	}
+	// Port, listen address and socket directory are given on the command
+	// line so that a data directory made by pg_basebackup (whose
+	// postgresql.conf is the primary's) starts here unchanged.
+	cmd, err := Command(context.Background(), s.binDir, "postgres", "-D", s.dataDir,
+		"-p", strconv.Itoa(s.port), "-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories="+s.baseDir)
+	if err != nil {
+		logf.Close()
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if !s.opts.KeepOnParentDeath {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	}
+	cmd.SysProcAttr.Setpgid = true // a terminal's ^C goes to the test, not to postgres
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("pgserver: start postgres: %w", err)
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	go func() {
+		s.waitErr = cmd.Wait()
+		logf.Close()
+		close(s.exited)
+	}()
+	if err := s.waitReady(ctx); err != nil {
+		s.kill()
+		return err
+	}
+	return nil
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, s.opts.StartTimeout,
+		fmt.Errorf("postgres did not accept connections within %s", s.opts.StartTimeout))
+	defer cancel()
+	var lastErr error
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		conn, err := pgx.Connect(cctx, s.DSN())
+		if err == nil {
+			err = conn.Ping(cctx)
+			_ = conn.Close(cctx)
+		}
+		ccancel()
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		select {
+		case <-s.exited:
+			return fmt.Errorf("pgserver: postgres exited during start-up (%v): %s", s.waitErr, s.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("pgserver: start on port %d: %w (last error: %v): %s",
+				s.port, context.Cause(ctx), lastErr, s.logTail())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) createReplicationRole(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, s.DSN())
+	if err != nil {
+		return fmt.Errorf("pgserver: connect to create replication role: %w", err)
+	}
+	defer conn.Close(context.Background())
+	sql := "CREATE ROLE " + pgx.Identifier{s.opts.ReplicationUser}.Sanitize() + " WITH REPLICATION LOGIN"
+	if s.opts.ReplicationPassword != "" {
+		// Utility statements take no parameters; quote the literal.
+		sql += " PASSWORD '" + strings.ReplaceAll(s.opts.ReplicationPassword, "'", "''") + "'"
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("pgserver: create replication role %s: %w", s.opts.ReplicationUser, err)
+	}
+	return nil
+}
+
+// DSN is a URL for the "postgres" database as the superuser.
+func (s *Server) DSN() string { return s.DSNFor("postgres") }
+
+// DSNFor is a URL for the named database as the superuser.
+func (s *Server) DSNFor(database string) string {
+	return s.url("postgres", s.opts.Password, database)
+}
+
+func (s *Server) url(user, password, database string) string {
+	u := &url.URL{Scheme: "postgres", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)),
+		Path: "/" + database, RawQuery: "sslmode=disable", User: url.User(user)}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	}
+	return u.String()
+}
+
+// ReplicationDSN is a URL for the replication role (for pg_basebackup -d or
+// primary_conninfo); empty unless Options.Replication.
+func (s *Server) ReplicationDSN() string {
+	if !s.opts.Replication {
+		return ""
+	}
+	return s.url(s.opts.ReplicationUser, s.opts.ReplicationPassword, "postgres")
+}
+
+// Port is the TCP port on 127.0.0.1.
+func (s *Server) Port() int { return s.port }
+
+// DataDir is the cluster's data directory.
+func (s *Server) DataDir() string { return s.dataDir }
+
+// BinDir is the directory of the PostgreSQL programs.
+func (s *Server) BinDir() string { return s.binDir }
+
+// SocketDir is the directory of the server's unix socket.
+func (s *Server) SocketDir() string { return s.baseDir }
+
+// LogPath is the server's log file.
+func (s *Server) LogPath() string { return s.logPath }
+
+// PID is the postmaster's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// Exited is closed when the postmaster process has exited (stopped, or
+// crashed, or killed by a test).
+func (s *Server) Exited() <-chan struct{} { return s.exited }
+
+// Command returns a command running the PostgreSQL program name (psql,
+// pg_basebackup, pg_ctl…) from the server's BinDir as the PostgreSQL OS user.
+func (s *Server) Command(ctx context.Context, name string, args ...string) (*exec.Cmd, error) {
+	return Command(ctx, s.binDir, name, args...)
+}
+
+// CreateDatabase creates an empty database (a fresh one per test).
+func (s *Server) CreateDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, s.DSN())
+	if err != nil {
+		return fmt.Errorf("pgserver: create database %s: %w", name, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("pgserver: create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Stop shuts the server down (fast shutdown: SIGINT, then SIGKILL after
+// 10s) and removes its temporary directory (not a caller's DataDir). It is
+// safe to call more than once.
+func (s *Server) Stop() error {
+	s.stopOnce.Do(func() {
+		s.stopErr = s.stop()
+		if err := os.RemoveAll(s.baseDir); err != nil && s.stopErr == nil {
+			s.stopErr = fmt.Errorf("pgserver: remove %s: %w", s.baseDir, err)
+		}
+	})
+	return s.stopErr
+}
+
+func (s *Server) stop() error {
+	select {
+	case <-s.exited:
+		return nil
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.exited:
+		s.log.Info("postgres stopped", "port", s.port)
+		return nil
+	case <-time.After(10 * time.Second):
+	}
+	s.kill()
+	return fmt.Errorf("pgserver: postgres on port %d ignored fast shutdown; killed", s.port)
+}
+
+// kill kills the postmaster and its children (its process group).
+func (s *Server) kill() {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	_ = s.cmd.Process.Kill()
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func (s *Server) logTail() string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return "(no log)"
+	}
+	return lastLines(string(b), 15)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pgserver: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FindBinDir finds the PostgreSQL programs: the newest
+// /usr/lib/postgresql/*/bin holding initdb and postgres, else
+// `pg_config --bindir`. The error names the Debian package to install.
+func FindBinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if hasServer(d) {
+			return d, nil
+		}
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); hasServer(d) {
+			return d, nil
+		}
+	}
+	return "", missingErr("/usr/lib/postgresql/*/bin or `pg_config --bindir`")
+}
+
+func missingErr(where string) error {
+	return fmt.Errorf("pgserver: PostgreSQL server binaries (initdb, postgres) not found in %s: "+
+		"install the Debian package `postgresql` (apt-get install postgresql)", where)
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+func hasServer(dir string) bool {
+	for _, name := range []string{"initdb", "postgres"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
