@@ -344,4 +344,3 @@ func (s *Server) logTail() string {
 	}
 	return lastLines(string(b), 15)
 }
-
