@@ -14,7 +14,7 @@ func Kinds() []steps.Kind {
 		ReadOnly:  true,
 		Outputs:   []string{"status", "state"},
 		NewConfig: func() steps.Config { return &CheckConfig{} },
-		New:       nil, // implemented below
+		New:       newKind,
 	}}
 }
 
