@@ -55,7 +55,7 @@ func New(cfg *CheckConfig, log *slog.Logger) (*Check, error) {
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   c.timeout,
 		ResponseHeaderTimeout: c.timeout,
-		DisableKeepAlives:     true, // every attempt sees the endpoint afresh
+		DisableKeepAlives:     true,                                                    // every attempt sees the endpoint afresh
 		TLSClientConfig:       &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify}, //nolint:gosec // opt-in, lab only
 	}
 	c.client = &http.Client{
