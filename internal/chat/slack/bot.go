@@ -1,0 +1,320 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+)
+
+// ErrAuth is wrapped by Run's error when Slack refuses a token (wrong,
+// revoked, or the workspace is inactive): retrying will not help.
+var ErrAuth = errors.New("slack refused the token")
+
+// authErrors are the Slack error codes that end the bot.
+var authErrors = map[string]bool{
+	"invalid_auth": true, "token_revoked": true, "account_inactive": true, "not_authed": true,
+	"token_expired": true,
+}
+
+// Bot is a running Slack adapter: a socket-mode connection feeding a
+// chat.Handler through a bounded worker pool.
+type Bot struct {
+	cfg     Config
+	h       chat.Handler
+	log     *slog.Logger
+	api     *slack.Client
+	sm      *socketmode.Client
+	poster  *Poster
+	dir     *Directory
+	dedupe  *ttlSet
+	jobs    chan job
+	workers sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	botUser string
+}
+
+// New builds a Bot from a validated Config (see ConfigFromEnv). It makes no
+// network calls; Run connects.
+func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errors.New("slack: a chat.Handler is required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "slack")
+	httpc := &http.Client{
+		// A backstop: every call also has its own context deadline.
+		Timeout: cfg.CallTimeout + 5*time.Second,
+		Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+	api := slack.New(cfg.BotToken.Reveal(),
+		slack.OptionAPIURL(cfg.APIURL),
+		slack.OptionAppLevelToken(cfg.AppToken.Reveal()),
+		slack.OptionHTTPClient(httpc))
+	sm := socketmode.New(api,
+		socketmode.OptionPingInterval(cfg.PingInterval),
+		socketmode.OptionDialer(&websocket.Dialer{
+			Proxy:            http.ProxyFromEnvironment,
+			HandshakeTimeout: 15 * time.Second,
+			NetDialContext:   (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			WriteBufferSize:  32 * 1024,
+		}))
+	b := &Bot{
+		cfg:    cfg,
+		h:      h,
+		log:    log,
+		api:    api,
+		sm:     sm,
+		dedupe: newTTLSet(cfg.DedupeTTL, cfg.DedupeSize, time.Now),
+		jobs:   make(chan job, cfg.QueueSize),
+	}
+	b.poster = newPoster(api, cfg, log)
+	b.dir = newDirectory(api, cfg, log, b.poster.call)
+	return b, nil
+}
+
+// Poster posts and edits messages (for the card notifier and commands).
+func (b *Bot) Poster() *Poster { return b.poster }
+
+// Directory looks up users and user-group members.
+func (b *Bot) Directory() *Directory { return b.dir }
+
+// Run connects and serves until ctx ends (then drains in-flight work and
+// queued card updates and returns nil) or Slack refuses a token (an error
+// wrapping ErrAuth). Run may be called once.
+func (b *Bot) Run(ctx context.Context) error {
+	b.mu.Lock()
+	if b.started {
+		b.mu.Unlock()
+		return errors.New("slack: Run called twice")
+	}
+	b.started = true
+	b.mu.Unlock()
+
+	if err := b.checkBotToken(ctx); err != nil {
+		return err
+	}
+	for range b.cfg.Workers {
+		b.workers.Go(b.work)
+	}
+	smCtx, stopSM := context.WithCancel(ctx)
+	defer stopSM()
+	smDone := make(chan error, 1)
+	go func() { smDone <- b.sm.RunContext(smCtx) }()
+
+	var runErr error
+loop:
+	for {
+		select {
+		case evt := <-b.sm.Events:
+			b.dispatch(ctx, evt)
+		case err := <-smDone:
+			if ctx.Err() == nil {
+				runErr = b.connectError(err)
+			}
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	stopSM()
+	b.shutdown()
+	return runErr
+}
+
+// checkBotToken calls auth.test so that a wrong bot token fails at start
+// with a clear message instead of at the first post.
+func (b *Bot) checkBotToken(ctx context.Context) error {
+	var resp *slack.AuthTestResponse
+	err := b.poster.call(ctx, "auth.test", func(ctx context.Context) error {
+		var err error
+		resp, err = b.api.AuthTestContext(ctx)
+		return err
+	})
+	if err != nil {
+		if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok && authErrors[se.Err] {
+			return fmt.Errorf("slack: the bot token (%s) was refused: %s: %w", EnvBotToken, se.Err, ErrAuth)
+		}
+		return fmt.Errorf("slack: check bot token: %w", err)
+	}
+	b.mu.Lock()
+	b.botUser = resp.UserID
+	b.mu.Unlock()
+	b.log.Info("slack bot token accepted", "bot_user", resp.UserID, "team", resp.Team)
+	return nil
+}
+
+// connectError explains why socket mode stopped.
+func (b *Bot) connectError(err error) error {
+	if err == nil {
+		return errors.New("slack: socket mode stopped")
+	}
+	if authErrors[err.Error()] {
+		return fmt.Errorf("slack: the app-level token (%s) was refused: %s: %w", EnvAppToken, err.Error(), ErrAuth)
+	}
+	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok && authErrors[se.Err] {
+		return fmt.Errorf("slack: the app-level token (%s) was refused: %s: %w", EnvAppToken, se.Err, ErrAuth)
+	}
+	if sc, ok := errors.AsType[slack.StatusCodeError](err); ok && sc.Code == http.StatusNotFound {
+		return fmt.Errorf("slack: apps.connections.open not found at %s (check %s): %w", b.cfg.APIURL, EnvAPIURL, err)
+	}
+	return fmt.Errorf("slack: socket mode stopped: %w", err)
+}
+
+// shutdown drains the queue and the workers, then the queued updates,
+// within ShutdownTimeout.
+func (b *Bot) shutdown() {
+	close(b.jobs)
+	done := make(chan struct{})
+	go func() { b.workers.Wait(); close(done) }()
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+	defer cancel()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		b.log.Error("slack: shutdown timed out with work still running", "timeout", b.cfg.ShutdownTimeout)
+	}
+	if err := b.poster.updates.Close(ctx); err != nil {
+		b.log.Error("slack: shutdown timed out with card updates still queued", "err", err)
+	}
+	b.log.Info("slack bot stopped")
+}
+
+// dispatch handles one socket-mode event. It never blocks on the handler:
+// envelopes are acked first, then queued for the worker pool.
+func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		b.log.Debug("slack connecting")
+	case socketmode.EventTypeConnected:
+		b.log.Info("slack socket connected")
+	case socketmode.EventTypeHello:
+		b.log.Debug("slack hello")
+	case socketmode.EventTypeConnectionError:
+		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+			b.log.Warn("slack connection failed; retrying", "attempt", ce.Attempt, "backoff", ce.Backoff, "err", ce.ErrorObj)
+		}
+	case socketmode.EventTypeInvalidAuth:
+		b.log.Error("slack refused the app-level token")
+	case socketmode.EventTypeIncomingError:
+		if ie, ok := evt.Data.(*slack.IncomingEventError); ok {
+			b.log.Warn("slack socket read error; reconnecting", "err", ie.ErrorObj)
+		}
+	case socketmode.EventTypeErrorWriteFailed:
+		if we, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok {
+			b.log.Warn("slack ack write failed", "envelope", we.Response.EnvelopeID, "err", we.Cause)
+		}
+	case socketmode.EventTypeErrorBadMessage:
+		b.badMessage(ctx, evt)
+	case socketmode.EventTypeSlashCommand:
+		cmd, _ := evt.Data.(slack.SlashCommand)
+		b.ack(ctx, evt.Request)
+		b.enqueue(job{kind: "command", command: &cmd})
+	case socketmode.EventTypeEventsAPI:
+		b.ack(ctx, evt.Request)
+		b.eventsAPI(evt)
+	case socketmode.EventTypeInteractive:
+		cb, _ := evt.Data.(slack.InteractionCallback)
+		b.ack(ctx, evt.Request)
+		if cb.Type == slack.InteractionTypeBlockActions {
+			b.enqueue(job{kind: "action", interaction: &cb})
+		}
+	default:
+		if evt.Request != nil && evt.Request.EnvelopeID != "" {
+			b.ack(ctx, evt.Request)
+		}
+	}
+}
+
+// ack acknowledges an envelope. SendCtx only queues the ack for the
+// socket writer, so this is quick; the deadline guards a dead socket.
+func (b *Bot) ack(ctx context.Context, req *socketmode.Request) {
+	if req == nil || req.EnvelopeID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := b.sm.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
+		b.log.Warn("slack ack failed", "envelope", req.EnvelopeID, "err", err)
+	}
+}
+
+// badMessage acks an envelope slack-go could not parse (e.g. an inner
+// event type it does not know) so that Slack does not redeliver it.
+func (b *Bot) badMessage(ctx context.Context, evt socketmode.Event) {
+	bm, ok := evt.Data.(*socketmode.ErrorBadMessage)
+	if !ok {
+		return
+	}
+	var req socketmode.Request
+	if err := json.Unmarshal(bm.Message, &req); err != nil || req.EnvelopeID == "" {
+		b.log.Warn("slack sent an unreadable message", "err", bm.Cause)
+		return
+	}
+	b.ack(ctx, &req)
+	b.log.Debug("slack envelope of an unsupported type acked and ignored", "type", req.Type, "err", bm.Cause)
+}
+
+func (b *Bot) eventsAPI(evt socketmode.Event) {
+	ev, ok := evt.Data.(slackevents.EventsAPIEvent)
+	if !ok {
+		return
+	}
+	cb, _ := ev.Data.(*slackevents.EventsAPICallbackEvent)
+	eventID := ""
+	if cb != nil {
+		eventID = cb.EventID
+	}
+	if eventID != "" && !b.dedupe.Add(eventID) {
+		retry := 0
+		if evt.Request != nil {
+			retry = evt.Request.RetryAttempt
+		}
+		b.log.Info("slack event redelivered; ignored", "event_id", eventID, "retry_attempt", retry)
+		return
+	}
+	var r chat.Reaction
+	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.ReactionAddedEvent:
+		if e.Item.Type != "message" {
+			return
+		}
+		r = chat.Reaction{EventID: eventID, User: chat.User{ID: e.User}, Emoji: e.Reaction, Added: true,
+			Message: chat.MessageRef{Channel: e.Item.Channel, TS: e.Item.Timestamp}}
+	case *slackevents.ReactionRemovedEvent:
+		if e.Item.Type != "message" {
+			return
+		}
+		r = chat.Reaction{EventID: eventID, User: chat.User{ID: e.User}, Emoji: e.Reaction, Added: false,
+			Message: chat.MessageRef{Channel: e.Item.Channel, TS: e.Item.Timestamp}}
+	default:
+		b.log.Debug("slack event ignored", "type", ev.InnerEvent.Type)
+		return
+	}
+	b.enqueue(job{kind: "reaction", reaction: &r})
+}

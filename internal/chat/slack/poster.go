@@ -1,0 +1,164 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+)
+
+// Poster posts and edits messages through the Web API. chat.update calls
+// are coalesced per channel (see Update); every call runs under a deadline
+// and waits out rate limits.
+type Poster struct {
+	api     *slack.Client
+	log     *slog.Logger
+	timeout time.Duration
+	tries   int
+	updates *coalescer
+	sleep   func(ctx context.Context, d time.Duration) error
+}
+
+var _ chat.Poster = (*Poster)(nil)
+
+func newPoster(api *slack.Client, cfg Config, log *slog.Logger) *Poster {
+	p := &Poster{api: api, log: log, timeout: cfg.CallTimeout, tries: cfg.MaxAttempts, sleep: sleepCtx}
+	p.updates = newCoalescer(cfg.UpdateInterval, p.update, log)
+	return p
+}
+
+// Post posts m in channel.
+func (p *Poster) Post(ctx context.Context, channel string, m chat.Message) (chat.MessageRef, error) {
+	return p.post(ctx, "chat.postMessage", channel, m)
+}
+
+// Reply posts m in the thread of the message thread.
+func (p *Poster) Reply(ctx context.Context, thread chat.MessageRef, m chat.Message) (chat.MessageRef, error) {
+	return p.post(ctx, "chat.postMessage (reply)", thread.Channel, m, slack.MsgOptionTS(thread.TS))
+}
+
+func (p *Poster) post(ctx context.Context, op, channel string, m chat.Message, opts ...slack.MsgOption) (chat.MessageRef, error) {
+	if channel == "" {
+		return chat.MessageRef{}, fmt.Errorf("slack: %s: no channel", op)
+	}
+	var ref chat.MessageRef
+	opts = append(msgOptions(m), opts...)
+	err := p.call(ctx, op+" in "+channel, func(ctx context.Context) error {
+		ch, ts, err := p.api.PostMessageContext(ctx, channel, opts...)
+		ref = chat.MessageRef{Channel: ch, TS: ts}
+		return err
+	})
+	return ref, err
+}
+
+// Ephemeral shows m to userID only, in channel.
+func (p *Poster) Ephemeral(ctx context.Context, channel, userID string, m chat.Message) error {
+	opts := msgOptions(m)
+	return p.call(ctx, "chat.postEphemeral in "+channel, func(ctx context.Context) error {
+		_, err := p.api.PostEphemeralContext(ctx, channel, userID, opts...)
+		return err
+	})
+}
+
+// Update replaces the message ref with m. Updates are coalesced: at most one
+// chat.update per UpdateInterval per channel, and when several updates of
+// one message wait, only the latest is sent. Update returns once the update
+// is queued; a rate-limited update is retried after Retry-After until it
+// lands. Flush waits for the queue to empty.
+func (p *Poster) Update(_ context.Context, ref chat.MessageRef, m chat.Message) error {
+	if ref.Channel == "" || ref.TS == "" {
+		return fmt.Errorf("slack: chat.update: incomplete message reference %+v", ref)
+	}
+	return p.updates.Enqueue(ref, m)
+}
+
+// Flush waits until every queued update has been sent (or given up).
+func (p *Poster) Flush(ctx context.Context) error { return p.updates.Flush(ctx) }
+
+func (p *Poster) update(ctx context.Context, ref chat.MessageRef, m chat.Message) error {
+	opts := msgOptions(m)
+	return p.call(ctx, "chat.update of "+ref.Channel+"/"+ref.TS, func(ctx context.Context) error {
+		_, _, _, err := p.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, opts...)
+		return err
+	})
+}
+
+func msgOptions(m chat.Message) []slack.MsgOption {
+	text, blocks := Render(m)
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if len(blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(blocks...))
+	}
+	return opts
+}
+
+// errRateLimited marks an error that is still a rate limit after all
+// attempts: the caller may queue the work again.
+var errRateLimited = errors.New("rate limited")
+
+// call runs fn, each attempt under its own deadline, retrying rate limits
+// (after Retry-After) and transient server errors with backoff.
+func (p *Poster) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	backoff := 500 * time.Millisecond
+	var err error
+	for attempt := 1; ; attempt++ {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("slack: %s: %w", op, cerr)
+		}
+		actx, cancel := context.WithTimeoutCause(ctx, p.timeout, fmt.Errorf("slack: %s took longer than %s", op, p.timeout))
+		err = fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		wait, retry, limited := classify(err, backoff)
+		if !retry {
+			return fmt.Errorf("slack: %s: %w", op, err)
+		}
+		if attempt >= p.tries {
+			if limited {
+				return fmt.Errorf("slack: %s: %w after %d attempts: %w", op, errRateLimited, attempt, err)
+			}
+			return fmt.Errorf("slack: %s: after %d attempts: %w", op, attempt, err)
+		}
+		p.log.Debug("slack call retried", "op", op, "attempt", attempt, "wait", wait, "err", err)
+		if serr := p.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("slack: %s: waiting to retry: %w (last error: %w)", op, serr, err)
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// classify says whether err is worth retrying and after how long.
+func classify(err error, backoff time.Duration) (wait time.Duration, retry, rateLimited bool) {
+	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+		return max(rl.RetryAfter, 100*time.Millisecond), true, true
+	}
+	if sc, ok := errors.AsType[slack.StatusCodeError](err); ok {
+		if sc.Code == http.StatusTooManyRequests {
+			return max(backoff, time.Second), true, true
+		}
+		return backoff, sc.Retryable(), false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return backoff, true, false
+	}
+	return 0, false, false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}

@@ -1,0 +1,425 @@
+package slack
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+)
+
+// Block Kit limits.
+const (
+	maxSectionText = 3000
+	maxHeaderText  = 150
+	maxBlocks      = 50
+	maxFallback    = 4000
+)
+
+// Action IDs of the buttons the bot renders (chat.Action.ActionID).
+const (
+	ActionApprove = "approve"
+	ActionReject  = "reject"
+	ActionRetry   = "retry"
+	ActionSkip    = "skip"
+	ActionAbort   = "abort"
+)
+
+// Render turns m into a plain-text fallback and Block Kit blocks (none for
+// a plain text message).
+func Render(m chat.Message) (string, []slack.Block) {
+	var text string
+	var blocks []slack.Block
+	switch v := m.View.(type) {
+	case *chat.AssessView:
+		text, blocks = renderAssess(v)
+	case chat.AssessView:
+		text, blocks = renderAssess(&v)
+	case *chat.PlanView:
+		text, blocks = renderPlan(v)
+	case chat.PlanView:
+		text, blocks = renderPlan(&v)
+	case *chat.ProgressView:
+		text, blocks = renderProgress(v)
+	case chat.ProgressView:
+		text, blocks = renderProgress(&v)
+	case *chat.StepFailedView:
+		text, blocks = renderStepFailed(v)
+	case chat.StepFailedView:
+		text, blocks = renderStepFailed(&v)
+	}
+	if m.Text != "" {
+		text = m.Text
+	}
+	if text == "" {
+		text = " "
+	}
+	if len(blocks) > maxBlocks {
+		blocks = append(blocks[:maxBlocks-1], section(fmt.Sprintf("_… %d more blocks not shown_", len(blocks)-maxBlocks+1)))
+	}
+	return truncate(text, maxFallback), blocks
+}
+
+// esc escapes the characters Slack's mrkdwn treats as control characters.
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	for len(string(r)) > n-1 {
+		r = r[:len(r)-1]
+	}
+	return string(r) + "…"
+}
+
+func header(s string) slack.Block {
+	return slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(s, maxHeaderText), true, false))
+}
+
+func section(md string) *slack.SectionBlock {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(md, maxSectionText), false, false), nil, nil)
+}
+
+func fields(md ...string) slack.Block {
+	var fs []*slack.TextBlockObject
+	for _, f := range md {
+		if len(fs) == 10 { // Block Kit allows 10 fields
+			break
+		}
+		fs = append(fs, slack.NewTextBlockObject(slack.MarkdownType, truncate(f, 2000), false, false))
+	}
+	return slack.NewSectionBlock(nil, fs, nil)
+}
+
+func contextBlock(md string) slack.Block {
+	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, truncate(md, maxSectionText), false, false))
+}
+
+func button(actionID, label, value, style string) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(actionID, value, slack.NewTextBlockObject(slack.PlainTextType, label, true, false))
+	if style != "" {
+		b.Style = slack.Style(style)
+	}
+	return b
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func mark(ok bool) string {
+	if ok {
+		return ":white_check_mark:"
+	}
+	return ":x:"
+}
+
+func renderAssess(v *chat.AssessView) (string, []slack.Block) {
+	verdict := "NO-GO"
+	if v.Go {
+		verdict = "GO"
+	}
+	passed := 0
+	for _, c := range v.Checks {
+		if c.OK {
+			passed++
+		}
+	}
+	text := fmt.Sprintf("Assessment of %s: %s (%d/%d checks passed)", v.Runbook, verdict, passed, len(v.Checks))
+	emoji := ":octagonal_sign:"
+	if v.Go {
+		emoji = ":large_green_circle:"
+	}
+	blocks := []slack.Block{
+		header(fmt.Sprintf("Assessment: %s — %s", v.Runbook, verdict)),
+		section(fmt.Sprintf("%s *%s*: %d of %d checks passed", emoji, verdict, passed, len(v.Checks))),
+	}
+	blocks = append(blocks, checkLines(v.Checks)...)
+	blocks = append(blocks, contextBlock(fmt.Sprintf("Checks ran in parallel in %s", dur(v.Took))))
+	return text, blocks
+}
+
+func checkLines(checks []chat.CheckResult) []slack.Block {
+	var lines []string
+	for _, c := range checks {
+		name := c.Name
+		if name == "" {
+			name = c.ID
+		}
+		line := fmt.Sprintf("%s *%s*", mark(c.OK), esc(name))
+		if c.Summary != "" {
+			line += " — " + esc(c.Summary)
+		}
+		if c.Error != "" {
+			line += " — `" + esc(c.Error) + "`"
+		}
+		line += fmt.Sprintf(" _(%s)_", dur(c.Duration))
+		lines = append(lines, line)
+	}
+	return chunkLines(lines)
+}
+
+// chunkLines packs lines into sections under the text limit.
+func chunkLines(lines []string) []slack.Block {
+	var blocks []slack.Block
+	var b strings.Builder
+	for _, l := range lines {
+		if b.Len() > 0 && b.Len()+len(l)+1 > maxSectionText {
+			blocks = append(blocks, section(b.String()))
+			b.Reset()
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(l)
+	}
+	if b.Len() > 0 {
+		blocks = append(blocks, section(b.String()))
+	}
+	return blocks
+}
+
+func renderPlan(v *chat.PlanView) (string, []slack.Block) {
+	title := "Plan: " + v.Runbook
+	if v.State != "" {
+		title = "Failover request: " + v.Runbook
+	}
+	text := fmt.Sprintf("%s (%d steps)", title, len(v.Steps))
+	blocks := []slack.Block{header(title)}
+	var fs []string
+	if v.RunID != "" {
+		fs = append(fs, "*Run*\n`"+esc(v.RunID)+"`")
+	}
+	if v.Requester != "" {
+		fs = append(fs, "*Requested by*\n"+userMention(v.Requester))
+	}
+	if v.Reason != "" {
+		fs = append(fs, "*Reason*\n"+esc(v.Reason))
+	}
+	if v.ExpectedDataLoss != "" {
+		fs = append(fs, "*Expected data loss*\n"+esc(v.ExpectedDataLoss))
+	}
+	if v.PlanHash != "" {
+		fs = append(fs, "*Plan hash*\n`"+esc(short(v.PlanHash))+"`")
+	}
+	if len(v.Params) > 0 {
+		keys := make([]string, 0, len(v.Params))
+		for k := range v.Params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var ps []string
+		for _, k := range keys {
+			ps = append(ps, fmt.Sprintf("`%s=%s`", esc(k), esc(v.Params[k])))
+		}
+		fs = append(fs, "*Parameters*\n"+strings.Join(ps, " "))
+	}
+	if len(fs) > 0 {
+		blocks = append(blocks, fields(fs...))
+	}
+	if a := v.Assessment; a != nil {
+		passed := 0
+		var failed []string
+		for _, c := range a.Checks {
+			if c.OK {
+				passed++
+			} else {
+				failed = append(failed, esc(c.Name))
+			}
+		}
+		verdict := ":large_green_circle: *GO*"
+		if !a.Go {
+			verdict = ":octagonal_sign: *NO-GO*"
+		}
+		line := fmt.Sprintf("*Assessment* %s: %d of %d checks passed", verdict, passed, len(a.Checks))
+		if len(failed) > 0 {
+			line += "; failed: " + strings.Join(failed, ", ")
+		}
+		blocks = append(blocks, section(line))
+	}
+	blocks = append(blocks, slack.NewDividerBlock())
+	var lines []string
+	phase := "\x00"
+	for _, s := range v.Steps {
+		if s.Phase != phase {
+			phase = s.Phase
+			lines = append(lines, "*"+esc(s.Phase)+"*")
+		}
+		name := s.Name
+		if name == "" {
+			name = s.StepID
+		}
+		line := fmt.Sprintf("%s %s `%s` — _%s_", verdictIcon(s.Verdict), esc(name), esc(s.Kind), esc(s.Verdict))
+		if s.Summary != "" {
+			line += ": " + esc(s.Summary)
+		}
+		lines = append(lines, line)
+	}
+	blocks = append(blocks, chunkLines(lines)...)
+	if v.State == "" {
+		return text, blocks
+	}
+	blocks = append(blocks, slack.NewDividerBlock())
+	approvers := "none yet"
+	if len(v.Approvers) > 0 {
+		approvers = mentions(v.Approvers)
+	}
+	switch v.State {
+	case "pending":
+		text = fmt.Sprintf("%s — waiting for approval (%d of %d)", text, len(v.Approvers), v.Required)
+		blocks = append(blocks,
+			section(fmt.Sprintf(":hourglass_flowing_sand: *Waiting for approval*: %d of %d (%s). React :white_check_mark: or press Approve; :x: or Reject to refuse.",
+				len(v.Approvers), v.Required, approvers)),
+			slack.NewActionBlock("approval",
+				button(ActionApprove, "Approve", v.RunID, "primary"),
+				button(ActionReject, "Reject", v.RunID, "danger")))
+		if !v.ExpiresAt.IsZero() {
+			blocks = append(blocks, contextBlock("Approvals expire at "+v.ExpiresAt.UTC().Format("15:04 MST, 2 Jan")))
+		}
+	default:
+		icon := map[string]string{"approved": ":white_check_mark:", "rejected": ":no_entry:", "expired": ":alarm_clock:"}[v.State]
+		if icon == "" {
+			icon = ":information_source:"
+		}
+		text = fmt.Sprintf("%s — %s", text, v.State)
+		blocks = append(blocks, section(fmt.Sprintf("%s *%s* — approvals: %s", icon, capitalize(v.State), approvers)))
+	}
+	return text, blocks
+}
+
+func verdictIcon(v string) string {
+	switch {
+	case v == "will change":
+		return ":arrow_forward:"
+	case v == "already done":
+		return ":white_check_mark:"
+	case strings.HasPrefix(v, "cannot tell"):
+		return ":warning:"
+	default:
+		return ":grey_question:"
+	}
+}
+
+func statusIcon(s string) string {
+	switch s {
+	case "done", "succeeded":
+		return ":white_check_mark:"
+	case "running", "applying":
+		return ":arrows_counterclockwise:"
+	case "failed":
+		return ":x:"
+	case "skipped":
+		return ":fast_forward:"
+	case "replaced":
+		return ":twisted_rightwards_arrows:"
+	case "paused":
+		return ":double_vertical_bar:"
+	case "aborted":
+		return ":no_entry:"
+	default:
+		return ":white_circle:"
+	}
+}
+
+func renderProgress(v *chat.ProgressView) (string, []slack.Block) {
+	text := fmt.Sprintf("Failover %s (%s): %s", v.Runbook, v.RunID, v.State)
+	if v.Current != "" {
+		text += ", current step: " + v.Current
+	}
+	blocks := []slack.Block{header(fmt.Sprintf("Failover %s — %s", v.Runbook, v.State))}
+	var fs []string
+	fs = append(fs, "*Run*\n`"+esc(v.RunID)+"`")
+	if v.Requester != "" {
+		fs = append(fs, "*Requested by*\n"+userMention(v.Requester))
+	}
+	if len(v.Approvers) > 0 {
+		fs = append(fs, "*Approved by*\n"+mentions(v.Approvers))
+	}
+	elapsed := dur(v.Elapsed)
+	if v.Expected > 0 {
+		elapsed += " of ~" + dur(v.Expected) + " expected"
+	}
+	fs = append(fs, "*Elapsed*\n"+elapsed)
+	blocks = append(blocks, fields(fs...))
+	if v.StateReason != "" {
+		blocks = append(blocks, section(statusIcon(v.State)+" "+esc(v.StateReason)))
+	}
+	blocks = append(blocks, slack.NewDividerBlock())
+	var lines []string
+	for _, p := range v.Phases {
+		lines = append(lines, fmt.Sprintf("%s *%s*", statusIcon(p.Status), esc(p.Name)))
+		for _, s := range p.Steps {
+			name := s.Name
+			if name == "" {
+				name = s.ID
+			}
+			line := fmt.Sprintf("      %s %s", statusIcon(s.Status), esc(name))
+			if s.Summary != "" {
+				line += " — " + esc(s.Summary)
+			}
+			lines = append(lines, line)
+		}
+	}
+	blocks = append(blocks, chunkLines(lines)...)
+	if v.Current != "" {
+		blocks = append(blocks, contextBlock("Current step: *"+esc(v.Current)+"*"))
+	}
+	return text, blocks
+}
+
+func renderStepFailed(v *chat.StepFailedView) (string, []slack.Block) {
+	text := fmt.Sprintf("Step %s of run %s failed: %s", v.StepID, v.RunID, v.Error)
+	value := v.RunID + "/" + v.StepID
+	return text, []slack.Block{
+		section(fmt.Sprintf(":x: Step `%s` failed: %s", esc(v.StepID), esc(v.Error))),
+		section("The run is paused. Retry the step, skip it, or abort the run."),
+		slack.NewActionBlock("step_failed",
+			button(ActionRetry, "Retry", value, "primary"),
+			button(ActionSkip, "Skip", value, ""),
+			button(ActionAbort, "Abort", v.RunID, "danger")),
+	}
+}
+
+// userMention renders a user: Slack IDs become mentions, names stay text.
+func userMention(u string) string {
+	if len(u) > 1 && (u[0] == 'U' || u[0] == 'W') && strings.ToUpper(u) == u && !strings.ContainsAny(u, " .-_") {
+		return "<@" + u + ">"
+	}
+	return esc(u)
+}
+
+func mentions(us []string) string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = userMention(u)
+	}
+	return strings.Join(out, ", ")
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

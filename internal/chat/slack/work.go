@@ -1,0 +1,127 @@
+package slack
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+)
+
+// job is one piece of acked work for the pool.
+type job struct {
+	kind        string // command, reaction, action
+	command     *slack.SlashCommand
+	reaction    *chat.Reaction
+	interaction *slack.InteractionCallback
+	queued      time.Time
+}
+
+// enqueue hands j to the pool without blocking the socket loop. When the
+// queue is full the work is refused and the user told (for commands).
+func (b *Bot) enqueue(j job) {
+	j.queued = time.Now()
+	select {
+	case b.jobs <- j:
+	default:
+		b.log.Error("slack work queue full; event dropped", "kind", j.kind, "queue", cap(b.jobs))
+		if j.command != nil {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
+				defer cancel()
+				_ = b.poster.Ephemeral(ctx, j.command.ChannelID, j.command.UserID,
+					chat.Message{Text: "The bot is overloaded right now; please try again in a minute."})
+			}()
+		}
+	}
+}
+
+// work runs jobs until the queue is closed and empty. Handlers get a
+// context that outlives Run's, so that in-flight work finishes during
+// shutdown.
+func (b *Bot) work() {
+	for j := range b.jobs {
+		b.run(j)
+	}
+}
+
+func (b *Bot) run(j job) {
+	ctx := context.Background()
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("slack handler panicked", "kind", j.kind, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			b.reportPanic(j, p)
+		}
+	}()
+	switch j.kind {
+	case "command":
+		c := j.command
+		u := b.dir.lookup(ctx, c.UserID, c.UserName)
+		req := chat.Request{User: u, Channel: c.ChannelID, Text: c.Text}
+		b.h.HandleCommand(ctx, req, &responder{p: b.poster, channel: c.ChannelID, user: c.UserID})
+	case "reaction":
+		r := *j.reaction
+		r.User = b.dir.lookup(ctx, r.User.ID, "")
+		b.h.HandleReaction(ctx, r)
+	case "action":
+		cb := j.interaction
+		channel := cb.Container.ChannelID
+		if channel == "" {
+			channel = cb.Channel.ID
+		}
+		ts := cb.Container.MessageTs
+		if ts == "" {
+			ts = cb.Message.Timestamp
+		}
+		u := b.dir.lookup(ctx, cb.User.ID, cb.User.Name)
+		for _, a := range cb.ActionCallback.BlockActions {
+			b.h.HandleAction(ctx, chat.Action{User: u, Message: chat.MessageRef{Channel: channel, TS: ts},
+				ActionID: a.ActionID, Value: a.Value})
+		}
+	}
+}
+
+// reportPanic tells the person whose event crashed the handler: in the
+// thread of the message they reacted to or clicked, or ephemerally for a
+// command.
+func (b *Bot) reportPanic(j job, p any) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
+	defer cancel()
+	msg := chat.Message{Text: fmt.Sprintf(":boom: Internal error while handling this %s (%v). It was logged; the bot is still running.", j.kind, p)}
+	var err error
+	switch {
+	case j.command != nil:
+		err = b.poster.Ephemeral(ctx, j.command.ChannelID, j.command.UserID, msg)
+	case j.reaction != nil:
+		_, err = b.poster.Reply(ctx, j.reaction.Message, msg)
+	case j.interaction != nil:
+		ref := chat.MessageRef{Channel: j.interaction.Container.ChannelID, TS: j.interaction.Container.MessageTs}
+		_, err = b.poster.Reply(ctx, ref, msg)
+	}
+	if err != nil {
+		b.log.Error("slack: report of a handler panic failed", "err", err)
+	}
+}
+
+// responder answers a slash command in its channel.
+type responder struct {
+	p       *Poster
+	channel string
+	user    string
+}
+
+var _ chat.Responder = (*responder)(nil)
+
+// Respond posts m in the channel of the command.
+func (r *responder) Respond(ctx context.Context, m chat.Message) error {
+	_, err := r.p.Post(ctx, r.channel, m)
+	return err
+}
+
+// Ephemeral shows m to the person who typed the command.
+func (r *responder) Ephemeral(ctx context.Context, m chat.Message) error {
+	return r.p.Ephemeral(ctx, r.channel, r.user, m)
+}
