@@ -1,0 +1,437 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// errAborted cancels the runner of an aborted run.
+var errAborted = errors.New("run aborted")
+
+// Start executes a run that the commands layer created and had approved
+// (state pending_approval). It refuses with ErrStalePlan when rb's plan hash
+// for the run's parameters differs from the one approved, takes the run's
+// lease, records it as running and executes it in the background: use Wait
+// to follow it.
+func (e *Executor) Start(ctx context.Context, runID string, rb *runbook.Runbook) error {
+	if rb == nil {
+		return fmt.Errorf("start run %s: %w", runID, ErrNoRunbook)
+	}
+	c, err := e.ctl(ctx, runID, rb)
+	if err != nil {
+		return fmt.Errorf("start run %s: %w", runID, err)
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	run := c.snapshot()
+	if run.State != store.RunPending {
+		return fmt.Errorf("start run %s: %w (it is %s)", runID, ErrNotPending, run.State)
+	}
+	if err := e.checkPlan(rb, run); err != nil {
+		return fmt.Errorf("start run %s: %w", runID, err)
+	}
+	if err := c.claim(ctx); err != nil {
+		return fmt.Errorf("start run %s: %w", runID, err)
+	}
+	now := e.cfg.Now()
+	err = c.runTransition(ctx, actorBot, string(events.RunStarted), events.Event{Type: events.RunStarted, Summary: rb.Description},
+		func(r *store.Run) error {
+			if r.State != store.RunPending {
+				return fmt.Errorf("%w (it is %s)", ErrNotPending, r.State)
+			}
+			r.State, r.StateReason, r.StartedAt = store.RunRunning, "", now
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("start run %s: %w", runID, err)
+	}
+	c.startRunner()
+	return nil
+}
+
+func (e *Executor) checkPlan(rb *runbook.Runbook, run *store.Run) error {
+	h, err := e.cfg.PlanHash(rb, run.Params)
+	if err != nil {
+		return fmt.Errorf("compute plan hash: %w", err)
+	}
+	if h != run.PlanHash {
+		return fmt.Errorf("%w (approved plan %s, runbook now gives %s)", ErrStalePlan, short(run.PlanHash), short(h))
+	}
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// Pause stops a running run from starting new steps; steps in flight run
+// to their end. The run is recorded paused at once.
+func (e *Executor) Pause(ctx context.Context, runID, by string) error {
+	c, err := e.ctl(ctx, runID, nil)
+	if err != nil {
+		return fmt.Errorf("pause run %s: %w", runID, err)
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if err := stateIs(c.snapshot(), store.RunRunning, ErrNotRunning); err != nil {
+		return fmt.Errorf("pause run %s: %w", runID, err)
+	}
+	c.mu.Lock()
+	active := c.active
+	c.mu.Unlock()
+	if !active {
+		// Running in the store but not here: take it over (fails if another
+		// live executor owns it) so that the pause is ours to record.
+		if err := c.claim(ctx); err != nil {
+			return fmt.Errorf("pause run %s: %w", runID, err)
+		}
+	}
+	reason := "paused by " + by
+	err = c.runTransition(ctx, by, string(events.RunPaused), events.Event{Type: events.RunPaused, Summary: reason},
+		func(r *store.Run) error {
+			if err := stateIs(r, store.RunRunning, ErrNotRunning); err != nil {
+				return err
+			}
+			r.State, r.StateReason = store.RunPaused, reason
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("pause run %s: %w", runID, err)
+	}
+	c.mu.Lock()
+	c.pauseBy = by
+	c.mu.Unlock()
+	c.nudge()
+	return nil
+}
+
+// Resume continues a paused run. It refuses with ErrStepFailed while a
+// step has failed (retry it, skip it, or abort the run), and with
+// ErrStalePlan when the runbook changed since approval.
+func (e *Executor) Resume(ctx context.Context, runID, by string) error {
+	c, err := e.ctl(ctx, runID, nil)
+	if err != nil {
+		return fmt.Errorf("resume run %s: %w", runID, err)
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	run := c.snapshot()
+	if err := stateIs(run, store.RunPaused, ErrNotPaused); err != nil {
+		return fmt.Errorf("resume run %s: %w", runID, err)
+	}
+	if failed := c.failedSteps(); len(failed) > 0 {
+		return fmt.Errorf("resume run %s: step %s: %w", runID, failed[0], ErrStepFailed)
+	}
+	if err := c.resumeLocked(ctx, by, "resumed by "+by); err != nil {
+		return fmt.Errorf("resume run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// resumeLocked moves a paused run back to running and makes sure a runner
+// executes it. The caller holds opMu.
+func (c *runCtl) resumeLocked(ctx context.Context, by, summary string) error {
+	c.mu.Lock()
+	active, rb := c.active, c.rb
+	c.mu.Unlock()
+	if err := c.e.checkPlan(rb, c.snapshot()); err != nil {
+		return err
+	}
+	if !active {
+		if err := c.claim(ctx); err != nil {
+			return err
+		}
+	}
+	err := c.runTransition(ctx, by, string(events.RunResumed), events.Event{Type: events.RunResumed, Summary: summary},
+		func(r *store.Run) error {
+			if err := stateIs(r, store.RunPaused, ErrNotPaused); err != nil {
+				return err
+			}
+			r.State, r.StateReason = store.RunRunning, ""
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.pauseBy = ""
+	c.mu.Unlock()
+	if active {
+		c.nudge()
+	} else {
+		c.startRunner()
+	}
+	return nil
+}
+
+// Abort stops a running or paused run: steps in flight are cancelled and
+// the run ends aborted.
+func (e *Executor) Abort(ctx context.Context, runID, by string) error {
+	c, err := e.ctl(ctx, runID, nil)
+	if err != nil {
+		return fmt.Errorf("abort run %s: %w", runID, err)
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	run := c.snapshot()
+	if !run.State.Active() {
+		return fmt.Errorf("abort run %s: %w (it is %s)", runID, ErrRunEnded, run.State)
+	}
+	if run.State == store.RunPending {
+		return fmt.Errorf("abort run %s: %w: it has not started (reject or cancel the request instead)", runID, ErrNotRunning)
+	}
+	c.mu.Lock()
+	active, cancel, done := c.active, c.cancel, c.done
+	c.mu.Unlock()
+	if active {
+		cancel(errAborted)
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("abort run %s: waiting for its steps to stop: %w", runID, context.Cause(ctx))
+		}
+	} else if run.State == store.RunRunning {
+		if err := c.claim(ctx); err != nil {
+			return fmt.Errorf("abort run %s: %w", runID, err)
+		}
+	}
+	wctx, wcancel := detached(ctx)
+	defer wcancel()
+	reason := "aborted by " + by
+	now := e.cfg.Now()
+	err = c.runTransition(wctx, by, string(events.RunAborted), events.Event{Type: events.RunAborted, Summary: reason},
+		func(r *store.Run) error {
+			if !r.State.Active() {
+				return fmt.Errorf("%w (it is %s)", ErrRunEnded, r.State)
+			}
+			r.State, r.StateReason, r.EndedAt = store.RunAborted, reason, now
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("abort run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// RetryStep runs a failed step again from its Check; the run goes on if no
+// other step has failed.
+func (e *Executor) RetryStep(ctx context.Context, runID, stepID, by string) error {
+	return e.stepOp(ctx, runID, stepID, by, "retry step", func(c *runCtl, st *store.StepState) (string, events.Event, error) {
+		if st.Status != store.StepFailed {
+			return "", events.Event{}, fmt.Errorf("%w (it is %s)", ErrStepNotFailed, st.Status)
+		}
+		st.Status, st.Error, st.EndedAt = store.StepPending, "", zeroTime
+		return "step.retry", events.Event{Summary: "retry requested by " + by}, nil
+	})
+}
+
+// SkipStep marks a failed or not yet started step skipped; steps that need
+// it go on. A step being executed cannot be skipped (pause first).
+func (e *Executor) SkipStep(ctx context.Context, runID, stepID, by string) error {
+	return e.stepOp(ctx, runID, stepID, by, "skip step", func(c *runCtl, st *store.StepState) (string, events.Event, error) {
+		if st.Status.Terminal() {
+			return "", events.Event{}, fmt.Errorf("%w (it is %s)", ErrStepDone, st.Status)
+		}
+		st.Status, st.Summary, st.EndedAt = store.StepSkipped, "skipped by "+by, e.cfg.Now()
+		return string(events.StepSkipped), events.Event{Type: events.StepSkipped, Summary: st.Summary}, nil
+	})
+}
+
+// stepOp changes one step of an active run on an operator's request, then
+// resumes the run if it was paused and no failed step remains.
+func (e *Executor) stepOp(ctx context.Context, runID, stepID, by, what string,
+	change func(c *runCtl, st *store.StepState) (string, events.Event, error)) error {
+	c, err := e.ctl(ctx, runID, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s of run %s: %w", what, stepID, runID, err)
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	run := c.snapshot()
+	if !run.State.Active() {
+		return fmt.Errorf("%s %s of run %s: %w (it is %s)", what, stepID, runID, ErrRunEnded, run.State)
+	}
+	if run.State == store.RunPending {
+		return fmt.Errorf("%s %s of run %s: %w: it has not started", what, stepID, runID, ErrNotRunning)
+	}
+	c.mu.Lock()
+	s := c.rb.Step(stepID)
+	if s == nil {
+		c.mu.Unlock()
+		return fmt.Errorf("%s %s of run %s: %w in runbook %s", what, stepID, runID, ErrUnknownStep, c.rb.Name)
+	}
+	if c.flying[stepID] {
+		c.mu.Unlock()
+		return fmt.Errorf("%s %s of run %s: %w", what, stepID, runID, ErrStepInFlight)
+	}
+	st := cloneStep(c.states[stepID])
+	auditType, ev, err := change(c, st)
+	if err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("%s %s of run %s: %w", what, stepID, runID, err)
+	}
+	c.states[stepID] = cloneStep(st)
+	c.mu.Unlock()
+	ev.Phase = s.Phase
+	if err := c.stepTransition(ctx, st, by, auditType, ev); err != nil {
+		return fmt.Errorf("%s %s of run %s: %w", what, stepID, runID, err)
+	}
+	if run.State == store.RunPaused && len(c.failedSteps()) == 0 {
+		if err := c.resumeLocked(ctx, by, fmt.Sprintf("resumed after %s %s by %s", what, stepID, by)); err != nil {
+			return fmt.Errorf("%s %s of run %s: resume: %w", what, stepID, runID, err)
+		}
+		return nil
+	}
+	c.nudge()
+	return nil
+}
+
+// failedSteps lists the failed steps that block the run (alternatives whose
+// step has since finished do not).
+func (c *runCtl) failedSteps() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, s := range c.rb.AllSteps() {
+		if c.states[s.ID].Status != store.StepFailed {
+			continue
+		}
+		if s.AlternativeOf != "" && c.states[s.AlternativeOf].Status != store.StepFailed {
+			continue
+		}
+		out = append(out, s.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (c *runCtl) nudge() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func stateIs(r *store.Run, want store.RunState, err error) error {
+	if r.State == want {
+		return nil
+	}
+	if !r.State.Active() {
+		return fmt.Errorf("%w (it is %s)", ErrRunEnded, r.State)
+	}
+	return fmt.Errorf("%w (it is %s)", err, r.State)
+}
+
+// Recover takes over the runs left running by a process that stopped (or
+// by this deployment before a restart) and continues them. A step recorded
+// as checking, applying or waiting is checked again before anything is
+// applied. lookup finds a runbook by name; it is also used later to resume
+// runs this process did not start. Runs owned by another live executor are
+// left alone; a run whose runbook is missing or changed since approval is
+// paused with the reason.
+func (e *Executor) Recover(ctx context.Context, lookup func(name string) (*runbook.Runbook, error)) error {
+	e.mu.Lock()
+	if lookup != nil {
+		e.lookup = lookup
+	}
+	e.mu.Unlock()
+	var runs []*store.Run
+	err := e.storeCall(ctx, func(ctx context.Context) error {
+		var err error
+		runs, err = e.cfg.Store.ListRuns(ctx, store.ListOptions{States: []store.RunState{store.RunRunning}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("recover: list running runs: %w", err)
+	}
+	var errs []error
+	for _, run := range runs {
+		if err := e.recoverRun(ctx, run, lookup); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(string) (*runbook.Runbook, error)) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	c := e.runs[run.ID]
+	e.mu.Unlock()
+	if c != nil {
+		c.mu.Lock()
+		active := c.active
+		c.mu.Unlock()
+		if active {
+			return nil
+		}
+	}
+	log := e.log.With("run", run.ID, "runbook", run.Runbook)
+	var rb *runbook.Runbook
+	var rbErr error
+	if lookup == nil {
+		rbErr = ErrNoRunbook
+	} else if rb, rbErr = lookup(run.Runbook); rbErr == nil && rb == nil {
+		rbErr = ErrNoRunbook
+	}
+	if rbErr != nil {
+		// Without its runbook the run cannot go on: pause it, visibly.
+		c = newRunCtl(e, run, &runbook.Runbook{Name: run.Runbook})
+	} else {
+		var err error
+		if c, err = e.ctl(ctx, run.ID, rb); err != nil {
+			return fmt.Errorf("recover run %s: %w", run.ID, err)
+		}
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if err := c.claim(ctx); err != nil {
+		if errors.Is(err, store.ErrLeaseHeld) {
+			log.InfoContext(ctx, "run is owned by another live executor; leaving it")
+			return nil
+		}
+		return fmt.Errorf("recover run %s: %w", run.ID, err)
+	}
+	if c.snapshot().State != store.RunRunning {
+		return nil
+	}
+	why := ""
+	if rbErr != nil {
+		why = fmt.Sprintf("cannot continue after restart: runbook %s: %v", run.Runbook, rbErr)
+	} else if err := e.checkPlan(rb, c.snapshot()); err != nil {
+		why = "cannot continue after restart: " + err.Error() + "; abort the run and start a new one"
+	}
+	if why != "" {
+		log.WarnContext(ctx, "pausing recovered run", "why", e.scrub(why))
+		err := c.runTransition(ctx, actorBot, string(events.RunPaused), events.Event{Type: events.RunPaused, Error: why},
+			func(r *store.Run) error {
+				r.State, r.StateReason = store.RunPaused, why
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("recover run %s: %w", run.ID, err)
+		}
+		return nil
+	}
+	log.InfoContext(ctx, "taking over run")
+	if err := c.record(ctx, actorBot, string(events.RunResumed), events.Event{Type: events.RunResumed, Summary: "taken over by " + e.cfg.Owner + " after a restart"}); err != nil {
+		return fmt.Errorf("recover run %s: %w", run.ID, err)
+	}
+	c.startRunner()
+	return nil
+}
+
+var zeroTime time.Time

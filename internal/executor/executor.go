@@ -1,0 +1,349 @@
+// Package executor runs failover runs: it schedules a runbook's steps in
+// phase order and by `needs`, drives each step through the reconciler
+// contract (Check → Apply → wait for Check), retries transient errors within
+// the step's deadline, pauses the run on a permanent one, persists every
+// transition before it announces it, and takes over runs left running by a
+// process that died.
+//
+// API (called by the commands layer and cmd/bot):
+//
+//	New(cfg Config) (*Executor, error)
+//	(*Executor).Assess(ctx, rb) chat.AssessView
+//	(*Executor).Plan(ctx, rb, params) (Plan, error)
+//	(*Executor).Start(ctx, runID, rb) error
+//	(*Executor).Pause(ctx, runID, by) error
+//	(*Executor).Resume(ctx, runID, by) error
+//	(*Executor).Abort(ctx, runID, by) error
+//	(*Executor).RetryStep(ctx, runID, stepID, by) error
+//	(*Executor).SkipStep(ctx, runID, stepID, by) error
+//	(*Executor).Recover(ctx, lookup) error
+//	(*Executor).Wait(ctx, runID) error
+//	(*Executor).Close(ctx) error
+//
+// Runs are created by the commands layer (state pending_approval); Start
+// moves an approved run to running. A run stops when it is terminal
+// (succeeded, aborted, failed) or paused (by an operator, or because a step
+// failed: retry-step, skip-step or abort it).
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/secret"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// Errors returned (wrapped, with the run and step named) by the executor's
+// methods, for the commands layer to test with errors.Is.
+var (
+	// ErrClosed: the executor was closed.
+	ErrClosed = errors.New("executor is closed")
+	// ErrStalePlan: the runbook's plan hash no longer matches the run's
+	// (the runbook changed after approval).
+	ErrStalePlan = errors.New("stale plan: the runbook changed since the run was approved")
+	// ErrNotPending: Start on a run that is not pending approval.
+	ErrNotPending = errors.New("run is not pending approval")
+	// ErrNotRunning: Pause on a run that is not running.
+	ErrNotRunning = errors.New("run is not running")
+	// ErrNotPaused: Resume on a run that is not paused.
+	ErrNotPaused = errors.New("run is not paused")
+	// ErrRunEnded: the run already ended (succeeded, failed, aborted,
+	// rejected, expired).
+	ErrRunEnded = errors.New("run has already ended")
+	// ErrUnknownStep: no step of the runbook has that ID.
+	ErrUnknownStep = errors.New("no such step")
+	// ErrStepNotFailed: RetryStep on a step that has not failed.
+	ErrStepNotFailed = errors.New("step has not failed")
+	// ErrStepInFlight: SkipStep on a step that is being executed.
+	ErrStepInFlight = errors.New("step is being executed")
+	// ErrStepDone: SkipStep on a step that already finished.
+	ErrStepDone = errors.New("step already finished")
+	// ErrStepFailed: Resume while a step has failed: retry it, skip it or
+	// abort the run.
+	ErrStepFailed = errors.New("a step failed: retry it, skip it or abort the run")
+	// ErrNoRunbook: the executor cannot find the run's runbook.
+	ErrNoRunbook = errors.New("runbook not available")
+)
+
+// Config configures an Executor. Store and Owner are required; everything
+// else has a default.
+type Config struct {
+	// Store persists runs, step states and the audit trail.
+	Store store.Store
+	// Sink receives events after they are persisted; nil means none.
+	Sink events.Sink
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Owner identifies this executor instance in run leases. It must be
+	// stable across restarts of the same deployment so that a restarted
+	// process takes its runs back at once.
+	Owner string
+	// LeaseTTL is how long a run's lease lasts; it is renewed every
+	// LeaseTTL/3 while the run is executed here. Default 30s.
+	LeaseTTL time.Duration
+	// Redactor scrubs secrets from every error and summary before it is
+	// stored, logged or announced; nil scrubs nothing.
+	Redactor *secret.Redactor
+	// Now is the clock for recorded times; default time.Now.
+	Now func() time.Time
+	// Runbooks finds a runbook by name, for runs resumed after a restart
+	// (Resume, RetryStep, SkipStep). Recover's lookup replaces it.
+	Runbooks func(name string) (*runbook.Runbook, error)
+	// PlanHash computes a run's plan hash; default (*runbook.Runbook).PlanHash.
+	PlanHash func(rb *runbook.Runbook, params map[string]string) (string, error)
+
+	// StepTimeout is a step's deadline when the runbook gives none. Default 5m.
+	StepTimeout time.Duration
+	// CheckTimeout is an assessment check's deadline when the runbook gives
+	// none, and caps each Check of a dry run. Default 10s.
+	CheckTimeout time.Duration
+	// PollInterval is the first delay between Checks while waiting for a
+	// step to take effect; it doubles up to MaxPollInterval. Defaults 1s, 10s.
+	PollInterval    time.Duration
+	MaxPollInterval time.Duration
+	// RetryBackoff is the first delay after a transient error when the
+	// step's retry policy gives none; it doubles, with jitter, up to
+	// MaxRetryBackoff. Defaults 1s, 30s.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	// StoreTimeout bounds each store call. Default 10s.
+	StoreTimeout time.Duration
+}
+
+func (c *Config) setDefaults() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("executor config: Store is required"))
+	}
+	if c.Owner == "" {
+		errs = append(errs, errors.New("executor config: Owner is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if c.Sink == nil {
+		c.Sink = events.SinkFunc(func(context.Context, events.Event) {})
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.PlanHash == nil {
+		c.PlanHash = defaultPlanHash
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.LeaseTTL, 30*time.Second)
+	def(&c.StepTimeout, 5*time.Minute)
+	def(&c.CheckTimeout, 10*time.Second)
+	def(&c.PollInterval, time.Second)
+	def(&c.MaxPollInterval, 10*time.Second)
+	def(&c.RetryBackoff, time.Second)
+	def(&c.MaxRetryBackoff, 30*time.Second)
+	def(&c.StoreTimeout, 10*time.Second)
+	if c.MaxPollInterval < c.PollInterval {
+		c.MaxPollInterval = c.PollInterval
+	}
+	if c.MaxRetryBackoff < c.RetryBackoff {
+		c.MaxRetryBackoff = c.RetryBackoff
+	}
+	return nil
+}
+
+// Executor runs runs. It is safe for concurrent use.
+type Executor struct {
+	cfg   Config
+	log   *slog.Logger
+	base  context.Context
+	stop  context.CancelCauseFunc
+	runWG sync.WaitGroup
+
+	mu     sync.Mutex
+	runs   map[string]*runCtl
+	lookup func(string) (*runbook.Runbook, error)
+	closed bool
+}
+
+// errClosing cancels runners when the executor closes: their runs stay
+// running in the store for the next process.
+var errClosing = errors.New("executor closing")
+
+// New returns an Executor.
+func New(cfg Config) (*Executor, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	base, stop := context.WithCancelCause(context.Background())
+	return &Executor{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		base:   base,
+		stop:   stop,
+		runs:   map[string]*runCtl{},
+		lookup: cfg.Runbooks,
+	}, nil
+}
+
+func defaultPlanHash(rb *runbook.Runbook, params map[string]string) (string, error) {
+	switch h := any(rb).(type) {
+	case interface {
+		PlanHash(map[string]string) (string, error)
+	}:
+		return h.PlanHash(params)
+	case interface{ PlanHash(map[string]string) string }:
+		return h.PlanHash(params), nil
+	}
+	return "", errors.New("plan hash: runbook.PlanHash is not available")
+}
+
+// Wait blocks until the run stops executing in this process (it ended, or
+// it paused), or ctx is done. It returns nil at once when the run is not
+// executing here, and ErrClosed when Close stopped it (the run is still
+// running in the store).
+func (e *Executor) Wait(ctx context.Context, runID string) error {
+	e.mu.Lock()
+	c := e.runs[runID]
+	e.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	done, active := c.done, c.active
+	c.mu.Unlock()
+	if !active {
+		return nil
+	}
+	select {
+	case <-done:
+		if e.base.Err() != nil {
+			c.mu.Lock()
+			st := c.run.State
+			c.mu.Unlock()
+			if st == store.RunRunning {
+				return fmt.Errorf("wait for run %s: %w", runID, ErrClosed)
+			}
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for run %s: %w", runID, context.Cause(ctx))
+	}
+}
+
+// Close stops executing runs: in-flight steps are cancelled and every run
+// stays running in the store, with its step states, for Recover in the next
+// process. It waits for the run goroutines until ctx is done.
+func (e *Executor) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.stop(errClosing)
+	done := make(chan struct{})
+	go func() { e.runWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close executor: runs still stopping: %w", context.Cause(ctx))
+	}
+}
+
+// ctl returns the controller of a run, loading the run and its steps from
+// the store if this executor does not know it yet. rb may be nil: it is
+// then looked up by name.
+func (e *Executor) ctl(ctx context.Context, runID string, rb *runbook.Runbook) (*runCtl, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c := e.runs[runID]
+	lookup := e.lookup
+	e.mu.Unlock()
+	if c != nil {
+		c.mu.Lock()
+		if rb != nil && !c.active {
+			c.rb = rb
+		}
+		c.mu.Unlock()
+		return c, nil
+	}
+	run, err := e.getRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if rb == nil {
+		if lookup == nil {
+			return nil, fmt.Errorf("run %s: runbook %s: %w", runID, run.Runbook, ErrNoRunbook)
+		}
+		if rb, err = lookup(run.Runbook); err != nil {
+			return nil, fmt.Errorf("run %s: runbook %s: %w: %w", runID, run.Runbook, ErrNoRunbook, err)
+		}
+	}
+	if rb.Name != run.Runbook {
+		return nil, fmt.Errorf("run %s is a run of runbook %s, not %s", runID, run.Runbook, rb.Name)
+	}
+	c = newRunCtl(e, run, rb)
+	if err := c.loadSteps(ctx); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if have := e.runs[runID]; have != nil {
+		return have, nil
+	}
+	e.runs[runID] = c
+	return c, nil
+}
+
+func (e *Executor) getRun(ctx context.Context, runID string) (*store.Run, error) {
+	var run *store.Run
+	err := e.storeCall(ctx, func(ctx context.Context) error {
+		var err error
+		run, err = e.cfg.Store.GetRun(ctx, runID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", runID, err)
+	}
+	return run, nil
+}
+
+// storeCall runs one store operation under the store timeout, retrying a
+// few times when it fails for reasons other than the store's own verdicts.
+func (e *Executor) storeCall(ctx context.Context, f func(ctx context.Context) error) error {
+	delay := 50 * time.Millisecond
+	var err error
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.StoreTimeout)
+		err = f(cctx)
+		cancel()
+		if err == nil || isStoreVerdict(err) || attempt == 4 || ctx.Err() != nil {
+			return err
+		}
+		e.log.WarnContext(ctx, "store call failed, retrying", "attempt", attempt, "err", e.scrub(err.Error()))
+		if !sleep(ctx, delay) {
+			return err
+		}
+		delay *= 4
+	}
+}
+
+func isStoreVerdict(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) ||
+		errors.Is(err, store.ErrActiveRun) || errors.Is(err, store.ErrLeaseHeld)
+}
+
+func (e *Executor) scrub(s string) string { return e.cfg.Redactor.Scrub(s) }

@@ -1,0 +1,215 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+)
+
+// Plan is the dry run of a runbook for a set of parameters.
+type Plan struct {
+	Runbook string
+	// Hash is the plan hash a run with these parameters is bound to ("" if
+	// it could not be computed; HashErr says why).
+	Hash    string
+	HashErr string
+	// Steps are the phase steps in order, each with its verdict.
+	Steps []chat.PlanStep
+}
+
+// Verdicts of a dry run (chat.PlanStep.Verdict). Unknown and cannot-tell
+// verdicts carry details: "unknown until <step> runs", "cannot tell: <err>".
+const (
+	VerdictWillChange  = "will change"
+	VerdictAlreadyDone = "already done"
+	VerdictSkipped     = "skipped: its when condition is false"
+)
+
+type verdictKind int
+
+const (
+	vWillChange verdictKind = iota
+	vDone
+	vUnknown
+	vCannotTell
+	vSkipped
+	vAlternative
+)
+
+type planResult struct {
+	kind    verdictKind
+	root    string // for vUnknown: the step whose run decides
+	detail  string
+	summary string
+	outputs map[string]string
+}
+
+// Plan checks every phase step without applying anything and says, per
+// step, whether it will change something, is already done, cannot be known
+// until an earlier step runs (its templates need that step's outputs, or it
+// needs a step that will change), or cannot be told (the Check failed).
+// Steps of a phase are checked in parallel as their needs allow, each
+// Check bounded by Config.CheckTimeout. Alternative steps are not checked:
+// they only run if their step fails. Plan fails only on bad parameters.
+func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) (Plan, error) {
+	if err := checkParams(rb, params); err != nil {
+		return Plan{}, fmt.Errorf("plan %s: %w", rb.Name, err)
+	}
+	p := Plan{Runbook: rb.Name}
+	if h, err := e.cfg.PlanHash(rb, params); err != nil {
+		p.HashErr = e.scrub(err.Error())
+	} else {
+		p.Hash = h
+	}
+	all := rb.AllSteps()
+	var mu sync.Mutex
+	results := map[string]*planResult{}
+	done := map[string]chan struct{}{}
+	for _, s := range all {
+		done[s.ID] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	var earlier []string // steps of the phases before the current one
+	for _, ph := range rb.Phases {
+		before := slices.Clone(earlier)
+		for _, s := range ph.Steps {
+			wg.Go(func() {
+				defer close(done[s.ID])
+				for _, id := range append(before, s.Needs...) {
+					if ch := done[id]; ch != nil {
+						<-ch
+					}
+				}
+				mu.Lock()
+				prior := maps.Clone(results)
+				mu.Unlock()
+				r := e.planStep(ctx, rb, s, params, prior)
+				mu.Lock()
+				results[s.ID] = r
+				mu.Unlock()
+			})
+		}
+		for _, s := range ph.Steps {
+			earlier = append(earlier, s.ID)
+		}
+	}
+	wg.Wait()
+	for _, s := range all {
+		r := results[s.ID]
+		ps := chat.PlanStep{Phase: s.Phase, StepID: s.ID, Name: s.Name, Kind: s.Kind, Summary: e.scrub(r.summary)}
+		switch r.kind {
+		case vWillChange:
+			ps.Verdict = VerdictWillChange
+		case vDone:
+			ps.Verdict = VerdictAlreadyDone
+		case vUnknown:
+			ps.Verdict = "unknown until " + r.root + " runs"
+		case vCannotTell:
+			ps.Verdict = "cannot tell: " + e.scrub(r.detail)
+		case vSkipped:
+			ps.Verdict = VerdictSkipped
+		case vAlternative:
+			ps.Verdict = "only if " + s.AlternativeOf + " fails"
+		}
+		p.Steps = append(p.Steps, ps)
+	}
+	return p, nil
+}
+
+func (e *Executor) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook.Step, params map[string]string, prior map[string]*planResult) *planResult {
+	if s.AlternativeOf != "" {
+		return &planResult{kind: vAlternative}
+	}
+	for _, n := range s.Needs {
+		switch r := prior[n]; {
+		case r == nil:
+		case r.kind == vUnknown:
+			return &planResult{kind: vUnknown, root: r.root}
+		case r.kind == vWillChange || r.kind == vCannotTell:
+			return &planResult{kind: vUnknown, root: n}
+		}
+	}
+	vars := runbook.Vars{Params: paramsWithDefaults(rb, params), Outputs: map[string]map[string]string{}}
+	for id, r := range prior {
+		if r.kind == vDone {
+			vars.Outputs[id] = maps.Clone(r.outputs)
+		}
+	}
+	// An error naming an earlier step whose outputs are not known yet
+	// means the step depends on that step's run.
+	unknownFrom := func(err error) *planResult {
+		msg := err.Error()
+		for id, r := range prior {
+			if r.kind == vDone || !mentions(msg, id) {
+				continue
+			}
+			if r.kind == vUnknown {
+				return &planResult{kind: vUnknown, root: r.root}
+			}
+			return &planResult{kind: vUnknown, root: id}
+		}
+		return &planResult{kind: vCannotTell, detail: msg}
+	}
+	if s.When != nil {
+		ok, err := s.When(vars)
+		if err != nil {
+			return unknownFrom(fmt.Errorf("evaluate when: %w", err))
+		}
+		if !ok {
+			return &planResult{kind: vSkipped}
+		}
+	}
+	timeout := e.cfg.CheckTimeout
+	if s.Timeout > 0 && s.Timeout < timeout {
+		timeout = s.Timeout
+	}
+	cctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %s", timeout))
+	defer cancel()
+	res, err := e.checkOnce(cctx, s, vars)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "build step:") && !errors.Is(err, context.DeadlineExceeded) {
+			return unknownFrom(err)
+		}
+		return &planResult{kind: vCannotTell, detail: err.Error()}
+	}
+	if res.Done {
+		return &planResult{kind: vDone, summary: res.Summary, outputs: res.Outputs}
+	}
+	return &planResult{kind: vWillChange, summary: res.Summary}
+}
+
+// mentions reports whether a template error names step id, as text/template
+// does (`map has no entry for key "id"`) or as a path (.steps.id.outputs).
+func mentions(msg, id string) bool {
+	return strings.Contains(msg, `"`+id+`"`) || strings.Contains(msg, ".steps."+id+".") ||
+		strings.Contains(msg, "steps."+id+".")
+}
+
+func checkParams(rb *runbook.Runbook, params map[string]string) error {
+	known := map[string]bool{}
+	var errs []error
+	for _, p := range rb.Params {
+		known[p.Name] = true
+		if _, ok := params[p.Name]; p.Required && !ok {
+			errs = append(errs, fmt.Errorf("parameter %s is required", p.Name))
+		}
+	}
+	var names []string
+	for n := range params {
+		if !known[n] {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		errs = append(errs, fmt.Errorf("unknown parameter %s", n))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,232 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// actorBot is the audit actor of transitions the executor makes by itself.
+const actorBot = "bot"
+
+// runCtl is this executor's handle on one run: the cached run record and
+// step states, and the runner goroutine while the run executes here.
+type runCtl struct {
+	e  *Executor
+	id string
+
+	// writeMu serialises run record writes of this process.
+	writeMu sync.Mutex
+	// opMu serialises control operations (pause, resume, abort, retry,
+	// skip) with the runner's decisions to stop.
+	opMu sync.Mutex
+
+	mu      sync.Mutex
+	rb      *runbook.Runbook
+	run     *store.Run
+	states  map[string]*store.StepState
+	active  bool                    // a runner goroutine executes the run
+	cancel  context.CancelCauseFunc // cancels the runner
+	done    chan struct{}           // closed when the runner exits
+	pauseBy string                  // a pause was requested (runner stops launching)
+	wake    chan struct{}           // nudges the runner after a control operation
+	flying  map[string]bool         // steps being executed
+}
+
+func newRunCtl(e *Executor, run *store.Run, rb *runbook.Runbook) *runCtl {
+	return &runCtl{
+		e:      e,
+		id:     run.ID,
+		rb:     rb,
+		run:    run,
+		states: map[string]*store.StepState{},
+		wake:   make(chan struct{}, 1),
+		flying: map[string]bool{},
+		done:   closedChan(),
+	}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// loadSteps reads the persisted step states and creates a pending state for
+// every step of the runbook that has none.
+func (c *runCtl) loadSteps(ctx context.Context) error {
+	var have []*store.StepState
+	err := c.e.storeCall(ctx, func(ctx context.Context) error {
+		var err error
+		have, err = c.e.cfg.Store.Steps(ctx, c.id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load steps of run %s: %w", c.id, err)
+	}
+	c.mu.Lock()
+	rb := c.rb
+	for _, s := range have {
+		c.states[s.StepID] = s
+	}
+	var missing []*store.StepState
+	for _, s := range rb.AllSteps() {
+		if c.states[s.ID] == nil {
+			st := &store.StepState{RunID: c.id, StepID: s.ID, Status: store.StepPending}
+			c.states[s.ID] = st
+			missing = append(missing, cloneStep(st))
+		}
+	}
+	c.mu.Unlock()
+	for _, st := range missing {
+		if err := c.e.storeCall(ctx, func(ctx context.Context) error { return c.e.cfg.Store.PutStep(ctx, st) }); err != nil {
+			return fmt.Errorf("record step %s of run %s: %w", st.StepID, c.id, err)
+		}
+	}
+	return nil
+}
+
+func cloneStep(s *store.StepState) *store.StepState {
+	cp := *s
+	cp.Outputs = maps.Clone(s.Outputs)
+	return &cp
+}
+
+func cloneRun(r *store.Run) *store.Run {
+	cp := *r
+	cp.Params = maps.Clone(r.Params)
+	return &cp
+}
+
+// snapshot returns a copy of the run record.
+func (c *runCtl) snapshot() *store.Run {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cloneRun(c.run)
+}
+
+// updateRun applies mutate to the run record and stores it. On a version
+// conflict (another writer, or a lease renewal) it re-reads the run and
+// applies mutate again; mutate may refuse by returning an error.
+func (c *runCtl) updateRun(ctx context.Context, mutate func(r *store.Run) error) (*store.Run, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	cur := c.snapshot()
+	for attempt := 0; ; attempt++ {
+		next := cloneRun(cur)
+		if err := mutate(next); err != nil {
+			return nil, err
+		}
+		next.StateReason = c.e.scrub(next.StateReason)
+		err := c.e.storeCall(ctx, func(ctx context.Context) error { return c.e.cfg.Store.UpdateRun(ctx, next) })
+		if err == nil {
+			c.mu.Lock()
+			c.run = next
+			c.mu.Unlock()
+			return cloneRun(next), nil
+		}
+		if !errors.Is(err, store.ErrConflict) || attempt == 5 {
+			return nil, fmt.Errorf("update run %s: %w", c.id, err)
+		}
+		if cur, err = c.e.getRun(ctx, c.id); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// claim takes or renews the run's lease and refreshes the cached record.
+func (c *runCtl) claim(ctx context.Context) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	var run *store.Run
+	err := c.e.storeCall(ctx, func(ctx context.Context) error {
+		var err error
+		run, err = c.e.cfg.Store.ClaimRun(ctx, c.id, c.e.cfg.Owner, c.e.cfg.LeaseTTL)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("claim run %s: %w", c.id, err)
+	}
+	c.mu.Lock()
+	c.run = run
+	c.mu.Unlock()
+	return nil
+}
+
+// putStep persists a copy of st (scrubbed) under the lock-free store path.
+func (c *runCtl) putStep(ctx context.Context, st *store.StepState) error {
+	st = cloneStep(st)
+	st.Error = c.e.scrub(st.Error)
+	st.Summary = c.e.scrub(st.Summary)
+	if err := c.e.storeCall(ctx, func(ctx context.Context) error { return c.e.cfg.Store.PutStep(ctx, st) }); err != nil {
+		return fmt.Errorf("record step %s of run %s as %s: %w", st.StepID, c.id, st.Status, err)
+	}
+	return nil
+}
+
+// record appends an audit event and then announces the event, in that
+// order, both scrubbed. Callers persist the state change first.
+func (c *runCtl) record(ctx context.Context, actor, auditType string, ev events.Event) error {
+	e := c.e
+	now := e.cfg.Now()
+	ev.Summary = e.scrub(ev.Summary)
+	ev.Error = e.scrub(ev.Error)
+	msg := ev.Summary
+	if ev.Error != "" {
+		if msg != "" {
+			msg += ": "
+		}
+		msg += ev.Error
+	}
+	a := &store.AuditEvent{RunID: c.id, At: now, Actor: actor, Type: auditType, StepID: ev.StepID, Message: msg}
+	if ev.Phase != "" {
+		a.Data = map[string]string{"phase": ev.Phase}
+	}
+	if err := e.storeCall(ctx, func(ctx context.Context) error { return e.cfg.Store.Append(ctx, a) }); err != nil {
+		return fmt.Errorf("append audit event %s of run %s: %w", auditType, c.id, err)
+	}
+	if ev.Type == "" {
+		return nil
+	}
+	c.mu.Lock()
+	ev.Runbook = c.run.Runbook
+	started := c.run.StartedAt
+	c.mu.Unlock()
+	ev.At = now
+	ev.RunID = c.id
+	if !started.IsZero() {
+		ev.Elapsed = now.Sub(started)
+	}
+	e.cfg.Sink.Notify(context.WithoutCancel(ctx), ev)
+	return nil
+}
+
+// stepTransition stores a step state, then audits and announces it.
+func (c *runCtl) stepTransition(ctx context.Context, st *store.StepState, actor, auditType string, ev events.Event) error {
+	if err := c.putStep(ctx, st); err != nil {
+		return err
+	}
+	ev.StepID = st.StepID
+	return c.record(ctx, actor, auditType, ev)
+}
+
+// runTransition updates the run record, then audits and announces it.
+func (c *runCtl) runTransition(ctx context.Context, actor, auditType string, ev events.Event, mutate func(r *store.Run) error) error {
+	if _, err := c.updateRun(ctx, mutate); err != nil {
+		return err
+	}
+	return c.record(ctx, actor, auditType, ev)
+}
+
+// detached returns a context for writes that must happen even though the
+// run's context was cancelled (recording an abort).
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+}

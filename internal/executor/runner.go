@@ -1,0 +1,375 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// errLeaseLost stops a runner whose run was taken over by another executor.
+var errLeaseLost = errors.New("lease on the run was lost to another executor")
+
+// startRunner executes the run in a new goroutine. The caller holds opMu
+// and has persisted the run as running.
+func (c *runCtl) startRunner() {
+	ctx, cancel := context.WithCancelCause(c.e.base)
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.active = true
+	c.cancel = cancel
+	c.done = done
+	c.pauseBy = ""
+	c.mu.Unlock()
+	c.e.runWG.Add(1)
+	go func() {
+		defer c.e.runWG.Done()
+		defer close(done)
+		defer cancel(nil)
+		go c.renewLease(ctx, cancel)
+		err := c.execute(ctx)
+		c.mu.Lock()
+		c.active = false
+		c.mu.Unlock()
+		log := c.e.log.With("run", c.id)
+		switch cause := context.Cause(ctx); {
+		case err == nil:
+		case errors.Is(cause, errClosing):
+			log.InfoContext(ctx, "run left running for the next process", "why", "executor closing")
+		case errors.Is(cause, errAborted):
+		default:
+			log.ErrorContext(context.WithoutCancel(ctx), "run stopped executing; it stays running in the store and is resumed by Recover", "err", c.e.scrub(err.Error()))
+		}
+	}()
+}
+
+// renewLease keeps the run's lease while the runner lives.
+func (c *runCtl) renewLease(ctx context.Context, stop context.CancelCauseFunc) {
+	t := time.NewTicker(c.e.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := c.claim(ctx)
+			switch {
+			case err == nil:
+			case errors.Is(err, store.ErrLeaseHeld):
+				c.e.log.ErrorContext(ctx, "lost the run's lease: stopping", "run", c.id)
+				stop(errLeaseLost)
+				return
+			case ctx.Err() == nil:
+				c.e.log.WarnContext(ctx, "renew lease", "run", c.id, "err", c.e.scrub(err.Error()))
+			}
+		}
+	}
+}
+
+// execute runs the phases in order until the run ends, pauses or ctx is
+// cancelled. A non-nil error means the run could not be recorded and stays
+// running in the store.
+func (c *runCtl) execute(ctx context.Context) error {
+	results := make(chan error)
+	inflight := 0
+	drain := func() {
+		for ; inflight > 0; inflight-- {
+			<-results
+		}
+	}
+	defer drain()
+	for _, ph := range c.rb.Phases {
+		if c.phaseComplete(ph) {
+			continue
+		}
+		if err := c.record(ctx, actorBot, string(events.PhaseStarted), events.Event{Type: events.PhaseStarted, Phase: ph.ID, Summary: ph.Name}); err != nil {
+			return err
+		}
+		for {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if err := c.reconcile(ctx, ph); err != nil {
+				return err
+			}
+			inflight += c.launch(ctx, ph, results)
+			if inflight > 0 {
+				select {
+				case err := <-results:
+					inflight--
+					if err != nil {
+						return err
+					}
+				case <-c.wake:
+				case <-ctx.Done():
+				}
+				continue
+			}
+			if c.phaseComplete(ph) {
+				break
+			}
+			if stop, err := c.maybeStop(ctx, ph); stop {
+				return err
+			}
+		}
+		if err := c.record(ctx, actorBot, string(events.PhaseDone), events.Event{Type: events.PhaseDone, Phase: ph.ID, Summary: ph.Name}); err != nil {
+			return err
+		}
+	}
+	return c.finish(ctx)
+}
+
+// finish records the run's success.
+func (c *runCtl) finish(ctx context.Context) error {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	now := c.e.cfg.Now()
+	return c.runTransition(ctx, actorBot, string(events.RunSucceeded), events.Event{Type: events.RunSucceeded, Summary: "all steps done"},
+		func(r *store.Run) error {
+			r.State = store.RunSucceeded
+			r.StateReason = ""
+			r.EndedAt = now
+			return nil
+		})
+}
+
+// maybeStop is called when nothing is in flight and the phase is not
+// complete: it pauses the run on a failed step, stops on a requested pause,
+// or fails the run when no remaining step can ever start.
+func (c *runCtl) maybeStop(ctx context.Context, ph *runbook.Phase) (bool, error) {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if ctx.Err() != nil {
+		return true, context.Cause(ctx)
+	}
+	c.mu.Lock()
+	reason, blocked := c.blockingLocked(ph)
+	paused := c.pauseBy != ""
+	ready := len(c.readyLocked(ph)) > 0
+	c.mu.Unlock()
+	switch {
+	case blocked:
+		err := c.runTransition(ctx, actorBot, string(events.RunPaused), events.Event{Type: events.RunPaused, Phase: ph.ID, Error: reason},
+			func(r *store.Run) error {
+				r.State = store.RunPaused
+				r.StateReason = reason
+				return nil
+			})
+		return true, err
+	case paused:
+		return true, nil
+	case ready:
+		return false, nil
+	}
+	reason = "no remaining step can start: " + c.stuckReason(ph)
+	now := c.e.cfg.Now()
+	err := c.runTransition(ctx, actorBot, string(events.RunFailed), events.Event{Type: events.RunFailed, Phase: ph.ID, Error: reason},
+		func(r *store.Run) error {
+			r.State = store.RunFailed
+			r.StateReason = reason
+			r.EndedAt = now
+			return nil
+		})
+	return true, err
+}
+
+func (c *runCtl) stuckReason(ph *runbook.Phase) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var parts []string
+	for _, s := range ph.Steps {
+		if st := c.states[s.ID]; !st.Status.Terminal() {
+			parts = append(parts, fmt.Sprintf("%s (%s, needs %s)", s.ID, st.Status, strings.Join(s.Needs, ", ")))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (c *runCtl) phaseComplete(ph *runbook.Phase) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range ph.Steps {
+		if !c.states[s.ID].Status.Terminal() {
+			return false
+		}
+	}
+	return true
+}
+
+// blockingLocked reports the failed steps of the phase that no alternative
+// can replace any more, as a pause reason.
+func (c *runCtl) blockingLocked(ph *runbook.Phase) (string, bool) {
+	var reasons []string
+	for _, s := range ph.Steps {
+		st := c.states[s.ID]
+		if st.Status != store.StepFailed || s.AlternativeOf != "" {
+			continue
+		}
+		r := fmt.Sprintf("step %s failed: %s", s.ID, st.Error)
+		pending := false
+		for _, alt := range c.alternativesOf(s.ID) {
+			as := c.states[alt.ID]
+			switch {
+			case as.Status == store.StepFailed:
+				r += fmt.Sprintf("; alternative %s failed: %s", alt.ID, as.Error)
+			case !as.Status.Terminal():
+				pending = true
+			}
+		}
+		if !pending {
+			reasons = append(reasons, r)
+		}
+	}
+	return strings.Join(reasons, "; "), len(reasons) > 0
+}
+
+func (c *runCtl) alternativesOf(id string) []*runbook.Step {
+	var out []*runbook.Step
+	for _, s := range c.rb.AllSteps() {
+		if s.AlternativeOf == id {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// readyLocked returns the phase's steps that may start now.
+func (c *runCtl) readyLocked(ph *runbook.Phase) []*runbook.Step {
+	var out []*runbook.Step
+	for _, s := range ph.Steps {
+		st := c.states[s.ID]
+		if c.flying[s.ID] || st.Status.Terminal() || st.Status == store.StepFailed {
+			continue
+		}
+		if s.AlternativeOf != "" {
+			if t := c.states[s.AlternativeOf]; t == nil || t.Status != store.StepFailed {
+				continue
+			}
+		}
+		ok := true
+		for _, n := range s.Needs {
+			if ns := c.states[n]; ns == nil || !ns.Status.Terminal() {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// launch starts every ready step unless the run is stopping; it returns
+// how many it started. Each sends its error (nil unless the run cannot be
+// recorded) to results.
+func (c *runCtl) launch(ctx context.Context, ph *runbook.Phase, results chan<- error) int {
+	if ctx.Err() != nil {
+		return 0
+	}
+	c.mu.Lock()
+	if _, blocked := c.blockingLocked(ph); blocked || c.pauseBy != "" {
+		c.mu.Unlock()
+		return 0
+	}
+	ready := c.readyLocked(ph)
+	for _, s := range ready {
+		c.flying[s.ID] = true
+	}
+	c.mu.Unlock()
+	for _, s := range ready {
+		go func() {
+			err := c.runStep(ctx, s)
+			c.mu.Lock()
+			delete(c.flying, s.ID)
+			c.mu.Unlock()
+			results <- err
+		}()
+	}
+	return len(ready)
+}
+
+// reconcile settles alternatives: a failed step whose alternative is done
+// becomes replaced; an alternative whose step finished is not needed.
+func (c *runCtl) reconcile(ctx context.Context, ph *runbook.Phase) error {
+	for _, alt := range ph.Steps {
+		if alt.AlternativeOf == "" {
+			continue
+		}
+		c.mu.Lock()
+		as, ts := c.states[alt.ID], c.states[alt.AlternativeOf]
+		if c.flying[alt.ID] || ts == nil {
+			c.mu.Unlock()
+			continue
+		}
+		now := c.e.cfg.Now()
+		var err error
+		switch {
+		case as.Status == store.StepDone && ts.Status == store.StepFailed:
+			t := cloneStep(ts)
+			t.Status = store.StepReplaced
+			t.Summary = fmt.Sprintf("replaced by %s: %s", alt.ID, as.Summary)
+			t.Outputs = maps.Clone(as.Outputs)
+			t.EndedAt = now
+			c.states[t.StepID] = t
+			c.mu.Unlock()
+			err = c.stepTransition(ctx, t, actorBot, "step.replaced", events.Event{Type: events.StepDone, Phase: phaseOf(c.rb, t.StepID), Summary: t.Summary})
+		case !as.Status.Terminal() && ts.Status.Terminal():
+			a := cloneStep(as)
+			a.Status = store.StepSkipped
+			a.Summary = fmt.Sprintf("not needed: %s is %s", alt.AlternativeOf, ts.Status)
+			a.EndedAt = now
+			c.states[a.StepID] = a
+			c.mu.Unlock()
+			err = c.stepTransition(ctx, a, actorBot, string(events.StepSkipped), events.Event{Type: events.StepSkipped, Phase: alt.Phase, Summary: a.Summary})
+		default:
+			c.mu.Unlock()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func phaseOf(rb *runbook.Runbook, stepID string) string {
+	if s := rb.Step(stepID); s != nil {
+		return s.Phase
+	}
+	return ""
+}
+
+// varsLocked returns the template data of the run: its parameters (with
+// the runbook's defaults) and the outputs of finished steps.
+func (c *runCtl) varsLocked() runbook.Vars {
+	v := runbook.Vars{Params: paramsWithDefaults(c.rb, c.run.Params), Outputs: map[string]map[string]string{}}
+	for id, st := range c.states {
+		if st.Status == store.StepDone || st.Status == store.StepReplaced {
+			v.Outputs[id] = maps.Clone(st.Outputs)
+			if v.Outputs[id] == nil {
+				v.Outputs[id] = map[string]string{}
+			}
+		}
+	}
+	return v
+}
+
+func paramsWithDefaults(rb *runbook.Runbook, given map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, p := range rb.Params {
+		if p.Default != "" {
+			out[p.Name] = p.Default
+		}
+	}
+	maps.Copy(out, given)
+	return out
+}

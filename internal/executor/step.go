@@ -1,0 +1,303 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/steps"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// errDeadline is the cause of a step context whose deadline passed.
+var errDeadline = errors.New("deadline passed")
+
+// stepRun executes one step of a run; it owns st while it runs.
+type stepRun struct {
+	c   *runCtl
+	s   *runbook.Step
+	st  *store.StepState
+	run context.Context // the run's context: cancelled on abort and close
+}
+
+// commit publishes st to the run's cache, persists it, then audits and
+// announces the transition.
+func (r *stepRun) commit(auditType string, ev events.Event) error {
+	r.c.mu.Lock()
+	r.c.states[r.s.ID] = cloneStep(r.st)
+	r.c.mu.Unlock()
+	ev.Phase = r.s.Phase
+	return r.c.stepTransition(r.run, r.st, actorBot, auditType, ev)
+}
+
+// runStep drives one step to done, skipped or failed. It returns nil when
+// the step reached one of these (or the run was stopped), and an error only
+// when a transition could not be recorded.
+func (c *runCtl) runStep(ctx context.Context, s *runbook.Step) error {
+	c.mu.Lock()
+	r := &stepRun{c: c, s: s, st: cloneStep(c.states[s.ID]), run: ctx}
+	vars := c.varsLocked()
+	c.mu.Unlock()
+	err := r.execute(vars)
+	if ctx.Err() != nil {
+		return nil // aborted or closing: the step's state stays as recorded
+	}
+	return err
+}
+
+func (r *stepRun) execute(vars runbook.Vars) error {
+	s, st, cfg := r.s, r.st, r.c.e.cfg
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = cfg.StepTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(r.run, timeout, fmt.Errorf("step %s: %w (timeout %s)", s.ID, errDeadline, timeout))
+	defer cancel()
+
+	if s.When != nil {
+		ok, err := s.When(vars)
+		if err != nil {
+			return r.fail(fmt.Errorf("evaluate when: %w", err))
+		}
+		if !ok {
+			return r.skip("skipped: its when condition is false")
+		}
+	}
+	if s.Factory == nil {
+		return r.fail(fmt.Errorf("step %s has no factory", s.ID))
+	}
+	inst, err := guard(ctx, "build step", func(ctx context.Context) (steps.Step, error) { return s.Factory.Build(ctx, vars) })
+	if err != nil {
+		return r.fail(fmt.Errorf("build step: %w", err))
+	}
+	defer closeStep(inst, r.c.e, s.ID)
+
+	if st.StartedAt.IsZero() {
+		st.StartedAt = cfg.Now()
+	}
+	st.Status, st.Error, st.EndedAt = store.StepChecking, "", time.Time{}
+	if err := r.commit("step.checking", events.Event{Type: events.StepStarted, Summary: s.Name}); err != nil {
+		return err
+	}
+
+	errDelay := newBackoff(s.Retry.Backoff, s.Retry.MaxBackoff, cfg.RetryBackoff, cfg.MaxRetryBackoff, true)
+	poll := newBackoff(cfg.PollInterval, cfg.MaxPollInterval, cfg.PollInterval, cfg.MaxPollInterval, false)
+	applied := false
+	applyFailures := 0
+	last := "" // the last observation, for the deadline's message
+	for {
+		res, err := guard(ctx, "check", inst.Check)
+		switch {
+		case r.run.Err() != nil:
+			return nil
+		case err == nil && res.Done:
+			return r.done(res)
+		case err != nil:
+			if ctx.Err() != nil {
+				return r.deadline(last, err)
+			}
+			if steps.IsPermanent(err) {
+				return r.fail(fmt.Errorf("check: %w", err))
+			}
+			last = "check: " + err.Error()
+			if err := r.retrying(fmt.Errorf("check: %w", err)); err != nil {
+				return err
+			}
+			if !sleep(ctx, errDelay.next()) {
+				return r.deadlineOrStop(last)
+			}
+			continue
+		}
+		last = res.Summary
+		if s.ReadOnly || applied {
+			if st.Status != store.StepWaiting || st.Summary != res.Summary {
+				st.Status, st.Summary = store.StepWaiting, res.Summary
+				if err := r.commit("step.waiting", events.Event{Summary: res.Summary}); err != nil {
+					return err
+				}
+			}
+			if !sleep(ctx, poll.next()) {
+				return r.deadlineOrStop(last)
+			}
+			continue
+		}
+
+		st.Status, st.Summary = store.StepApplying, res.Summary
+		st.Attempts++
+		if err := r.commit(string(events.StepApplying), events.Event{Type: events.StepApplying, Summary: fmt.Sprintf("attempt %d: %s", st.Attempts, res.Summary)}); err != nil {
+			return err
+		}
+		_, err = guard(ctx, "apply", func(ctx context.Context) (struct{}, error) { return struct{}{}, inst.Apply(ctx) })
+		switch {
+		case r.run.Err() != nil:
+			return nil
+		case err == nil:
+			applied = true
+			st.Status, st.Error = store.StepWaiting, ""
+			if err := r.commit("step.waiting", events.Event{Summary: "applied; waiting for the check to pass"}); err != nil {
+				return err
+			}
+			continue // check at once: most changes take effect quickly
+		}
+		applyFailures++
+		if ctx.Err() != nil {
+			return r.deadline(last, err)
+		}
+		if steps.IsPermanent(err) {
+			return r.fail(fmt.Errorf("apply: %w", err))
+		}
+		if n := s.Retry.Attempts; n > 0 && applyFailures >= n {
+			return r.fail(fmt.Errorf("apply failed %d times, giving up: %w", applyFailures, err))
+		}
+		last = "apply: " + err.Error()
+		if err := r.retrying(fmt.Errorf("apply: %w", err)); err != nil {
+			return err
+		}
+		if !sleep(ctx, errDelay.next()) {
+			return r.deadlineOrStop(last)
+		}
+		// Check again before the next Apply: the failed call may have
+		// taken effect after all.
+	}
+}
+
+func (r *stepRun) retrying(err error) error {
+	r.st.Error = err.Error()
+	r.c.e.log.WarnContext(r.run, "transient step error, retrying", "run", r.c.id, "step", r.s.ID, "err", r.c.e.scrub(err.Error()))
+	return r.commit(string(events.StepRetrying), events.Event{Type: events.StepRetrying, Error: err.Error()})
+}
+
+func (r *stepRun) done(res steps.Result) error {
+	st := r.st
+	st.Status = store.StepDone
+	st.AlreadyDone = st.Attempts == 0
+	st.Summary = res.Summary
+	st.Outputs = maps.Clone(res.Outputs)
+	st.Error = ""
+	st.EndedAt = r.c.e.cfg.Now()
+	summary := res.Summary
+	if st.AlreadyDone {
+		summary = "already done: " + summary
+	}
+	return r.commit(string(events.StepDone), events.Event{Type: events.StepDone, Summary: summary})
+}
+
+func (r *stepRun) skip(why string) error {
+	r.st.Status, r.st.Summary, r.st.EndedAt = store.StepSkipped, why, r.c.e.cfg.Now()
+	return r.commit(string(events.StepSkipped), events.Event{Type: events.StepSkipped, Summary: why})
+}
+
+func (r *stepRun) fail(err error) error {
+	if r.run.Err() != nil {
+		return nil
+	}
+	r.st.Status, r.st.Error, r.st.EndedAt = store.StepFailed, err.Error(), r.c.e.cfg.Now()
+	r.c.e.log.WarnContext(r.run, "step failed", "run", r.c.id, "step", r.s.ID, "err", r.c.e.scrub(err.Error()))
+	return r.commit(string(events.StepFailed), events.Event{Type: events.StepFailed, Error: r.st.Error})
+}
+
+func (r *stepRun) deadline(last string, err error) error {
+	msg := fmt.Sprintf("not done within %s", r.timeout())
+	if last != "" {
+		msg += " (last: " + last + ")"
+	}
+	if err != nil && last == "" {
+		msg += ": " + err.Error()
+	}
+	return r.fail(errors.New(msg))
+}
+
+func (r *stepRun) deadlineOrStop(last string) error {
+	if r.run.Err() != nil {
+		return nil
+	}
+	return r.deadline(last, nil)
+}
+
+func (r *stepRun) timeout() time.Duration {
+	if r.s.Timeout > 0 {
+		return r.s.Timeout
+	}
+	return r.c.e.cfg.StepTimeout
+}
+
+func closeStep(inst steps.Step, e *Executor, id string) {
+	if c, ok := inst.(steps.Closer); ok {
+		if err := c.Close(); err != nil {
+			e.log.Warn("close step", "step", id, "err", e.scrub(err.Error()))
+		}
+	}
+}
+
+// guard calls f in its own goroutine and returns when f returns or ctx is
+// done, whichever comes first: a step that ignores its context cannot hold
+// the run past its deadline. A panic in f becomes a permanent error.
+func guard[T any](ctx context.Context, what string, f func(context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- result{err: steps.Permanentf("%s panicked: %v", what, p)}
+			}
+		}()
+		v, err := f(ctx)
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("%s: %w", what, context.Cause(ctx))
+	}
+}
+
+// backoff yields exponentially growing delays, with jitter when asked.
+type backoff struct {
+	cur, max time.Duration
+	jitter   bool
+}
+
+func newBackoff(first, max, defFirst, defMax time.Duration, jitter bool) *backoff {
+	if first <= 0 {
+		first = defFirst
+	}
+	if max <= 0 {
+		max = defMax
+	}
+	if max < first {
+		max = first
+	}
+	return &backoff{cur: first, max: max, jitter: jitter}
+}
+
+// next returns the next delay: with jitter, uniformly in [d/2, d].
+func (b *backoff) next() time.Duration {
+	d := b.cur
+	b.cur = min(b.cur*2, b.max)
+	if b.jitter && d > 1 {
+		d = d/2 + rand.N(d/2+1)
+	}
+	return d
+}
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
