@@ -36,6 +36,10 @@ type Runbook struct {
 	// Hash is the plan hash of the runbook with no parameters bound; see
 	// PlanHash for a run's hash.
 	Hash string
+
+	// src is the raw form the runbook was validated from (nil for runbooks
+	// built by hand in tests): PlanHash and CheckSecrets read it.
+	src *rawRunbook
 }
 
 // ApprovalPolicy says who must approve a run before it starts.

@@ -1,0 +1,176 @@
+package runbook
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/failoverbot/failoverbot/internal/secret"
+	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+// Option configures how loaded runbooks build their steps at run time.
+type Option func(*options)
+
+type options struct {
+	secrets *secret.Resolver
+	logger  *slog.Logger
+	env     func(string) (string, bool)
+}
+
+// WithSecrets sets the resolver of ${secret:NAME} references; its Redactor
+// scrubs every resolved value out of build errors. The default reads the
+// environment only, with a Redactor of its own.
+func WithSecrets(res *secret.Resolver) Option {
+	return func(o *options) { o.secrets = res }
+}
+
+// WithLogger sets the logger handed to steps (with step and kind
+// attributes). The default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// WithEnv sets the lookup of ${env:NAME} references (default os.LookupEnv).
+func WithEnv(lookup func(string) (string, bool)) Option {
+	return func(o *options) { o.env = lookup }
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if o.secrets == nil {
+		o.secrets = &secret.Resolver{}
+	}
+	if o.secrets.Redactor == nil {
+		// A resolver without a Redactor could not scrub build errors.
+		cp := *o.secrets
+		cp.Redactor = &secret.Redactor{}
+		o.secrets = &cp
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.env == nil {
+		o.env = os.LookupEnv
+	}
+	return o
+}
+
+// Load reads and validates the runbook in the file at path. Errors about
+// the runbook's content are a *ValidationError listing every issue.
+func Load(path string, reg *steps.Registry, opts ...Option) (*Runbook, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load runbook: %w", err)
+	}
+	return Parse(path, data, reg, opts...)
+}
+
+var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse validates a runbook read from name (used in messages only). It
+// returns every problem at once as a *ValidationError, and no runbook then.
+func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *Runbook, err error) {
+	if reg == nil {
+		return nil, errors.New("parse runbook: no step registry")
+	}
+	defer func() {
+		// yaml.v3 has panicked on some malformed input in the past: a bad
+		// file must be an error, never a crash.
+		if r := recover(); r != nil {
+			rb, err = nil, &ValidationError{Issues: []Issue{{File: name, Msg: fmt.Sprintf("cannot read YAML: %v", r)}}}
+		}
+	}()
+	is := &issues{file: name}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			is.add(1, "", "empty runbook")
+		} else {
+			is.syntax(err)
+		}
+		return nil, newValidationError(is.list)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		is.add(extra.Line, "", "one runbook per file: a second YAML document starts here")
+	} else if !errors.Is(err, io.EOF) {
+		is.syntax(err)
+	}
+	raw := is.decodeRaw(&doc)
+	v := &validator{issues: is, reg: reg, raw: raw}
+	if raw != nil {
+		v.validate()
+	}
+	if verr := newValidationError(is.list); verr != nil {
+		return nil, verr
+	}
+	rb = v.rb
+	rb.src = raw
+	attachFactories(v, newOptions(opts))
+	rb.Hash = rb.PlanHash(nil)
+	return rb, nil
+}
+
+func (is *issues) syntax(err error) {
+	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		is.add(line, "", "YAML syntax: %s", m[2])
+		return
+	}
+	is.add(0, "", "YAML syntax: %v", err)
+}
+
+// LoadDir loads every *.yaml and *.yml file of dir, keyed by runbook name.
+// Two runbooks of the same name are an error. On error the map still holds
+// the runbooks that loaded cleanly; callers that want all or nothing
+// discard it.
+func LoadDir(dir string, reg *steps.Registry, opts ...Option) (map[string]*Runbook, error) {
+	var files []string
+	for _, pat := range []string{"*.yaml", "*.yml"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, fmt.Errorf("load runbooks from %s: %w", dir, err)
+		}
+		files = append(files, m...)
+	}
+	slices.Sort(files)
+	out := map[string]*Runbook{}
+	var all []Issue
+	var errs []error
+	for _, f := range files {
+		rb, err := Load(f, reg, opts...)
+		var verr *ValidationError
+		switch {
+		case errors.As(err, &verr):
+			all = append(all, verr.Issues...)
+			continue
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		}
+		if prev, dup := out[rb.Name]; dup {
+			all = append(all, Issue{File: f, Line: rb.src.Name.Line, Field: "name",
+				Msg: fmt.Sprintf("runbook name %q is already used by %s", rb.Name, prev.Source)})
+			continue
+		}
+		out[rb.Name] = rb
+	}
+	if verr := newValidationError(all); verr != nil {
+		errs = append([]error{verr}, errs...)
+	}
+	return out, errors.Join(errs...)
+}

@@ -1,0 +1,98 @@
+package runbook
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/failoverbot/failoverbot/internal/secret"
+)
+
+// BindParams checks the values given to plan/start against the declared
+// parameters and returns every declared parameter's value: given, else the
+// default, else "". Unknown and missing required parameters are errors,
+// all reported at once.
+func (rb *Runbook) BindParams(given map[string]string) (map[string]string, error) {
+	declared := make([]string, 0, len(rb.Params))
+	out := make(map[string]string, len(rb.Params))
+	var errs []error
+	for _, p := range rb.Params {
+		declared = append(declared, p.Name)
+		v, ok := given[p.Name]
+		switch {
+		case ok:
+			out[p.Name] = v
+		case p.Required:
+			what := ""
+			if p.Description != "" {
+				what = ": " + p.Description
+			}
+			errs = append(errs, fmt.Errorf("missing required parameter %s%s (give it as %s=<value>)", p.Name, what, p.Name))
+		default:
+			out[p.Name] = p.Default
+		}
+	}
+	var unknown []string
+	for name := range given {
+		if !slices.Contains(declared, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	for _, name := range unknown {
+		hint := " (runbook " + rb.Name + " takes no parameters)"
+		if len(declared) > 0 {
+			hint = suggest(name, declared)
+			if hint == "" {
+				hint = " (runbook " + rb.Name + " takes: " + strings.Join(declared, ", ") + ")"
+			}
+		}
+		errs = append(errs, fmt.Errorf("unknown parameter %s%s", name, hint))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CheckSecrets resolves every ${secret:NAME} the runbook references (in
+// connection fields and step configs) and reports, as a *ValidationError,
+// each one that cannot be resolved with the place it is referenced. It
+// never prints a secret's value. Call it before plan/start, so that a
+// missing secret stops a run before anything runs.
+func (rb *Runbook) CheckSecrets(res *secret.Resolver) error {
+	if rb.src == nil {
+		return nil
+	}
+	var list []Issue
+	check := func(s string, line int, field string) {
+		for _, name := range secret.Refs(s) {
+			if _, err := res.Resolve(name); err != nil {
+				msg := res.Redactor.Scrub(err.Error())
+				list = append(list, Issue{File: rb.Source, Line: line, Field: field, Msg: msg})
+			}
+		}
+	}
+	for _, c := range rb.src.Connections {
+		for _, f := range c.Fields {
+			check(f.Value, f.Line, join(join("connections", c.Name), f.Name))
+		}
+	}
+	var all []*rawStep
+	all = append(all, rb.src.Assess...)
+	for _, p := range rb.src.Phases {
+		all = append(all, p.Steps...)
+	}
+	for _, s := range all {
+		forEachString(s.With, join(s.Path, "with"), func(n *yaml.Node, path string) {
+			check(n.Value, n.Line, path)
+		})
+	}
+	if verr := newValidationError(list); verr != nil {
+		return verr
+	}
+	return nil
+}

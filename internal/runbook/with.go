@@ -1,0 +1,248 @@
+package runbook
+
+import (
+	"errors"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+// This file checks a step's `with` block against its kind's config struct:
+// unknown fields (recursively), templates in non-string fields, type errors
+// and the config's own Validate, each at the line of the offending value.
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// checkWith decodes the with node into a fresh config of the kind and
+// validates it, reporting every problem under path (…with).
+func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path string) {
+	cfg := kind.NewConfig()
+	lines := map[int]string{}
+	node := with
+	if node == nil {
+		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: withLine}
+	}
+	before := len(is.list)
+	is.checkFields(node, reflect.TypeOf(cfg), path, lines, 0)
+	if len(is.list) > before {
+		return // decoding would only repeat the same problems
+	}
+	if err := node.Decode(cfg); err != nil {
+		is.decodeErrors(err, withLine, path, lines)
+		return
+	}
+	if err := cfg.Validate(); err != nil {
+		is.configErrors(err, node, withLine, path)
+	}
+}
+
+// yamlFields maps the YAML names of a struct's fields to their types, the
+// way yaml.v3 does (tag name, else the lower-cased field name; inline
+// structs flattened). inlineMap reports a ",inline" map that takes any key.
+func yamlFields(t reflect.Type) (fields map[string]reflect.Type, inlineMap reflect.Type) {
+	fields = map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if slices.Contains(strings.Split(opts, ","), "inline") {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			switch ft.Kind() {
+			case reflect.Struct:
+				sub, m := yamlFields(ft)
+				for k, v := range sub {
+					fields[k] = v
+				}
+				if m != nil {
+					inlineMap = m
+				}
+			case reflect.Map:
+				inlineMap = ft.Elem()
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields, inlineMap
+}
+
+// checkFields walks node against type t; lines records the path of every
+// scalar by line, to place yaml.v3's type errors.
+func (is *issues) checkFields(n *yaml.Node, t reflect.Type, path string, lines map[int]string, depth int) {
+	n = deref(n)
+	if n == nil || depth > 32 {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		if t.Implements(unmarshalerType) {
+			return
+		}
+		t = t.Elem()
+	}
+	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		if _, ok := lines[n.Line]; !ok {
+			lines[n.Line] = path
+		}
+		if n.ShortTag() == "!!str" && steps.IsTemplate(n.Value) && t.Kind() != reflect.String && t.Kind() != reflect.Interface {
+			is.add(n.Line, path, "templates are only allowed in string fields (this one is %s)", t.Kind())
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type error
+		}
+		fields, inline := yamlFields(t)
+		known := make([]string, 0, len(fields))
+		for k := range fields {
+			known = append(known, k)
+		}
+		slices.Sort(known)
+		is.mapping(n, path, nil, func(key string, k, v *yaml.Node) {
+			ft, ok := fields[key]
+			if !ok && inline != nil {
+				ft, ok = inline, true
+			}
+			if !ok {
+				is.add(k.Line, join(path, key), "unknown field %q%s", key, knownList(key, known))
+				return
+			}
+			is.checkFields(v, ft, join(path, key), lines, depth+1)
+		})
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for _, p := range pairs(n, 0) {
+			is.checkFields(p.val, t.Elem(), join(path, p.key.Value), lines, depth+1)
+		}
+	case reflect.Slice, reflect.Array:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, el := range n.Content {
+			is.checkFields(el, t.Elem(), index(path, i), lines, depth+1)
+		}
+	}
+}
+
+// knownList suggests close names, else lists the known ones when few.
+func knownList(key string, known []string) string {
+	if s := suggest(key, known); s != "" {
+		return s
+	}
+	if len(known) == 0 {
+		return " (this kind takes no fields)"
+	}
+	if len(known) <= 12 {
+		return " (known fields: " + strings.Join(known, ", ") + ")"
+	}
+	return ""
+}
+
+var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// decodeErrors places yaml.v3 type errors ("line 7: cannot unmarshal …").
+func (is *issues) decodeErrors(err error, withLine int, path string, lines map[int]string) {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		is.add(withLine, path, "%v", err)
+		return
+	}
+	for _, msg := range te.Errors {
+		line, field := withLine, path
+		if m := typeErrLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+			if p, ok := lines[line]; ok {
+				field = p
+			}
+		}
+		is.add(line, field, "%s", msg)
+	}
+}
+
+// configErrors reports a config's Validate errors: each *steps.FieldError
+// at the line of the field it names when the node is found, else at the
+// `with` line.
+func (is *issues) configErrors(err error, with *yaml.Node, withLine int, path string) {
+	for _, e := range flatten(err) {
+		var fe *steps.FieldError
+		if errors.As(e, &fe) {
+			line := withLine
+			if n := lookup(with, fe.Field); n != nil {
+				line = n.Line
+			}
+			is.add(line, join(path, fe.Field), "%s", fe.Msg)
+			continue
+		}
+		is.add(withLine, path, "%v", e)
+	}
+}
+
+// flatten unpacks errors.Join trees into their leaves.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+var pathPart = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]`)
+
+// lookup finds the node a field path ("sentinels[1]", "a.b[2].c") names
+// under n, or nil.
+func lookup(n *yaml.Node, field string) *yaml.Node {
+	cur := deref(n)
+	for _, m := range pathPart.FindAllStringSubmatch(field, -1) {
+		if cur == nil {
+			return nil
+		}
+		if m[2] != "" {
+			i, _ := strconv.Atoi(m[2])
+			if cur.Kind != yaml.SequenceNode || i >= len(cur.Content) {
+				return nil
+			}
+			cur = deref(cur.Content[i])
+			continue
+		}
+		var next *yaml.Node
+		for _, p := range pairs(cur, 0) {
+			if p.key.Value == m[1] {
+				next = deref(p.val)
+				break
+			}
+		}
+		cur = next
+	}
+	return cur
+}
