@@ -1,0 +1,248 @@
+package aws
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+// Expectations of the probes that confirm a failure or a recovery.
+const (
+	ExpectAvailable   = "available"
+	ExpectUnavailable = "unavailable"
+	ExpectUp          = "up"
+	ExpectDown        = "down"
+)
+
+// PromoteReadReplicaConfig configures aws.rds.promoteReadReplica
+// (`aws rds promote-read-replica` + `aws rds wait db-instance-available`)
+// in the region of the step's connection. Check is done when the instance
+// is no longer a read replica and its status is available; Apply promotes
+// it and the step waits through modifying/rebooting. Outputs: endpoint,
+// port (of the promoted instance, the new writer).
+type PromoteReadReplicaConfig struct {
+	// DBInstanceIdentifier is the read replica to promote (required).
+	DBInstanceIdentifier string `yaml:"dbInstanceIdentifier"`
+	// BackupRetentionPeriod, optional, in days (0–35) for the promoted
+	// instance (RDS keeps the replica's setting otherwise).
+	BackupRetentionPeriod *int `yaml:"backupRetentionPeriod"`
+	// CallTimeout bounds each API call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *PromoteReadReplicaConfig) Validate() error {
+	var e errs
+	e.dbIdentifier("dbInstanceIdentifier", c.DBInstanceIdentifier)
+	if p := c.BackupRetentionPeriod; p != nil && (*p < 0 || *p > 35) {
+		e.add("backupRetentionPeriod", "must be between 0 and 35 days, got %d", *p)
+	}
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+// InstanceStatusConfig configures aws.rds.instanceStatus, a read-only probe
+// (`aws rds describe-db-instances --query 'DBInstances[0].DBInstanceStatus'`).
+// With expect available it is done when the status is available (and, with
+// readReplica, the instance still replicates from a source). With expect
+// unavailable it is done when the status is anything else or the RDS API
+// of the region does not answer within callTimeout: the evidence of a
+// failed primary. Outputs: status, endpoint, replicaSource.
+type InstanceStatusConfig struct {
+	// DBInstanceIdentifier is the instance (required).
+	DBInstanceIdentifier string `yaml:"dbInstanceIdentifier"`
+	// Expect is available (default) or unavailable.
+	Expect string `yaml:"expect"`
+	// ReadReplica requires the instance to be a read replica (DR readiness).
+	ReadReplica bool `yaml:"readReplica"`
+	// CallTimeout bounds each API call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *InstanceStatusConfig) Validate() error {
+	var e errs
+	e.dbIdentifier("dbInstanceIdentifier", c.DBInstanceIdentifier)
+	if c.Expect == "" {
+		c.Expect = ExpectAvailable
+	}
+	e.oneOf("expect", c.Expect, ExpectAvailable, ExpectUnavailable)
+	if c.ReadReplica && c.Expect == ExpectUnavailable {
+		e.add("readReplica", "only applies with expect: available")
+	}
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+// CreateReadReplicaConfig configures aws.rds.createReadReplica
+// (`aws rds create-db-instance-read-replica`, failback): create a read
+// replica, in the region of the step's connection, of a source instance
+// (in another region with sourceRegion). Check is done when the replica
+// exists, replicates from that source and is available. Outputs: endpoint,
+// arn.
+type CreateReadReplicaConfig struct {
+	// DBInstanceIdentifier is the new replica's identifier (required).
+	DBInstanceIdentifier string `yaml:"dbInstanceIdentifier"`
+	// SourceDBInstanceIdentifier is the source instance (required): its ARN
+	// when sourceRegion is set, as RDS requires for a cross-region replica.
+	SourceDBInstanceIdentifier string `yaml:"sourceDbInstanceIdentifier"`
+	// SourceRegion is the source's region for a cross-region replica.
+	SourceRegion string `yaml:"sourceRegion"`
+	// DBInstanceClass, optional (default: the source's class).
+	DBInstanceClass string `yaml:"dbInstanceClass"`
+	// KMSKeyID is the key in the destination region (required by RDS for
+	// an encrypted cross-region replica).
+	KMSKeyID string `yaml:"kmsKeyId"`
+	// MultiAZ creates a Multi-AZ replica.
+	MultiAZ bool `yaml:"multiAz"`
+	// CallTimeout bounds each API call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *CreateReadReplicaConfig) Validate() error {
+	var e errs
+	e.dbIdentifier("dbInstanceIdentifier", c.DBInstanceIdentifier)
+	src := c.SourceDBInstanceIdentifier
+	switch {
+	case src == "":
+		e.add("sourceDbInstanceIdentifier", "is required")
+	case steps.IsTemplate(src):
+	case strings.HasPrefix(src, "arn:"):
+		if !strings.HasPrefix(src, "arn:aws") || !strings.Contains(src, ":rds:") || !strings.Contains(src, ":db:") {
+			e.add("sourceDbInstanceIdentifier", "must be an RDS DB instance ARN (arn:aws:rds:REGION:ACCOUNT:db:NAME), got %q", src)
+		}
+	case c.SourceRegion != "":
+		e.add("sourceDbInstanceIdentifier", "must be the source's ARN (arn:aws:rds:REGION:ACCOUNT:db:NAME) when sourceRegion is set, got %q", src)
+	default:
+		e.dbIdentifier("sourceDbInstanceIdentifier", src)
+	}
+	e.region("sourceRegion", c.SourceRegion)
+	if checkable(c.DBInstanceClass) && !strings.HasPrefix(c.DBInstanceClass, "db.") {
+		e.add("dbInstanceClass", "must be an instance class such as db.r6g.large, got %q", c.DBInstanceClass)
+	}
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+// RegionStatusConfig configures aws.ec2.regionStatus, a read-only probe
+// (`aws ec2 describe-regions --region-names us-east-1`) against the EC2
+// endpoint of the step's connection. Up: the endpoint answers within
+// callTimeout and lists the region as enabled. Down: it does not answer,
+// or answers with an error. Done when the observed state is expect.
+// Output: optInStatus.
+type RegionStatusConfig struct {
+	// RegionName is the region to describe (required).
+	RegionName string `yaml:"regionName"`
+	// Expect is up (default) or down.
+	Expect string `yaml:"expect"`
+	// CallTimeout bounds the call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *RegionStatusConfig) Validate() error {
+	var e errs
+	if e.required("regionName", c.RegionName) {
+		e.region("regionName", c.RegionName)
+	}
+	if c.Expect == "" {
+		c.Expect = ExpectUp
+	}
+	e.oneOf("expect", c.Expect, ExpectUp, ExpectDown)
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+// ScaleNodegroupConfig configures aws.eks.scaleNodegroup
+// (`aws eks update-nodegroup-config --scaling-config minSize=…,maxSize=…,desiredSize=…`).
+// Check is done when the node group has this scaling config and is ACTIVE;
+// after Apply the step waits through UPDATING. Unset sizes keep their
+// current value.
+type ScaleNodegroupConfig struct {
+	// ClusterName is the EKS cluster (required).
+	ClusterName string `yaml:"clusterName"`
+	// NodegroupName is the managed node group (required).
+	NodegroupName string `yaml:"nodegroupName"`
+	// MinSize, MaxSize, DesiredSize of the scaling config (at least one).
+	MinSize     *int `yaml:"minSize"`
+	MaxSize     *int `yaml:"maxSize"`
+	DesiredSize *int `yaml:"desiredSize"`
+	// CallTimeout bounds each API call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *ScaleNodegroupConfig) Validate() error {
+	var e errs
+	if e.required("clusterName", c.ClusterName) {
+		e.match("clusterName", c.ClusterName, eksName, "an EKS cluster name")
+	}
+	if e.required("nodegroupName", c.NodegroupName) {
+		e.match("nodegroupName", c.NodegroupName, eksName, "a node group name")
+	}
+	if c.MinSize == nil && c.MaxSize == nil && c.DesiredSize == nil {
+		e.add("desiredSize", "one of minSize, maxSize, desiredSize is required")
+	}
+	for _, s := range []struct {
+		field string
+		v     *int
+		min   int
+	}{{"minSize", c.MinSize, 0}, {"maxSize", c.MaxSize, 1}, {"desiredSize", c.DesiredSize, 0}} {
+		if s.v != nil && *s.v < s.min {
+			e.add(s.field, "must be ≥ %d, got %d", s.min, *s.v)
+		}
+	}
+	if c.MinSize != nil && c.MaxSize != nil && *c.MinSize > *c.MaxSize {
+		e.add("minSize", "must be ≤ maxSize (%d), got %d", *c.MaxSize, *c.MinSize)
+	}
+	if d := c.DesiredSize; d != nil {
+		if c.MinSize != nil && *d < *c.MinSize {
+			e.add("desiredSize", "must be ≥ minSize (%d), got %d", *c.MinSize, *d)
+		}
+		if c.MaxSize != nil && *d > *c.MaxSize {
+			e.add("desiredSize", "must be ≤ maxSize (%d), got %d", *c.MaxSize, *d)
+		}
+	}
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+// ReplicasActiveConfig configures aws.dynamodb.replicasActive, a read-only
+// probe (`aws dynamodb describe-table --query 'Table.Replicas'`): done when
+// the global table has a replica in every listed region and each is
+// ACTIVE. Output: replicas (region=status, comma-separated).
+type ReplicasActiveConfig struct {
+	// TableName is the global table (required).
+	TableName string `yaml:"tableName"`
+	// Regions that must hold an ACTIVE replica (at least one).
+	Regions []string `yaml:"regions"`
+	// CallTimeout bounds the call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *ReplicasActiveConfig) Validate() error {
+	var e errs
+	if e.required("tableName", c.TableName) {
+		e.match("tableName", c.TableName, tableName, "a DynamoDB table name (3–255 of A-Z a-z 0-9 _ . -)")
+	}
+	if len(c.Regions) == 0 {
+		e.add("regions", "at least one region is required")
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Regions {
+		if r == "" {
+			e.add(idx("regions", i), "must not be empty")
+			continue
+		}
+		if seen[r] {
+			e.add(idx("regions", i), "duplicate region %q", r)
+		}
+		seen[r] = true
+		e.region(idx("regions", i), r)
+	}
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}

@@ -1,0 +1,402 @@
+package aws
+
+import (
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Expectations of aws.route53.healthCheck.
+const (
+	ExpectHealthy   = "healthy"
+	ExpectUnhealthy = "unhealthy"
+)
+
+// recordTypes are the Route 53 record types a step may write.
+var recordTypes = []string{"A", "AAAA", "CAA", "CNAME", "MX", "NAPTR", "NS", "PTR", "SPF", "SRV", "TXT"}
+
+// maxTTL is Route 53's largest TTL.
+const maxTTL = 2147483647
+
+// Zone names a hosted zone: exactly one of hostedZoneId and zoneName (the
+// zone is then looked up by name, as `aws route53 list-hosted-zones
+// --query "HostedZones[?Name=='maip.example.com.'].Id"` does; more than one
+// zone of that name is an error).
+type Zone struct {
+	// HostedZoneID, e.g. Z1234567890ABC.
+	HostedZoneID string `yaml:"hostedZoneId"`
+	// ZoneName, e.g. maip.example.com.
+	ZoneName string `yaml:"zoneName"`
+}
+
+func (z *Zone) validate(e *errs) {
+	switch countSet(z.HostedZoneID != "", z.ZoneName != "") {
+	case 0:
+		e.add("hostedZoneId", "one of hostedZoneId, zoneName is required")
+	case 2:
+		e.add("hostedZoneId", "at most one of hostedZoneId, zoneName")
+	}
+	e.match("hostedZoneId", z.HostedZoneID, hostedZoneID, "a hosted zone id such as Z1234567890ABC")
+	e.match("zoneName", z.ZoneName, dnsName, "a domain name")
+}
+
+// AliasTarget is a Route 53 alias (to a load balancer, CloudFront, …).
+type AliasTarget struct {
+	// HostedZoneID of the target (the load balancer's zone, required).
+	HostedZoneID string `yaml:"hostedZoneId"`
+	// DNSName of the target (required).
+	DNSName string `yaml:"dnsName"`
+	// EvaluateTargetHealth makes Route 53 check the target's health.
+	EvaluateTargetHealth bool `yaml:"evaluateTargetHealth"`
+}
+
+func (a *AliasTarget) validate(e *errs, prefix string) {
+	if e.required(prefix+"hostedZoneId", a.HostedZoneID) {
+		e.match(prefix+"hostedZoneId", a.HostedZoneID, hostedZoneID, "a hosted zone id such as Z35SXDOTRQ7X7K")
+	}
+	if e.required(prefix+"dnsName", a.DNSName) {
+		e.match(prefix+"dnsName", a.DNSName, dnsName, "a domain name")
+	}
+}
+
+// recordData validates values/aliasTarget/ttl of one record of type typ.
+func recordData(e *errs, prefix, typ string, values []string, alias *AliasTarget, ttl *int) {
+	switch {
+	case len(values) == 0 && alias == nil:
+		e.add(prefix+"values", "one of values, aliasTarget is required")
+	case len(values) > 0 && alias != nil:
+		e.add(prefix+"values", "at most one of values, aliasTarget")
+	}
+	if alias != nil {
+		alias.validate(e, prefix+"aliasTarget.")
+		if ttl != nil {
+			e.add(prefix+"ttl", "is not allowed with aliasTarget (the alias target's TTL applies)")
+		}
+		if typ == "CNAME" {
+			e.add(prefix+"aliasTarget", "a CNAME record cannot be an alias; use type A or AAAA")
+		}
+	}
+	if len(values) > 0 {
+		if ttl == nil {
+			e.add(prefix+"ttl", "is required with values")
+		}
+		if typ == "CNAME" && len(values) != 1 {
+			e.add(prefix+"values", "a CNAME record has exactly one value, got %d", len(values))
+		}
+	}
+	if ttl != nil && (*ttl < 0 || *ttl > maxTTL) {
+		e.add(prefix+"ttl", "must be between 0 and %d, got %d", maxTTL, *ttl)
+	}
+	for i, v := range values {
+		f := idx(prefix+"values", i)
+		switch {
+		case v == "":
+			e.add(f, "must not be empty")
+		case typ == "A":
+			e.ip(f, v, true, false)
+		case typ == "AAAA":
+			e.ip(f, v, false, true)
+		case typ == "CNAME":
+			e.match(f, v, dnsName, "a domain name")
+		}
+	}
+}
+
+// UpsertRecordConfig configures aws.route53.upsertRecord
+// (`aws route53 change-resource-record-sets` with an UPSERT of a CNAME or an
+// alias A record). Check is done when the record set already has this data;
+// Apply upserts it and the step waits until the change is INSYNC
+// (`aws route53 get-change`). Output: changeId (of the last change made).
+type UpsertRecordConfig struct {
+	Zone `yaml:",inline"`
+	// Name of the record, e.g. api.mimir.example.com (required).
+	Name string `yaml:"name"`
+	// Type of the record: A, AAAA, CNAME, TXT, … (required).
+	Type string `yaml:"type"`
+	// TTL in seconds (required with values; not allowed with aliasTarget).
+	TTL *int `yaml:"ttl"`
+	// Values of a plain record (exactly one for CNAME).
+	Values []string `yaml:"values"`
+	// AliasTarget of an alias record.
+	AliasTarget *AliasTarget `yaml:"aliasTarget"`
+	// SetIdentifier and Weight make the record a weighted one.
+	SetIdentifier string `yaml:"setIdentifier"`
+	Weight        *int   `yaml:"weight"`
+	// HealthCheckID, optional, associates a health check with the record.
+	HealthCheckID string `yaml:"healthCheckId"`
+	// CallTimeout bounds each API call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *UpsertRecordConfig) Validate() error {
+	var e errs
+	c.Zone.validate(&e)
+	if e.required("name", c.Name) {
+		e.match("name", c.Name, dnsName, "a domain name")
+	}
+	if c.Type == "" {
+		e.add("type", "is required")
+	} else {
+		e.oneOf("type", c.Type, recordTypes...)
+	}
+	recordData(&e, "", c.Type, c.Values, c.AliasTarget, c.TTL)
+	if c.Weight != nil {
+		if *c.Weight < 0 || *c.Weight > 255 {
+			e.add("weight", "must be between 0 and 255, got %d", *c.Weight)
+		}
+		if c.SetIdentifier == "" {
+			e.add("setIdentifier", "is required with weight")
+		}
+	} else if c.SetIdentifier != "" {
+		e.add("weight", "is required with setIdentifier")
+	}
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+// WeightedRecord is one weighted record of aws.route53.shiftWeights.
+type WeightedRecord struct {
+	// SetIdentifier names the record (required), e.g. primary or dr.
+	SetIdentifier string `yaml:"setIdentifier"`
+	// Values or AliasTarget: the record's data (exactly one).
+	Values      []string     `yaml:"values"`
+	AliasTarget *AliasTarget `yaml:"aliasTarget"`
+	// HealthCheckID, optional, associates a health check with the record.
+	HealthCheckID string `yaml:"healthCheckId"`
+}
+
+// WeightStage is one stage of a traffic shift.
+type WeightStage struct {
+	// Weights by set identifier, 0–255, not all 0 (required for every record).
+	Weights map[string]int `yaml:"weights"`
+	// Hold is how long the health gate must hold after this stage before
+	// the next one (a duration; default 5m; ignored for the last stage).
+	Hold string `yaml:"hold"`
+}
+
+// HealthGate is what must hold during a stage's hold before the next
+// stage: every health check healthy and every CloudWatch alarm OK. If it
+// fails, the step stops at the current weights (it never shifts back by
+// itself) and fails permanently, so the operator decides.
+type HealthGate struct {
+	// HealthCheckIDs of Route 53 health checks that must stay healthy.
+	HealthCheckIDs []string `yaml:"healthCheckIds"`
+	// AlarmNames of CloudWatch alarms (in the connection's region) that
+	// must stay OK.
+	AlarmNames []string `yaml:"alarmNames"`
+}
+
+// ShiftWeightsConfig configures aws.route53.shiftWeights (failback: "start
+// with 10% to primary, 90% to DR; monitor, then shift to 50/50, then
+// 90/10, then 100/0"). Apply finds the stage the live weights are at (a
+// plain record of the same name and type is replaced by the weighted
+// records in one change batch), waits for the health gate through the
+// stage's hold, and moves to the next stage until the last; each change is
+// waited on until INSYNC. After a crash it resumes from the live weights.
+// Check is done when the live weights are the last stage's. Outputs:
+// weights (set=weight, comma-separated), stage (1-based index reached).
+type ShiftWeightsConfig struct {
+	Zone `yaml:",inline"`
+	// Name of the record (required).
+	Name string `yaml:"name"`
+	// Type of the records: A, AAAA or CNAME (required).
+	Type string `yaml:"type"`
+	// TTL of records with values (required with values).
+	TTL *int `yaml:"ttl"`
+	// Records are the weighted records (at least two).
+	Records []WeightedRecord `yaml:"records"`
+	// Stages in order (at least one).
+	Stages []WeightStage `yaml:"stages"`
+	// HealthGate between stages (at least one check or alarm).
+	HealthGate HealthGate `yaml:"healthGate"`
+	// CallTimeout bounds each API call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// DefaultHold is a stage's hold when none is given.
+const DefaultHold = "5m"
+
+// Validate fills defaults and checks every field.
+func (c *ShiftWeightsConfig) Validate() error {
+	var e errs
+	c.Zone.validate(&e)
+	if e.required("name", c.Name) {
+		e.match("name", c.Name, dnsName, "a domain name")
+	}
+	if c.Type == "" {
+		e.add("type", "is required")
+	} else {
+		e.oneOf("type", c.Type, "A", "AAAA", "CNAME")
+	}
+	if len(c.Records) < 2 {
+		e.add("records", "at least two weighted records are required, got %d", len(c.Records))
+	}
+	ids := map[string]bool{}
+	for i, r := range c.Records {
+		p := idx("records", i) + "."
+		if r.SetIdentifier == "" {
+			e.add(p+"setIdentifier", "is required")
+		} else if strings.ContainsAny(r.SetIdentifier, ".,= ") {
+			e.add(p+"setIdentifier", "must not contain '.', ',', '=' or spaces (it names stage weights), got %q", r.SetIdentifier)
+		} else if ids[r.SetIdentifier] {
+			e.add(p+"setIdentifier", "duplicate set identifier %q", r.SetIdentifier)
+		}
+		ids[r.SetIdentifier] = true
+		var ttl *int
+		if len(r.Values) > 0 {
+			ttl = c.TTL
+			if ttl == nil {
+				ttl = new(int) // reported once below, not per record
+			}
+		}
+		recordData(&e, p, c.Type, r.Values, r.AliasTarget, ttl)
+	}
+	if c.TTL != nil && slices.ContainsFunc(c.Records, func(r WeightedRecord) bool { return r.AliasTarget != nil }) {
+		e.add("ttl", "is not allowed with alias records (the alias target's TTL applies)")
+	}
+	if c.TTL == nil && slices.ContainsFunc(c.Records, func(r WeightedRecord) bool { return len(r.Values) > 0 }) {
+		e.add("ttl", "is required with values")
+	}
+	c.validateStages(&e, ids)
+	if len(c.HealthGate.HealthCheckIDs) == 0 && len(c.HealthGate.AlarmNames) == 0 {
+		e.add("healthGate", "at least one of healthCheckIds, alarmNames is required: a shift without a health gate is not gradual")
+	}
+	for i, id := range c.HealthGate.HealthCheckIDs {
+		e.healthCheckID(idx("healthGate.healthCheckIds", i), id)
+	}
+	for i, n := range c.HealthGate.AlarmNames {
+		if n == "" {
+			e.add(idx("healthGate.alarmNames", i), "must not be empty")
+		}
+	}
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+func (c *ShiftWeightsConfig) validateStages(e *errs, ids map[string]bool) {
+	if len(c.Stages) == 0 {
+		e.add("stages", "at least one stage is required")
+	}
+	for i := range c.Stages {
+		s := &c.Stages[i]
+		p := idx("stages", i)
+		if s.Hold == "" {
+			s.Hold = DefaultHold
+		}
+		e.duration(p+".hold", s.Hold, 0)
+		total := 0
+		for _, id := range sortedKeys(s.Weights) {
+			w := s.Weights[id]
+			if !ids[id] {
+				e.add(p+".weights."+id, "is not the setIdentifier of a record")
+			}
+			if w < 0 || w > 255 {
+				e.add(p+".weights."+id, "must be between 0 and 255, got %d", w)
+			}
+			total += w
+		}
+		for _, r := range c.Records {
+			if _, ok := s.Weights[r.SetIdentifier]; !ok && r.SetIdentifier != "" {
+				e.add(p+".weights", "missing a weight for %q", r.SetIdentifier)
+			}
+		}
+		if len(s.Weights) > 0 && total == 0 {
+			e.add(p+".weights", "must not all be 0 (Route 53 would then spread traffic evenly)")
+		}
+	}
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Holds returns the validated hold durations of the stages.
+func (c *ShiftWeightsConfig) Holds() []time.Duration {
+	out := make([]time.Duration, len(c.Stages))
+	for i, s := range c.Stages {
+		out[i] = ParseDuration(s.Hold)
+	}
+	return out
+}
+
+// HealthCheckConfig configures aws.route53.healthCheck, a read-only probe
+// (`aws route53 get-health-check-status`): done when the health check's
+// status, as Route 53 decides it from its checkers, is expect. Outputs:
+// status (healthy or unhealthy), healthyCheckers ("n/m").
+type HealthCheckConfig struct {
+	// HealthCheckID is the health check (required).
+	HealthCheckID string `yaml:"healthCheckId"`
+	// Expect is healthy (default) or unhealthy.
+	Expect string `yaml:"expect"`
+	// CallTimeout bounds the call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *HealthCheckConfig) Validate() error {
+	var e errs
+	e.healthCheckID("healthCheckId", c.HealthCheckID)
+	if c.Expect == "" {
+		c.Expect = ExpectHealthy
+	}
+	e.oneOf("expect", c.Expect, ExpectHealthy, ExpectUnhealthy)
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+// UpdateHealthCheckConfig configures aws.route53.updateHealthCheck
+// (`aws route53 update-health-check --ip-address …`): point a health check
+// at another endpoint. Check is done when the health check already has the
+// given fields; fields left empty are not changed.
+type UpdateHealthCheckConfig struct {
+	// HealthCheckID is the health check (required).
+	HealthCheckID string `yaml:"healthCheckId"`
+	// IPAddress to check.
+	IPAddress string `yaml:"ipAddress"`
+	// FullyQualifiedDomainName to check (for a load balancer hostname,
+	// whose addresses change, prefer this to ipAddress).
+	FullyQualifiedDomainName string `yaml:"fullyQualifiedDomainName"`
+	// Port, 1–65535.
+	Port *int `yaml:"port"`
+	// ResourcePath for HTTP(S) checks, e.g. /health.
+	ResourcePath string `yaml:"resourcePath"`
+	// CallTimeout bounds each call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *UpdateHealthCheckConfig) Validate() error {
+	var e errs
+	e.healthCheckID("healthCheckId", c.HealthCheckID)
+	if c.IPAddress == "" && c.FullyQualifiedDomainName == "" && c.Port == nil && c.ResourcePath == "" {
+		e.add("ipAddress", "one of ipAddress, fullyQualifiedDomainName, port, resourcePath is required")
+	}
+	e.ip("ipAddress", c.IPAddress, false, false)
+	e.match("fullyQualifiedDomainName", c.FullyQualifiedDomainName, dnsName, "a domain name")
+	if c.Port != nil && (*c.Port < 1 || *c.Port > 65535) {
+		e.add("port", "must be between 1 and 65535, got %d", *c.Port)
+	}
+	if checkable(c.ResourcePath) && !strings.HasPrefix(c.ResourcePath, "/") {
+		e.add("resourcePath", "must start with /, got %q", c.ResourcePath)
+	}
+	e.callTimeout(&c.CallTimeout)
+	return errors.Join(e...)
+}
+
+// healthCheckID checks a Route 53 health check id (a UUID) unless templated.
+func (e *errs) healthCheckID(field, v string) {
+	if !e.required(field, v) {
+		return
+	}
+	if len(v) != 36 || strings.Count(v, "-") != 4 || strings.Trim(strings.ToLower(v), "0123456789abcdef-") != "" {
+		e.add(field, "must be a health check id (a UUID such as abcdef01-2345-6789-abcd-ef0123456789), got %q", v)
+	}
+}

@@ -1,0 +1,262 @@
+package kubernetes
+
+import (
+	"errors"
+)
+
+// Expectations of kubernetes.nodesReady.
+const (
+	ExpectUp   = "up"
+	ExpectDown = "down"
+)
+
+// Workloads kubernetes.scale can scale.
+const (
+	WorkloadDeployment  = "deployment"
+	WorkloadStatefulSet = "statefulset"
+)
+
+// Patch types of kubernetes.patch (kubectl patch --type).
+const (
+	PatchStrategic = "strategic"
+	PatchMerge     = "merge"
+	PatchJSON      = "json"
+)
+
+// Address kinds kubernetes.serviceAddress can require.
+const (
+	AddressAny      = "any"
+	AddressHostname = "hostname"
+	AddressIP       = "ip"
+)
+
+// NodesReadyConfig configures kubernetes.nodesReady, a read-only probe of
+// the cluster of the step's connection (`kubectl get nodes`).
+//
+// With expect up, it is done when at least minReady selected nodes are
+// Ready (all of them with allReady). With expect down, it is done when the
+// API server does not answer within requestTimeout or fewer than minReady
+// nodes are Ready: the evidence that a primary region is gone.
+// Outputs: ready, total (node counts; empty when the API did not answer).
+type NodesReadyConfig struct {
+	// Selector, optional, is a label selector of the nodes to count.
+	Selector string `yaml:"selector"`
+	// MinReady is the least number of Ready nodes (default 1).
+	MinReady *int `yaml:"minReady"`
+	// AllReady requires every selected node to be Ready.
+	AllReady bool `yaml:"allReady"`
+	// Expect is up (default) or down.
+	Expect string `yaml:"expect"`
+	// RequestTimeout bounds the call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *NodesReadyConfig) Validate() error {
+	var e errs
+	e.selector("selector", c.Selector)
+	if c.MinReady == nil {
+		one := 1
+		c.MinReady = &one
+	}
+	e.atLeast("minReady", c.MinReady, 1)
+	if c.Expect == "" {
+		c.Expect = ExpectUp
+	}
+	e.oneOf("expect", c.Expect, ExpectUp, ExpectDown)
+	if c.AllReady && c.Expect == ExpectDown {
+		e.add("allReady", "only applies with expect: up")
+	}
+	if c.RequestTimeout == "" {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	e.duration("requestTimeout", c.RequestTimeout, true)
+	return errors.Join(e...)
+}
+
+// PodsReadyConfig configures kubernetes.podsReady, a read-only probe
+// (`kubectl get pods`, `kubectl wait --for=condition=ready pods -l …`): done
+// when the selected pods are Ready. Pods of finished Jobs (Succeeded) are
+// not counted. The step waits, polling or watching, until done or its
+// timeout. Outputs: ready, total.
+type PodsReadyConfig struct {
+	// Namespace of the pods (required).
+	Namespace string `yaml:"namespace"`
+	// Selector, optional, is a label selector (default: every pod of the
+	// namespace).
+	Selector string `yaml:"selector"`
+	// MinReady, if set, is the least number of Ready pods; if not, every
+	// selected pod must be Ready, and there must be at least one.
+	MinReady *int `yaml:"minReady"`
+	// MaxRestarts, if set, fails the check while any selected container has
+	// restarted more often (a crash-looping pod can be Ready for a moment).
+	MaxRestarts *int `yaml:"maxRestarts"`
+	// RequestTimeout bounds each call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *PodsReadyConfig) Validate() error {
+	var e errs
+	e.namespace("namespace", c.Namespace, true)
+	e.selector("selector", c.Selector)
+	e.atLeast("minReady", c.MinReady, 1)
+	e.atLeast("maxRestarts", c.MaxRestarts, 0)
+	if c.RequestTimeout == "" {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	e.duration("requestTimeout", c.RequestTimeout, true)
+	return errors.Join(e...)
+}
+
+// ScaleConfig configures kubernetes.scale (`kubectl scale deployment … --replicas=N`,
+// also `--all` and `-l`): set the replicas of Deployments or StatefulSets.
+// Check is done when every selected workload has spec.replicas = replicas
+// (and, with waitReady, as many ready replicas). Exactly one of name,
+// selector and all chooses the workloads.
+type ScaleConfig struct {
+	// Namespace of the workloads (required).
+	Namespace string `yaml:"namespace"`
+	// Workload is deployment (default) or statefulset.
+	Workload string `yaml:"workload"`
+	// Name of one workload.
+	Name string `yaml:"name"`
+	// Selector is a label selector of the workloads.
+	Selector string `yaml:"selector"`
+	// All selects every workload of the namespace.
+	All bool `yaml:"all"`
+	// Replicas is the desired count (required, ≥ 0).
+	Replicas *int `yaml:"replicas"`
+	// WaitReady also waits for the ready replicas (default true; with 0
+	// replicas: for the pods to be gone).
+	WaitReady *bool `yaml:"waitReady"`
+	// RequestTimeout bounds each call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *ScaleConfig) Validate() error {
+	var e errs
+	e.namespace("namespace", c.Namespace, true)
+	if c.Workload == "" {
+		c.Workload = WorkloadDeployment
+	}
+	e.oneOf("workload", c.Workload, WorkloadDeployment, WorkloadStatefulSet)
+	switch countSet(c.Name != "", c.Selector != "", c.All) {
+	case 0:
+		e.add("name", "one of name, selector, all is required")
+	case 1:
+	default:
+		e.add("name", "at most one of name, selector, all")
+	}
+	e.name("name", c.Name)
+	e.selector("selector", c.Selector)
+	if c.Replicas == nil {
+		e.add("replicas", "is required")
+	} else {
+		e.atLeast("replicas", c.Replicas, 0)
+	}
+	if c.WaitReady == nil {
+		t := true
+		c.WaitReady = &t
+	}
+	if c.RequestTimeout == "" {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	e.duration("requestTimeout", c.RequestTimeout, true)
+	return errors.Join(e...)
+}
+
+// ResourcesPresentConfig configures kubernetes.resourcesPresent, a read-only
+// probe (`kubectl get secrets`, `get pv`, `get pvc`, `get cronjobs`, `get svc`):
+// done when every named object exists, at least minCount objects match, and,
+// with phase, every one of them has that status.phase (PVCs "Bound").
+// Output: count (objects found).
+type ResourcesPresentConfig struct {
+	// Namespace, for namespaced resources (empty for cluster-scoped ones
+	// such as persistentvolumes).
+	Namespace string `yaml:"namespace"`
+	// Resource is a kubectl-style resource: secrets, persistentvolumeclaims,
+	// cronjobs.batch, services (required).
+	Resource string `yaml:"resource"`
+	// Names that must exist.
+	Names []string `yaml:"names"`
+	// Selector, optional, is a label selector for counting.
+	Selector string `yaml:"selector"`
+	// MinCount is the least number of matching objects (default 1 when no
+	// names are given, else 0).
+	MinCount *int `yaml:"minCount"`
+	// Phase, optional, is the status.phase every object must have.
+	Phase string `yaml:"phase"`
+	// RequestTimeout bounds each call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *ResourcesPresentConfig) Validate() error {
+	var e errs
+	e.namespace("namespace", c.Namespace, false)
+	e.resource("resource", c.Resource)
+	seen := map[string]bool{}
+	for i, n := range c.Names {
+		f := "names[" + itoa(i) + "]"
+		if n == "" {
+			e.add(f, "must not be empty")
+			continue
+		}
+		if seen[n] {
+			e.add(f, "duplicate name %q", n)
+		}
+		seen[n] = true
+		e.name(f, n)
+	}
+	e.selector("selector", c.Selector)
+	if c.MinCount == nil {
+		n := 0
+		if len(c.Names) == 0 {
+			n = 1
+		}
+		c.MinCount = &n
+	}
+	e.atLeast("minCount", c.MinCount, 0)
+	if c.RequestTimeout == "" {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	e.duration("requestTimeout", c.RequestTimeout, true)
+	return errors.Join(e...)
+}
+
+// ServiceAddressConfig configures kubernetes.serviceAddress, a read-only
+// probe (`kubectl get service … -o jsonpath='{.status.loadBalancer.ingress[0].hostname}'`):
+// done when the Service's load balancer has an address of the required
+// kind. Outputs: hostname and ip of the first ingress entry (either may be
+// empty, depending on the cloud), for later steps such as a Route 53 record:
+// {{ .steps.<id>.outputs.hostname }}.
+type ServiceAddressConfig struct {
+	// Namespace of the Service (required).
+	Namespace string `yaml:"namespace"`
+	// Name of the Service (required).
+	Name string `yaml:"name"`
+	// Require is any (default), hostname or ip.
+	Require string `yaml:"require"`
+	// RequestTimeout bounds each call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *ServiceAddressConfig) Validate() error {
+	var e errs
+	e.namespace("namespace", c.Namespace, true)
+	if e.required("name", c.Name) {
+		e.name("name", c.Name)
+	}
+	if c.Require == "" {
+		c.Require = AddressAny
+	}
+	e.oneOf("require", c.Require, AddressAny, AddressHostname, AddressIP)
+	if c.RequestTimeout == "" {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	e.duration("requestTimeout", c.RequestTimeout, true)
+	return errors.Join(e...)
+}

@@ -1,0 +1,263 @@
+package kubernetes
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+// PatchConfig configures kubernetes.patch (`kubectl patch configmap/service …`):
+// patch any object. Check is done when the live object already holds the
+// patch (merge and strategic: every field of the patch has the patched
+// value; json: every operation would leave the object unchanged), so a
+// second Apply after a crash changes nothing.
+type PatchConfig struct {
+	// Namespace of the object (empty for cluster-scoped resources).
+	Namespace string `yaml:"namespace"`
+	// Resource is a kubectl-style resource: service, configmap,
+	// deployments.apps (required).
+	Resource string `yaml:"resource"`
+	// Name of the object (required).
+	Name string `yaml:"name"`
+	// Type is strategic (default, as kubectl), merge or json.
+	Type string `yaml:"type"`
+	// Patch is the patch: a YAML mapping (merge, strategic) or list of
+	// operations (json), or the same as a JSON string (required). String
+	// values in it may be templated.
+	Patch any `yaml:"patch"`
+	// RequestTimeout bounds each call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *PatchConfig) Validate() error {
+	var e errs
+	e.namespace("namespace", c.Namespace, false)
+	e.resource("resource", c.Resource)
+	if e.required("name", c.Name) {
+		e.name("name", c.Name)
+	}
+	if c.Type == "" {
+		c.Type = PatchStrategic
+	}
+	e.oneOf("type", c.Type, PatchStrategic, PatchMerge, PatchJSON)
+	c.validatePatch(&e)
+	if c.RequestTimeout == "" {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	e.duration("requestTimeout", c.RequestTimeout, true)
+	return errors.Join(e...)
+}
+
+func (c *PatchConfig) validatePatch(e *errs) {
+	p := c.Patch
+	if s, ok := p.(string); ok {
+		if s == "" {
+			p = nil
+		} else if steps.IsTemplate(s) && !json.Valid([]byte(s)) {
+			return // a whole templated patch is checked once expanded
+		} else if err := json.Unmarshal([]byte(s), &p); err != nil {
+			e.add("patch", "is not valid JSON: %v", err)
+			return
+		}
+	}
+	switch v := p.(type) {
+	case nil:
+		e.add("patch", "is required")
+	case map[string]any:
+		if c.Type == PatchJSON {
+			e.add("patch", "a json patch must be a list of operations, got a mapping")
+		} else if len(v) == 0 {
+			e.add("patch", "must not be empty")
+		}
+	case []any:
+		if c.Type != PatchJSON {
+			e.add("patch", "a %s patch must be a mapping, got a list (use type: json for operations)", c.Type)
+			return
+		}
+		if len(v) == 0 {
+			e.add("patch", "must not be empty")
+		}
+		for i, op := range v {
+			m, ok := op.(map[string]any)
+			f := fmt.Sprintf("patch[%d]", i)
+			if !ok {
+				e.add(f, "must be an operation {op, path, value}")
+				continue
+			}
+			switch m["op"] {
+			case "add", "remove", "replace", "move", "copy", "test":
+			default:
+				e.add(f+".op", "must be one of add, remove, replace, move, copy, test, got %v", m["op"])
+			}
+			if path, _ := m["path"].(string); path == "" {
+				e.add(f+".path", "is required")
+			}
+		}
+	default:
+		e.add("patch", "must be a mapping, a list or a JSON string, got %T", p)
+	}
+}
+
+// ExecProbe is a command run in a pod to observe state: it holds when the
+// command exits 0 and its trimmed standard output matches.
+type ExecProbe struct {
+	// Command is the argv to run (required); no shell unless you name one.
+	Command []string `yaml:"command"`
+	// Output, optional, is what the trimmed standard output must equal.
+	Output string `yaml:"output"`
+	// OutputContains, optional, must occur in the standard output.
+	OutputContains string `yaml:"outputContains"`
+}
+
+func (p *ExecProbe) validate(e *errs, prefix string) {
+	e.command(prefix+"command", p.Command)
+}
+
+// PodTarget chooses the pod a command runs in: exactly one of pod and
+// selector (the first Running, Ready pod it matches, by name).
+type PodTarget struct {
+	// Namespace of the pod (required).
+	Namespace string `yaml:"namespace"`
+	// Pod is the pod's name.
+	Pod string `yaml:"pod"`
+	// Selector is a label selector.
+	Selector string `yaml:"selector"`
+	// Container, optional (default: the pod's first container).
+	Container string `yaml:"container"`
+}
+
+func (t *PodTarget) validate(e *errs) {
+	e.namespace("namespace", t.Namespace, true)
+	switch countSet(t.Pod != "", t.Selector != "") {
+	case 0:
+		e.add("pod", "one of pod, selector is required")
+	case 2:
+		e.add("pod", "at most one of pod, selector")
+	}
+	e.name("pod", t.Pod)
+	e.selector("selector", t.Selector)
+	if t.Container != "" && !steps.IsTemplate(t.Container) && !dns1123Label.MatchString(t.Container) {
+		e.add("container", "must be a container name, got %q", t.Container)
+	}
+}
+
+// ExecConfig configures kubernetes.exec (`kubectl exec … -- pg_ctl promote`,
+// `touch /tmp/postgresql.trigger.5432`): run a command in a pod. Commands
+// are not idempotent by themselves, so a check is required: Check runs it,
+// and Apply runs command only when the check does not hold yet; the step is
+// done when the check holds. Output: output (the check's trimmed standard
+// output, at most 4 KiB).
+type ExecConfig struct {
+	PodTarget `yaml:",inline"`
+	// Command is the argv Apply runs (required).
+	Command []string `yaml:"command"`
+	// Check observes whether the command took effect (required).
+	Check *ExecProbe `yaml:"check"`
+}
+
+// Validate checks every field.
+func (c *ExecConfig) Validate() error {
+	var e errs
+	c.PodTarget.validate(&e)
+	e.command("command", c.Command)
+	if c.Check == nil {
+		e.add("check", "is required: without it the step cannot tell whether the command took effect")
+	} else {
+		c.Check.validate(&e, "check.")
+	}
+	return errors.Join(e...)
+}
+
+// ExecCheckConfig configures kubernetes.execCheck, a read-only probe that
+// runs a command in a pod (`kubectl exec mimir-api-0 -- python -c "…test_connection()"`):
+// done when it exits 0 and its output matches. Output: output (trimmed
+// standard output, at most 4 KiB).
+type ExecCheckConfig struct {
+	PodTarget `yaml:",inline"`
+	ExecProbe `yaml:",inline"`
+}
+
+// Validate checks every field.
+func (c *ExecCheckConfig) Validate() error {
+	var e errs
+	c.PodTarget.validate(&e)
+	c.ExecProbe.validate(&e, "")
+	return errors.Join(e...)
+}
+
+// ApplyConfig configures kubernetes.apply (`kubectl apply -f job.yaml`):
+// server-side apply of manifests (field manager "failoverbot"). Check is
+// done when every object exists with the applied fields and, with wait,
+// when applied Jobs have succeeded and Deployments/StatefulSets are ready.
+// Exactly one of file and manifest is required.
+type ApplyConfig struct {
+	// Namespace for objects that name none.
+	Namespace string `yaml:"namespace"`
+	// File is a manifest file, relative to the runbook's directory.
+	File string `yaml:"file"`
+	// Manifest is inline YAML, one or more documents.
+	Manifest string `yaml:"manifest"`
+	// Wait also waits for Jobs to succeed and workloads to be ready.
+	Wait bool `yaml:"wait"`
+	// RequestTimeout bounds each call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *ApplyConfig) Validate() error {
+	var e errs
+	e.namespace("namespace", c.Namespace, false)
+	switch countSet(c.File != "", c.Manifest != "") {
+	case 0:
+		e.add("file", "one of file, manifest is required")
+	case 2:
+		e.add("file", "at most one of file, manifest")
+	}
+	if c.Manifest != "" && !steps.IsTemplate(c.Manifest) {
+		validateManifest(&e, c.Manifest)
+	}
+	if c.RequestTimeout == "" {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	e.duration("requestTimeout", c.RequestTimeout, true)
+	return errors.Join(e...)
+}
+
+// validateManifest checks that every YAML document names an object.
+func validateManifest(e *errs, manifest string) {
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(manifest)))
+	for i := 1; ; i++ {
+		var obj struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string `yaml:"kind"`
+			Metadata   struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+		}
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			if i == 1 {
+				e.add("manifest", "holds no object")
+			}
+			return
+		}
+		if err != nil {
+			e.add("manifest", "document %d is not a Kubernetes object: %v", i, err)
+			return
+		}
+		for _, f := range []struct{ name, v string }{
+			{"apiVersion", obj.APIVersion}, {"kind", obj.Kind}, {"metadata.name", obj.Metadata.Name},
+		} {
+			if f.v == "" {
+				e.add("manifest", "document %d: %s is required", i, f.name)
+			}
+		}
+	}
+}
