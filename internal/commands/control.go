@@ -1,0 +1,166 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/notify/card"
+	"github.com/failoverbot/failoverbot/internal/report"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// resolveRun finds the run an argument names; "last" is the newest run.
+func (h *Handler) resolveRun(ctx context.Context, arg string, out chat.Responder) *store.Run {
+	if arg == "last" {
+		runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{Limit: 1})
+		if err != nil || len(runs) == 0 {
+			h.fail(ctx, out, "There are no runs yet.")
+			return nil
+		}
+		return runs[0]
+	}
+	r, err := h.o.Store.GetRun(ctx, arg)
+	if errors.Is(err, store.ErrNotFound) {
+		h.fail(ctx, out, fmt.Sprintf("Unknown run %q. `/failover history` lists the runs.", arg))
+		return nil
+	}
+	if err != nil {
+		h.fail(ctx, out, fmt.Sprintf("Could not read run %s: %s", arg, h.o.Scrub(err.Error())))
+		return nil
+	}
+	return r
+}
+
+// runbookOf returns the run's runbook, or nil when it is gone.
+func (h *Handler) runbookOf(r *store.Run) *runbook.Runbook {
+	rb, err := h.o.Catalog.Get(r.Runbook)
+	if err != nil {
+		return nil
+	}
+	return rb
+}
+
+func (h *Handler) status(ctx context.Context, cmd *Command, out chat.Responder) {
+	if len(cmd.Args) == 0 {
+		runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{States: []store.RunState{store.RunPending, store.RunRunning, store.RunPaused}})
+		if err != nil {
+			h.fail(ctx, out, "Could not list runs: "+h.o.Scrub(err.Error()))
+			return
+		}
+		if len(runs) == 0 {
+			h.respond(ctx, out, chat.Message{Text: "No active runs. `/failover history` lists past runs."})
+			return
+		}
+		var b strings.Builder
+		b.WriteString("Active runs:\n")
+		for _, r := range runs {
+			fmt.Fprintf(&b, "• %s  %s  %s  requested by %s %s\n", r.ID, r.Runbook, stateWord(r), r.Requester, r.CreatedAt.UTC().Format("15:04:05Z"))
+		}
+		h.respond(ctx, out, chat.Message{Text: strings.TrimRight(b.String(), "\n")})
+		return
+	}
+	run := h.resolveRun(ctx, cmd.Args[0], out)
+	if run == nil {
+		return
+	}
+	if run.State == store.RunPending {
+		h.expireIfDue(ctx, run)
+	}
+	v, err := card.BuildView(ctx, h.o.Store, h.runbookOf(run), run.ID, h.o.Now())
+	if err != nil {
+		h.fail(ctx, out, "Could not read run "+run.ID+": "+h.o.Scrub(err.Error()))
+		return
+	}
+	h.respond(ctx, out, chat.Message{Text: fmt.Sprintf("Run %s of %s: %s", v.RunID, v.Runbook, v.State), View: v})
+}
+
+func (h *Handler) control(ctx context.Context, user chat.User, cmd *Command, out chat.Responder) {
+	run := h.resolveRun(ctx, cmd.Args[0], out)
+	if run == nil {
+		return
+	}
+	stepID := ""
+	if len(cmd.Args) > 1 {
+		stepID = cmd.Args[1]
+		if rb := h.runbookOf(run); rb != nil && rb.Step(stepID) == nil {
+			h.fail(ctx, out, fmt.Sprintf("Runbook %s has no step %q.\nUsage: %s", run.Runbook, stepID, Usage(cmd.Verb)))
+			return
+		}
+	}
+	by := user.ID
+	if cmd.Verb == VerbAbort && run.State == store.RunPending {
+		h.mu.Lock()
+		ended := h.endRun(ctx, run.ID, store.RunAborted, "approval request cancelled by "+by, by)
+		h.mu.Unlock()
+		if ended == nil {
+			h.fail(ctx, out, fmt.Sprintf("Run %s is no longer pending approval; try again.", run.ID))
+			return
+		}
+		h.updatePlan(ctx, ended)
+		h.respond(ctx, out, chat.Message{Text: fmt.Sprintf("%s cancelled the approval request of run %s.", by, run.ID)})
+		return
+	}
+	if run.State == store.RunPending && cmd.Verb != VerbAbort {
+		h.fail(ctx, out, fmt.Sprintf("Run %s is waiting for approval; it can only be aborted.", run.ID))
+		return
+	}
+	var err error
+	var done string
+	switch cmd.Verb {
+	case VerbPause:
+		err, done = h.o.Executor.Pause(ctx, run.ID, by), "paused"
+	case VerbResume:
+		err, done = h.o.Executor.Resume(ctx, run.ID, by), "resumed"
+	case VerbAbort:
+		err, done = h.o.Executor.Abort(ctx, run.ID, by), "aborted"
+	case VerbRetry:
+		err, done = h.o.Executor.RetryStep(ctx, run.ID, stepID, by), "is retrying step "+stepID+" of"
+	case VerbSkip:
+		err, done = h.o.Executor.SkipStep(ctx, run.ID, stepID, by), "skipped step "+stepID+" of"
+	}
+	if err != nil {
+		h.audit(ctx, run.ID, by, "command.failed", fmt.Sprintf("%s: %v", cmd.Verb, err), map[string]string{"step": stepID})
+		h.fail(ctx, out, fmt.Sprintf("Could not %s run %s: %s", cmd.Verb, run.ID, h.o.Scrub(err.Error())))
+		return
+	}
+	h.respond(ctx, out, chat.Message{Text: fmt.Sprintf("%s %s run %s.", by, done, run.ID)})
+}
+
+func (h *Handler) history(ctx context.Context, out chat.Responder) {
+	runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{Limit: 20})
+	if err != nil {
+		h.fail(ctx, out, "Could not list runs: "+h.o.Scrub(err.Error()))
+		return
+	}
+	if len(runs) == 0 {
+		h.respond(ctx, out, chat.Message{Text: "No runs yet."})
+		return
+	}
+	var b strings.Builder
+	b.WriteString("Latest runs (newest first):\n")
+	for _, r := range runs {
+		fmt.Fprintf(&b, "• %s  %-18s %-17s requested by %s at %s", r.ID, r.Runbook, stateWord(r), r.Requester, r.CreatedAt.UTC().Format("2006-01-02 15:04Z"))
+		if !r.StartedAt.IsZero() && !r.EndedAt.IsZero() {
+			fmt.Fprintf(&b, ", took %s", r.EndedAt.Sub(r.StartedAt).Round(report.Precision))
+		}
+		b.WriteString("\n")
+	}
+	h.respond(ctx, out, chat.Message{Text: strings.TrimRight(b.String(), "\n")})
+}
+
+func (h *Handler) report(ctx context.Context, cmd *Command, out chat.Responder) {
+	run := h.resolveRun(ctx, cmd.Args[0], out)
+	if run == nil {
+		return
+	}
+	t, err := report.Build(ctx, h.o.Store, run.ID, h.runbookOf(run))
+	if err != nil {
+		h.fail(ctx, out, "Could not build the report of "+run.ID+": "+h.o.Scrub(err.Error()))
+		return
+	}
+	h.respond(ctx, out, chat.Message{Text: t.Text()})
+}

@@ -1,0 +1,83 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+)
+
+// Catalog finds runbooks by name. DirCatalog is the directory-backed one.
+type Catalog interface {
+	// Get returns the current version of a runbook, or an error naming
+	// the runbooks that exist.
+	Get(name string) (*runbook.Runbook, error)
+	// List returns every runbook, sorted by name.
+	List() []*runbook.Runbook
+}
+
+// Directory answers who is who: group membership and user look-up.
+// The Slack adapter implements it with usergroups.users.list and
+// users.info; the console with a static map.
+type Directory interface {
+	// Members returns the user IDs (or names) of a group.
+	Members(ctx context.Context, group string) ([]string, error)
+	// User returns the user with this ID, with IsBot set.
+	User(ctx context.Context, id string) (chat.User, error)
+}
+
+// CheckResult is one read-only check of an assessment.
+type CheckResult struct {
+	ID       string
+	Name     string
+	Kind     string
+	OK       bool
+	Summary  string
+	Error    string
+	Outputs  map[string]string
+	Duration time.Duration
+}
+
+// Assessment is the result of running a runbook's assess checks.
+type Assessment struct {
+	Checks []CheckResult
+	Took   time.Duration
+}
+
+// PlannedStep is one step of a dry run.
+type PlannedStep struct {
+	Phase  string
+	StepID string
+	Name   string
+	Kind   string
+	// Verdict: "will change", "already done", "unknown until <step> runs",
+	// "cannot tell: <err>", "skipped (when is false)".
+	Verdict string
+	Summary string
+	Outputs map[string]string
+}
+
+// Executor runs runs. Its methods take the acting user's ID ("by") for
+// the audit trail; the executor persists every change before it returns.
+type Executor interface {
+	// Assess runs the runbook's assess checks at once.
+	Assess(ctx context.Context, rb *runbook.Runbook, params map[string]string) (*Assessment, error)
+	// Plan runs Check of every step without changing anything.
+	Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) ([]PlannedStep, error)
+	// Start starts an approved run (state pending_approval → running) in
+	// the background and returns at once.
+	Start(ctx context.Context, runID string, rb *runbook.Runbook) error
+	Pause(ctx context.Context, runID, by string) error
+	Resume(ctx context.Context, runID, by string) error
+	Abort(ctx context.Context, runID, by string) error
+	RetryStep(ctx context.Context, runID, stepID, by string) error
+	SkipStep(ctx context.Context, runID, stepID, by string) error
+}
+
+// CardOpener posts a run's progress card before the run starts, so that
+// its reference is stored while nobody else writes the run. The progress
+// card notifier (notify/card) implements it; it is optional.
+type CardOpener interface {
+	Open(ctx context.Context, runID string) error
+}

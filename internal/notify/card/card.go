@@ -1,0 +1,327 @@
+// Package card keeps one live progress card per run in the incident
+// channel: posted when the run starts, edited in place as events arrive
+// (coalesced to at most one edit per Interval, the last state always
+// lands), with step details and failures (Retry / Skip / Abort) in the
+// card's thread. The card's reference is stored in the run, so that a
+// restarted bot keeps editing the same card. It is an events.Sink: Notify
+// never blocks the executor, and a failing poster never fails a run.
+package card
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// Store is the part of store.Store the notifier uses.
+type Store interface {
+	Reader
+	UpdateRun(ctx context.Context, r *store.Run) error
+}
+
+// Options configures a Notifier. Poster and Store are required.
+type Options struct {
+	Poster chat.Poster
+	Store  Store
+	// Runbooks finds a run's runbook (phases, channel, expected duration).
+	Runbooks func(name string) (*runbook.Runbook, error)
+	// Channel is used when the runbook names none.
+	Channel string
+	// Interval is the least time between two edits of a card (default 1s).
+	Interval time.Duration
+	// MaxBackoff caps the delay between retries of a failed post (default 30s).
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Notifier is the progress-card events.Sink.
+type Notifier struct {
+	o   Options
+	log *slog.Logger
+
+	mu     sync.Mutex
+	ctx    context.Context // the Run context; nil until Run starts
+	cards  map[string]*cardState
+	wg     sync.WaitGroup
+	postMu sync.Mutex // one card per run, even when Open and a worker race
+}
+
+type cardState struct {
+	dirty   bool
+	final   bool
+	replies []chat.Message
+	wake    chan struct{}
+	running bool
+	last    time.Time // last edit
+}
+
+var _ events.Sink = (*Notifier)(nil)
+
+// New returns a Notifier; call Run to process events.
+func New(o Options) (*Notifier, error) {
+	if o.Poster == nil || o.Store == nil {
+		return nil, errors.New("card notifier: Poster and Store are required")
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Notifier{o: o, log: o.Logger, cards: map[string]*cardState{}}, nil
+}
+
+// Notify queues the event; it never blocks on the chat.
+func (n *Notifier) Notify(_ context.Context, e events.Event) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := n.cards[e.RunID]
+	if st == nil {
+		st = &cardState{wake: make(chan struct{}, 1)}
+		n.cards[e.RunID] = st
+	}
+	st.dirty = true
+	if m, ok := threadMessage(e); ok {
+		st.replies = append(st.replies, m)
+	}
+	switch e.Type {
+	case events.RunSucceeded, events.RunFailed, events.RunAborted:
+		st.final = true
+	}
+	n.startLocked(e.RunID, st)
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+}
+
+// startLocked starts the card's worker if Run is running and it has none.
+func (n *Notifier) startLocked(runID string, st *cardState) {
+	if n.ctx == nil || st.running {
+		return
+	}
+	st.running = true
+	n.wg.Add(1)
+	go n.worker(n.ctx, runID, st)
+}
+
+// Run processes events until ctx is done, then makes a last attempt
+// (bounded to a few seconds) to land every pending card state.
+func (n *Notifier) Run(ctx context.Context) error {
+	n.mu.Lock()
+	n.ctx = ctx
+	for id, st := range n.cards {
+		n.startLocked(id, st)
+	}
+	n.mu.Unlock()
+	<-ctx.Done()
+	n.wg.Wait()
+	return nil
+}
+
+// Open posts the run's card now if it has none (before the run starts,
+// while nobody else writes the run) and stores its reference.
+func (n *Notifier) Open(ctx context.Context, runID string) error {
+	_, err := n.ensureCard(ctx, runID)
+	return err
+}
+
+func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
+	defer n.wg.Done()
+	log := n.log.With("run", runID)
+	backoff := n.o.Interval
+	for {
+		n.mu.Lock()
+		idle := !st.dirty && len(st.replies) == 0
+		if idle && st.final {
+			delete(n.cards, runID)
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+		if idle {
+			select {
+			case <-st.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		// Coalesce: wait out the interval since the last edit; events
+		// arriving meanwhile are folded into one edit.
+		if wait := st.last.Add(n.o.Interval).Sub(n.o.Now()); wait > 0 && ctx.Err() == nil {
+			sleep(ctx, wait)
+		}
+		fctx := ctx
+		var cancel context.CancelFunc = func() {}
+		if ctx.Err() != nil { // shutting down: one last bounded attempt
+			fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		}
+		n.mu.Lock()
+		dirty, replies := st.dirty, st.replies
+		st.dirty, st.replies = false, nil
+		n.mu.Unlock()
+		err := n.flush(fctx, runID, st, dirty, &replies)
+		cancel()
+		if err == nil {
+			backoff = n.o.Interval
+			continue
+		}
+		log.WarnContext(ctx, "progress card update failed; will retry", "err", err, "in", backoff)
+		n.mu.Lock()
+		st.dirty = st.dirty || dirty
+		st.replies = append(replies, st.replies...)
+		n.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, n.o.MaxBackoff)
+	}
+}
+
+// flush lands the card's state and posts the queued thread messages;
+// *replies keeps those not posted.
+func (n *Notifier) flush(ctx context.Context, runID string, st *cardState, dirty bool, replies *[]chat.Message) error {
+	ref, err := n.ensureCard(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if dirty {
+		v, err := BuildView(ctx, n.o.Store, n.runbook(ctx, runID), runID, n.o.Now())
+		if err != nil {
+			return err
+		}
+		if err := n.o.Poster.Update(ctx, ref, chat.Message{Text: cardText(v), View: v}); err != nil {
+			return fmt.Errorf("edit card of %s: %w", runID, err)
+		}
+		st.last = n.o.Now()
+	}
+	for len(*replies) > 0 {
+		if _, err := n.o.Poster.Reply(ctx, ref, (*replies)[0]); err != nil {
+			if dirty {
+				return nil // the edit landed; retry the replies in the next round
+			}
+			return fmt.Errorf("reply in the card thread of %s: %w", runID, err)
+		}
+		*replies = (*replies)[1:]
+	}
+	return nil
+}
+
+func (n *Notifier) runbook(ctx context.Context, runID string) *runbook.Runbook {
+	if n.o.Runbooks == nil {
+		return nil
+	}
+	run, err := n.o.Store.GetRun(ctx, runID)
+	if err != nil {
+		return nil
+	}
+	rb, err := n.o.Runbooks(run.Runbook)
+	if err != nil {
+		return nil
+	}
+	return rb
+}
+
+// ensureCard returns the run's card, posting it first if it has none.
+func (n *Notifier) ensureCard(ctx context.Context, runID string) (chat.MessageRef, error) {
+	n.postMu.Lock()
+	defer n.postMu.Unlock()
+	run, err := n.o.Store.GetRun(ctx, runID)
+	if err != nil {
+		return chat.MessageRef{}, fmt.Errorf("card of %s: %w", runID, err)
+	}
+	if run.Card.TS != "" {
+		return chat.MessageRef(run.Card), nil
+	}
+	rb := n.runbook(ctx, runID)
+	channel := n.o.Channel
+	if rb != nil && rb.Channel != "" {
+		channel = rb.Channel
+	}
+	if channel == "" {
+		channel = run.ApprovalMsg.Channel
+	}
+	v, err := BuildView(ctx, n.o.Store, rb, runID, n.o.Now())
+	if err != nil {
+		return chat.MessageRef{}, err
+	}
+	ref, err := n.o.Poster.Post(ctx, channel, chat.Message{Text: cardText(v), View: v})
+	if err != nil {
+		return chat.MessageRef{}, fmt.Errorf("post card of %s in %s: %w", runID, channel, err)
+	}
+	for attempt := 0; ; attempt++ {
+		run.Card = store.MessageRef(ref)
+		err := n.o.Store.UpdateRun(ctx, run)
+		if err == nil || !errors.Is(err, store.ErrConflict) || attempt >= 20 {
+			if err != nil {
+				n.log.ErrorContext(ctx, "store card reference", "run", runID, "err", err)
+			}
+			break
+		}
+		if run, err = n.o.Store.GetRun(ctx, runID); err != nil {
+			break
+		}
+	}
+	return ref, nil
+}
+
+func cardText(v *chat.ProgressView) string {
+	s := fmt.Sprintf("Run %s of %s: %s", v.RunID, v.Runbook, v.State)
+	if v.Current != "" {
+		s += " — " + v.Current
+	}
+	return s
+}
+
+// threadMessage is what an event adds to the card's thread, if anything.
+func threadMessage(e events.Event) (chat.Message, bool) {
+	step := e.StepID
+	switch e.Type {
+	case events.StepDone:
+		return chat.Message{Text: fmt.Sprintf("✓ %s done: %s", step, e.Summary)}, true
+	case events.StepSkipped:
+		return chat.Message{Text: fmt.Sprintf("⤼ %s skipped: %s", step, e.Summary)}, true
+	case events.StepRetrying:
+		return chat.Message{Text: fmt.Sprintf("↻ %s: transient error, retrying: %s", step, e.Error)}, true
+	case events.StepFailed:
+		return chat.Message{Text: fmt.Sprintf("✗ %s failed: %s — retry, skip or abort", step, e.Error), Error: true,
+			View: &chat.StepFailedView{RunID: e.RunID, StepID: step, Error: e.Error}}, true
+	case events.RunPaused:
+		return chat.Message{Text: "⏸ run paused " + e.Summary}, true
+	case events.RunResumed:
+		return chat.Message{Text: "▶ run resumed " + e.Summary}, true
+	case events.RunSucceeded:
+		return chat.Message{Text: "✅ run succeeded " + e.Summary}, true
+	case events.RunFailed:
+		return chat.Message{Text: "❌ run failed: " + e.Error + e.Summary, Error: true}, true
+	case events.RunAborted:
+		return chat.Message{Text: "⛔ run aborted " + e.Summary}, true
+	}
+	return chat.Message{}, false
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
