@@ -435,5 +435,3 @@ func (h *Handler) planOf(ctx context.Context, run *store.Run) *chat.PlanView {
 	}
 	return &chat.PlanView{RunID: run.ID, Runbook: run.Runbook, Requester: run.Requester, Reason: run.Reason, PlanHash: run.PlanHash, Params: run.Params}
 }
-
-

@@ -153,4 +153,3 @@ func (s StaticCatalog) List() []*runbook.Runbook {
 	}
 	return out
 }
-
