@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// PutStep inserts or replaces the state of one step of a run
+// (store.ErrNotFound if there is no such run).
+func (s *Store) PutStep(ctx context.Context, st *store.StepState) error {
+	if err := checkStep(st); err != nil {
+		return fmt.Errorf("put step %q of run %q: %w", st.StepID, st.RunID, err)
+	}
+	outputs, err := encodeMap(st.Outputs)
+	if err != nil {
+		return fmt.Errorf("put step %s of run %s: outputs: %w", st.StepID, st.RunID, err)
+	}
+	_, err = s.putStep.ExecContext(ctx, st.RunID, st.StepID, string(st.Status), st.Attempts, st.AlreadyDone,
+		st.Summary, outputs, st.Error, micros(st.StartedAt), micros(st.EndedAt))
+	if isForeignKeyViolation(err) {
+		return fmt.Errorf("put step %s of run %s: %w", st.StepID, st.RunID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("put step %s of run %s: %w", st.StepID, st.RunID, err)
+	}
+	return nil
+}
+
+// Steps returns the step states of a run, ordered by step id; none for an
+// unknown run.
+func (s *Store) Steps(ctx context.Context, runID string) ([]*store.StepState, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT run_id, step_id, status, attempts, already_done, summary,
+		outputs, error, started_at, ended_at FROM steps WHERE run_id = ? ORDER BY step_id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("steps of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []*store.StepState
+	for rows.Next() {
+		var st store.StepState
+		var status string
+		var outputs sql.NullString
+		var started, ended sql.NullInt64
+		if err := rows.Scan(&st.RunID, &st.StepID, &status, &st.Attempts, &st.AlreadyDone, &st.Summary,
+			&outputs, &st.Error, &started, &ended); err != nil {
+			return nil, fmt.Errorf("steps of run %s: %w", runID, err)
+		}
+		st.Status = store.StepStatus(status)
+		st.StartedAt, st.EndedAt = fromMicros(started), fromMicros(ended)
+		if st.Outputs, err = decodeMap(outputs); err != nil {
+			return nil, fmt.Errorf("steps of run %s: step %s outputs: %w", runID, st.StepID, err)
+		}
+		out = append(out, &st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("steps of run %s: %w", runID, err)
+	}
+	return out, nil
+}
+
+// PutApproval records a decision, replacing the same user's earlier one
+// (store.ErrNotFound if there is no such run). A zero At is set to now.
+func (s *Store) PutApproval(ctx context.Context, a *store.Approval) error {
+	if a.At.IsZero() {
+		a.At = s.now()
+	}
+	if err := checkApproval(a); err != nil {
+		return fmt.Errorf("put approval of %q on run %q: %w", a.User, a.RunID, err)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO approvals (run_id, user_id, decision, plan_hash, at)
+		VALUES (?,?,?,?,?) ON CONFLICT (run_id, user_id) DO UPDATE SET decision=excluded.decision,
+		plan_hash=excluded.plan_hash, at=excluded.at`,
+		a.RunID, a.User, string(a.Decision), a.PlanHash, micros(a.At))
+	if isForeignKeyViolation(err) {
+		return fmt.Errorf("put approval of %s on run %s: %w", a.User, a.RunID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("put approval of %s on run %s: %w", a.User, a.RunID, err)
+	}
+	return nil
+}
+
+// DeleteApproval withdraws a user's decision; withdrawing a decision that
+// does not exist is not an error.
+func (s *Store) DeleteApproval(ctx context.Context, runID, user string) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM approvals WHERE run_id=? AND user_id=?`, runID, user); err != nil {
+		return fmt.Errorf("delete approval of %s on run %s: %w", user, runID, err)
+	}
+	return nil
+}
+
+// Approvals returns the decisions on a run, oldest first (ties by user).
+func (s *Store) Approvals(ctx context.Context, runID string) ([]*store.Approval, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT run_id, user_id, decision, plan_hash, at FROM approvals
+		WHERE run_id = ? ORDER BY at, user_id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("approvals of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []*store.Approval
+	for rows.Next() {
+		var a store.Approval
+		var decision string
+		var at sql.NullInt64
+		if err := rows.Scan(&a.RunID, &a.User, &decision, &a.PlanHash, &at); err != nil {
+			return nil, fmt.Errorf("approvals of run %s: %w", runID, err)
+		}
+		a.Decision, a.At = store.Decision(decision), fromMicros(at)
+		out = append(out, &a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("approvals of run %s: %w", runID, err)
+	}
+	return out, nil
+}
+
+// Append adds an event to the audit trail and sets e.Seq. A zero At is set
+// to now.
+func (s *Store) Append(ctx context.Context, e *store.AuditEvent) error {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if err := checkEvent(e); err != nil {
+		return fmt.Errorf("append audit event of run %q: %w", e.RunID, err)
+	}
+	data, err := encodeMap(e.Data)
+	if err != nil {
+		return fmt.Errorf("append audit event %s: data: %w", e.Type, err)
+	}
+	res, err := s.appendEvent.ExecContext(ctx, e.RunID, micros(e.At), e.Actor, e.Type, e.StepID, e.Message, data)
+	if err != nil {
+		return fmt.Errorf("append audit event %s of run %s: %w", e.Type, e.RunID, err)
+	}
+	if e.Seq, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("append audit event %s of run %s: %w", e.Type, e.RunID, err)
+	}
+	return nil
+}
+
+// Audit returns a run's events in order of Seq; runID "" returns all.
+func (s *Store) Audit(ctx context.Context, runID string) ([]*store.AuditEvent, error) {
+	q := `SELECT seq, run_id, at, actor, type, step_id, message, data FROM audit_events`
+	var args []any
+	if runID != "" {
+		q += ` WHERE run_id = ?`
+		args = append(args, runID)
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit of run %q: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []*store.AuditEvent
+	for rows.Next() {
+		var e store.AuditEvent
+		var at sql.NullInt64
+		var data sql.NullString
+		if err := rows.Scan(&e.Seq, &e.RunID, &at, &e.Actor, &e.Type, &e.StepID, &e.Message, &data); err != nil {
+			return nil, fmt.Errorf("audit of run %q: %w", runID, err)
+		}
+		e.At = fromMicros(at)
+		if e.Data, err = decodeMap(data); err != nil {
+			return nil, fmt.Errorf("audit of run %q: event %d data: %w", runID, e.Seq, err)
+		}
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit of run %q: %w", runID, err)
+	}
+	return out, nil
+}
