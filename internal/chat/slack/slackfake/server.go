@@ -50,7 +50,6 @@ type Server struct {
 	conn        *wsConn // the current socket
 	connCh      chan struct{}
 	connects    int
-	pingsPaused bool
 	seq         int
 	ts          int64
 	outbox      []*delivery // events waiting for a socket
@@ -170,12 +169,14 @@ func (s *Server) IsConnected() bool {
 	return s.conn != nil
 }
 
-// PausePings stops (true) or resumes (false) PING frames on the socket, to
-// make the client's ping watchdog reconnect.
-func (s *Server) PausePings(paused bool) {
+// StopPings stops PING frames on the current socket (later sockets get
+// them again), so that the client's ping watchdog reconnects.
+func (s *Server) StopPings() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pingsPaused = paused
+	if s.conn != nil {
+		s.conn.noPings.Store(true)
+	}
 }
 
 func (s *Server) connectionsOpen(w http.ResponseWriter, r *http.Request) {

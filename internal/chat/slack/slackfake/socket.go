@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -37,6 +38,8 @@ type wsConn struct {
 	wmu  sync.Mutex
 	done chan struct{}
 	once sync.Once
+	// noPings stops the PING frames of this socket.
+	noPings atomic.Bool
 }
 
 func (c *wsConn) write(v any) error {
@@ -105,10 +108,7 @@ func (s *Server) pinger(c *wsConn) {
 		case <-c.done:
 			return
 		case <-t.C:
-			s.mu.Lock()
-			paused := s.pingsPaused
-			s.mu.Unlock()
-			if paused {
+			if c.noPings.Load() {
 				continue
 			}
 			if err := c.ping(); err != nil {
@@ -183,7 +183,18 @@ func (s *Server) send(d *delivery) error {
 		env["retry_reason"] = map[bool]string{true: "timeout", false: ""}[d.attempt > 0]
 	}
 	if err := c.write(env); err != nil {
-		// The socket broke: the deadline timer redelivers events.
+		s.mu.Lock()
+		d.timer.Stop()
+		delete(s.deliveries, d.id)
+		if s.conn == c {
+			s.conn = nil
+		}
+		s.mu.Unlock()
+		if d.typ == "events_api" {
+			// The socket broke: Slack delivers the event on the next one.
+			d.timer = nil
+			return s.send(d)
+		}
 		return fmt.Errorf("slackfake: write envelope: %w", err)
 	}
 	return nil
@@ -230,6 +241,7 @@ func (s *Server) Disconnect(reason string) error {
 func (s *Server) DropConnection() {
 	s.mu.Lock()
 	c := s.conn
+	s.conn = nil
 	s.mu.Unlock()
 	if c != nil {
 		c.close()

@@ -1,0 +1,435 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/chat/slack/slackfake"
+)
+
+func TestAckComesBeforeTheWork(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	release := make(chan struct{})
+	started := make(chan struct{})
+	hs.h.onCommand = func(ctx context.Context, req chat.Request, out chat.Responder) {
+		close(started)
+		<-release // a slow command: longer than Slack's ack deadline would allow
+		if err := out.Respond(ctx, chat.Message{Text: "done: " + req.Text}); err != nil {
+			t.Errorf("Respond: %v", err)
+		}
+	}
+	env, err := hs.fake.SlashCommand("UALICE", "C1", "assess lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := hs.fake.WaitAck(ctxT(t), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if ack.Latency > time.Second {
+		t.Errorf("ack took %s; Slack allows 3s and we aim for well under", ack.Latency)
+	}
+	if got := hs.fake.Messages("C1"); len(got) != 0 {
+		t.Fatalf("the command's reply was posted before the ack was checked: %+v", got)
+	}
+	close(release)
+	hs.h.wait(t, "command:assess lab")
+	msgs := hs.fake.Messages("C1")
+	if len(msgs) != 1 || msgs[0].Text != "done: assess lab" {
+		t.Fatalf("channel C1 = %+v, want the command's reply", msgs)
+	}
+	req := hs.h.commands[0]
+	if req.User.ID != "UALICE" || req.User.Name != "alice" || req.User.IsBot || req.Channel != "C1" {
+		t.Errorf("request = %+v", req)
+	}
+	if missed := hs.fake.MissedAcks(); len(missed) != 0 {
+		t.Errorf("envelopes not acked in time: %v", missed)
+	}
+}
+
+func TestRedeliveredEventIsHandledOnce(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	ev, err := hs.fake.React("UBOB", "C1", "1700000000.000100", "white_check_mark", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "reaction:white_check_mark")
+	env, err := hs.fake.Redeliver(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.fake.WaitAck(ctxT(t), env); err != nil {
+		t.Fatalf("the redelivered envelope must still be acked: %v", err)
+	}
+	// A later, different event marks the point by which a duplicate would
+	// have been handled (one worker keeps the order).
+	if _, err := hs.fake.React("UCAROL", "C1", "1700000000.000100", "x", true); err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "reaction:x")
+	rs := hs.h.reactionsSnapshot()
+	if len(rs) != 2 {
+		t.Fatalf("handler got %d reactions, want 2 (the redelivery dropped): %+v", len(rs), rs)
+	}
+	r := rs[0]
+	want := chat.Reaction{EventID: ev, User: chat.User{ID: "UBOB", Name: "bob"}, Emoji: "white_check_mark", Added: true,
+		Message: chat.MessageRef{Channel: "C1", TS: "1700000000.000100"}}
+	if r != want {
+		t.Errorf("reaction = %+v, want %+v", r, want)
+	}
+}
+
+func TestReactionOnAFileIsIgnored(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	if _, err := hs.fake.Event(map[string]any{"type": "reaction_added", "user": "UBOB", "reaction": "x",
+		"item": map[string]string{"type": "file", "file": "F1"}, "event_ts": "1.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.fake.React("UBOB", "C1", "1.2", "white_check_mark", false); err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "reaction:white_check_mark")
+	rs := hs.h.reactionsSnapshot()
+	if len(rs) != 1 || rs[0].Added {
+		t.Fatalf("reactions = %+v, want only the removal on the message", rs)
+	}
+}
+
+func TestUnknownInnerEventIsAcked(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	env, err := hs.fake.UnknownEvent("brand_new_event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.fake.WaitAck(ctxT(t), env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestButtonPressBecomesAnAction(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	env, err := hs.fake.Click("UCAROL", "C9", "1700000000.000200", "retry", "run-1/promote_db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "action:retry")
+	if _, ok := hs.fake.AckOf(env); !ok {
+		t.Error("interactive envelope not acked")
+	}
+	want := chat.Action{User: chat.User{ID: "UCAROL", Name: "carol"}, ActionID: "retry", Value: "run-1/promote_db",
+		Message: chat.MessageRef{Channel: "C9", TS: "1700000000.000200"}}
+	if got := hs.h.actions[0]; got != want {
+		t.Errorf("action = %+v, want %+v", got, want)
+	}
+}
+
+func TestDisconnectReconnectsWithoutLosingWork(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	ctx := ctxT(t)
+	ref, err := hs.bot.Poster().Post(ctx, "C1", chat.Message{Text: "card v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := hs.fake.Connected()
+	if err := hs.fake.Disconnect("refresh_requested"); err != nil {
+		t.Fatal(err)
+	}
+	// An update issued while the socket is being replaced still lands: the
+	// Web API does not need the socket.
+	if err := hs.bot.Poster().Update(ctx, ref, chat.Message{Text: "card v2"}); err != nil {
+		t.Fatal(err)
+	}
+	// A reaction sent while no socket is open is delivered on the new one.
+	hs.fake.DropConnection()
+	ev, err := hs.fake.React("UBOB", "C1", ref.TS, "white_check_mark", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-next:
+	case <-time.After(10 * time.Second):
+		t.Fatal("bot did not reconnect after disconnect")
+	}
+	hs.h.wait(t, "reaction:white_check_mark")
+	if got := hs.h.reactionsSnapshot(); len(got) != 1 || got[0].EventID != ev {
+		t.Errorf("reactions = %+v", got)
+	}
+	if err := hs.bot.Poster().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := hs.fake.Message("C1", ref.TS); m.Text != "card v2" {
+		t.Errorf("card = %q, want the update issued during the disconnect", m.Text)
+	}
+	if n := hs.fake.Connects(); n < 2 {
+		t.Errorf("connects = %d, want a reconnect", n)
+	}
+}
+
+func TestLostPingsReconnect(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, func(c *Config) { c.PingInterval = 400 * time.Millisecond })
+	next := hs.fake.Connected()
+	hs.fake.StopPings()
+	select {
+	case <-next:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reconnect after pings stopped")
+	}
+	if _, err := hs.fake.SlashCommand("UALICE", "C1", "status"); err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "command:status")
+}
+
+func TestRevokedAppTokenEndsRunClearly(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	hs.fake.RevokeToken(slackfake.AppToken)
+	hs.fake.DropConnection()
+	var err error
+	select {
+	case err = <-hs.done:
+		close(hs.done)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not end after the app token was revoked")
+	}
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("Run = %v, want ErrAuth", err)
+	}
+	for _, want := range []string{"SLACK_APP_TOKEN", "token_revoked"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error()+hs.logs.String(), slackfake.AppToken) {
+		t.Error("the token leaked into the error or the logs")
+	}
+}
+
+func TestWrongTokensAreRefusedAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		name, app, bot, want string
+	}{
+		{"bot", slackfake.AppToken, "xoxb-wrong", "SLACK_BOT_TOKEN"},
+		{"app", "xapp-wrong", slackfake.BotToken, "SLACK_APP_TOKEN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := slackfake.New(slackfake.Options{})
+			defer f.Close()
+			cfg := testConfig(f)
+			cfg.AppToken, cfg.BotToken = secretValue(tc.app), secretValue(tc.bot)
+			logs := &syncBuffer{}
+			bot, err := New(cfg, newRecorder(), slogTo(logs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			err = bot.Run(ctx)
+			if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "invalid_auth") {
+				t.Fatalf("Run = %v, want ErrAuth naming %s and invalid_auth", err, tc.want)
+			}
+			if strings.Contains(err.Error()+logs.String(), "wrong") {
+				t.Error("the token leaked into the error or the logs")
+			}
+		})
+	}
+}
+
+func TestPanicInHandlerIsReportedAndSurvived(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, func(c *Config) { c.Workers = 1 })
+	hs.h.onCommand = func(ctx context.Context, req chat.Request, out chat.Responder) {
+		if req.Text == "boom" {
+			panic("nil map in commands")
+		}
+	}
+	hs.h.onReact = func(ctx context.Context, r chat.Reaction) {
+		if r.Emoji == "bomb" {
+			panic("reaction bug")
+		}
+	}
+	if _, err := hs.fake.SlashCommand("UALICE", "C1", "boom"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.fake.React("UBOB", "C1", "1700000000.000500", "bomb", true); err != nil {
+		t.Fatal(err)
+	}
+	// The single worker survives both panics and serves the next command.
+	if _, err := hs.fake.SlashCommand("UALICE", "C1", "status"); err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "command:status")
+	eventually(t, "panic reports", func() bool {
+		return len(hs.fake.Ephemerals("UALICE")) == 1 && len(hs.fake.Thread("C1", "1700000000.000500")) == 1
+	})
+	if e := hs.fake.Ephemerals("UALICE")[0]; !strings.Contains(e.Text, "Internal error") || e.Channel != "C1" {
+		t.Errorf("ephemeral report = %+v", e)
+	}
+	if r := hs.fake.Thread("C1", "1700000000.000500")[0]; !strings.Contains(r.Text, "Internal error") {
+		t.Errorf("thread report = %+v", r)
+	}
+	if !strings.Contains(hs.logs.String(), "nil map in commands") {
+		t.Error("the panic was not logged")
+	}
+}
+
+func TestRateLimitedPostWaitsForRetryAfter(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	hs.fake.Fail("chat.postMessage", slackfake.Failure{Status: 429, RetryAfter: "1"})
+	ref, err := hs.bot.Poster().Post(ctxT(t), "C1", chat.Message{Text: "plan"})
+	if err != nil {
+		t.Fatalf("Post: %v", err)
+	}
+	calls := hs.fake.Calls("chat.postMessage")
+	if len(calls) != 2 {
+		t.Fatalf("%d chat.postMessage calls, want 2 (429, then the retry)", len(calls))
+	}
+	if gap := calls[1].At.Sub(calls[0].At); gap < 900*time.Millisecond {
+		t.Errorf("retried after %s, want Retry-After (1s) honoured", gap)
+	}
+	if m, ok := hs.fake.Message("C1", ref.TS); !ok || m.Text != "plan" {
+		t.Errorf("message = %+v", m)
+	}
+}
+
+func TestRateLimitWithoutRetryAfterBacksOff(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	hs.fake.Fail("chat.postEphemeral", slackfake.Failure{Status: 429})
+	if err := hs.bot.Poster().Ephemeral(ctxT(t), "C1", "UALICE", chat.Message{Text: "usage"}); err != nil {
+		t.Fatal(err)
+	}
+	calls := hs.fake.Calls("chat.postEphemeral")
+	if len(calls) != 2 || calls[1].At.Sub(calls[0].At) < 900*time.Millisecond {
+		t.Fatalf("calls = %d, want a retry after about 1s", len(calls))
+	}
+}
+
+func TestPermanentErrorsAreNotRetried(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	hs.fake.Fail("chat.postMessage", slackfake.Failure{Error: "channel_not_found"})
+	_, err := hs.bot.Poster().Post(ctxT(t), "CNOPE", chat.Message{Text: "x"})
+	if err == nil || !strings.Contains(err.Error(), "channel_not_found") || !strings.Contains(err.Error(), "CNOPE") {
+		t.Fatalf("Post = %v, want channel_not_found naming the channel", err)
+	}
+	if n := len(hs.fake.Calls("chat.postMessage")); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+}
+
+func TestUpdatesAreCoalescedAndTheLatestLands(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	ctx := ctxT(t)
+	p := hs.bot.Poster()
+	ref, err := p.Post(ctx, "C1", chat.Message{Text: "v0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := p.Post(ctx, "C2", chat.Message{Text: "w0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Midway, one chat.update is rate limited: it is retried, not lost.
+	start := time.Now()
+	for i := 1; i <= 30; i++ {
+		if err := p.Update(ctx, ref, chat.Message{Text: "v" + itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 15 {
+			hs.fake.Fail("chat.update", slackfake.Failure{Status: 429, RetryAfter: "1"})
+		}
+		if err := p.Update(ctx, other, chat.Message{Text: "w" + itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // 1.5s of updates
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if m, _ := hs.fake.Message("C1", ref.TS); m.Text != "v30" {
+		t.Errorf("C1 card = %q, want the latest (v30)", m.Text)
+	}
+	if m, _ := hs.fake.Message("C2", other.TS); m.Text != "w30" {
+		t.Errorf("C2 card = %q, want the latest (w30)", m.Text)
+	}
+	perChannel := map[string][]time.Time{}
+	for _, c := range hs.fake.Calls("chat.update") {
+		perChannel[c.Form.Get("channel")] = append(perChannel[c.Form.Get("channel")], c.At)
+	}
+	for ch, ats := range perChannel {
+		// 60 updates over ~1.5s (+ a 1s Retry-After) collapse to a handful.
+		if max := int(elapsed/time.Second) + 3; len(ats) > max {
+			t.Errorf("%s: %d chat.update calls in %s, want at most %d", ch, len(ats), elapsed, max)
+		}
+		for i := 1; i < len(ats); i++ {
+			if gap := ats[i].Sub(ats[i-1]); gap < 900*time.Millisecond {
+				t.Errorf("%s: two chat.update calls %s apart, want about 1s", ch, gap)
+			}
+		}
+	}
+}
+
+func TestUpdateOfAMissingMessageFailsClearly(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	if err := hs.bot.Poster().Update(ctxT(t), chat.MessageRef{Channel: "C1"}, chat.Message{Text: "x"}); err == nil {
+		t.Error("Update with no ts accepted")
+	}
+}
+
+func TestShutdownDrainsInFlightWork(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	var finished atomic.Bool
+	started := make(chan struct{})
+	hs.h.onCommand = func(ctx context.Context, req chat.Request, out chat.Responder) {
+		close(started)
+		time.Sleep(500 * time.Millisecond)
+		if err := out.Respond(ctx, chat.Message{Text: "finished"}); err != nil {
+			t.Errorf("Respond during shutdown: %v", err)
+		}
+		finished.Store(true)
+	}
+	if _, err := hs.fake.SlashCommand("UALICE", "C1", "start lab"); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := hs.shutdown(t); err != nil {
+		t.Fatalf("Run = %v, want nil on shutdown", err)
+	}
+	if !finished.Load() {
+		t.Fatal("Run returned before the in-flight command finished")
+	}
+	if msgs := hs.fake.Messages("C1"); len(msgs) != 1 || msgs[0].Text != "finished" {
+		t.Errorf("messages = %+v", msgs)
+	}
+}
+
+func TestDirectoryCachesUsersAndListsGroups(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	hs.fake.AddUser(slackfake.User{ID: "UDEPLOY", Name: "deploybot", IsBot: true})
+	hs.fake.SetGroup("SONCALL", "UALICE", "UBOB")
+	ctx := ctxT(t)
+	d := hs.bot.Directory()
+	for range 3 {
+		u, err := d.User(ctx, "UDEPLOY")
+		if err != nil || !u.IsBot || u.Name != "deploybot" {
+			t.Fatalf("User = %+v, %v", u, err)
+		}
+	}
+	if n := len(hs.fake.Calls("users.info")); n != 1 {
+		t.Errorf("users.info called %d times, want 1 (cached)", n)
+	}
+	m, err := d.Members(ctx, "SONCALL")
+	if err != nil || strings.Join(m, ",") != "UALICE,UBOB" {
+		t.Errorf("Members = %v, %v", m, err)
+	}
+	if _, err := d.Members(ctx, "SNOPE"); err == nil || !strings.Contains(err.Error(), "no_such_subteam") {
+		t.Errorf("Members of a missing group = %v", err)
+	}
+	if _, err := d.User(ctx, "UNOPE"); err == nil || !strings.Contains(err.Error(), "user_not_found") {
+		t.Errorf("User of a missing user = %v", err)
+	}
+}
