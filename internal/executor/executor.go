@@ -203,7 +203,9 @@ func defaultPlanHash(rb *runbook.Runbook, params map[string]string) (string, err
 		PlanHash(map[string]string) (string, error)
 	}:
 		return h.PlanHash(params)
-	case interface{ PlanHash(map[string]string) string }:
+	case interface {
+		PlanHash(map[string]string) string
+	}:
 		return h.PlanHash(params), nil
 	}
 	return "", errors.New("plan hash: runbook.PlanHash is not available")
