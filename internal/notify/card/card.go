@@ -53,6 +53,7 @@ type Notifier struct {
 	cards  map[string]*cardState
 	wg     sync.WaitGroup
 	postMu sync.Mutex // one card per run, even when Open and a worker race
+	posted map[string]chat.MessageRef // guarded by postMu
 }
 
 type cardState struct {
@@ -61,6 +62,8 @@ type cardState struct {
 	replies []chat.Message
 	wake    chan struct{}
 	running bool
+	// flushing is true while the worker posts a batch it took.
+	flushing bool
 	last    time.Time // last edit
 }
 
@@ -83,7 +86,7 @@ func New(o Options) (*Notifier, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Notifier{o: o, log: o.Logger, cards: map[string]*cardState{}}, nil
+	return &Notifier{o: o, log: o.Logger, cards: map[string]*cardState{}, posted: map[string]chat.MessageRef{}}, nil
 }
 
 // Notify queues the event; it never blocks on the chat.
@@ -137,7 +140,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // Open posts the run's card now if it has none (before the run starts,
 // while nobody else writes the run) and stores its reference.
 func (n *Notifier) Open(ctx context.Context, runID string) error {
-	_, err := n.ensureCard(ctx, runID)
+	_, _, err := n.ensureCard(ctx, runID)
 	return err
 }
 
@@ -174,19 +177,24 @@ func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 		}
 		n.mu.Lock()
 		dirty, replies := st.dirty, st.replies
-		st.dirty, st.replies = false, nil
+		st.dirty, st.replies, st.flushing = false, nil, true
 		n.mu.Unlock()
 		err := n.flush(fctx, runID, st, dirty, &replies)
 		cancel()
+		n.mu.Lock()
+		st.flushing = false
+		if err != nil {
+			st.dirty = st.dirty || dirty
+		}
+		if len(replies) > 0 { // not posted yet: keep them first in line
+			st.replies = append(replies, st.replies...)
+		}
+		n.mu.Unlock()
 		if err == nil {
 			backoff = n.o.Interval
 			continue
 		}
 		log.WarnContext(ctx, "progress card update failed; will retry", "err", err, "in", backoff)
-		n.mu.Lock()
-		st.dirty = st.dirty || dirty
-		st.replies = append(replies, st.replies...)
-		n.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
@@ -198,11 +206,14 @@ func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 // flush lands the card's state and posts the queued thread messages;
 // *replies keeps those not posted.
 func (n *Notifier) flush(ctx context.Context, runID string, st *cardState, dirty bool, replies *[]chat.Message) error {
-	ref, err := n.ensureCard(ctx, runID)
+	ref, posted, err := n.ensureCard(ctx, runID)
 	if err != nil {
 		return err
 	}
-	if dirty {
+	if posted {
+		st.last = n.o.Now()
+	}
+	if dirty && !posted {
 		v, err := BuildView(ctx, n.o.Store, n.runbook(ctx, runID), runID, n.o.Now())
 		if err != nil {
 			return err
@@ -239,16 +250,20 @@ func (n *Notifier) runbook(ctx context.Context, runID string) *runbook.Runbook {
 	return rb
 }
 
-// ensureCard returns the run's card, posting it first if it has none.
-func (n *Notifier) ensureCard(ctx context.Context, runID string) (chat.MessageRef, error) {
+// ensureCard returns the run's card, posting it first if it has none
+// (posted is then true: the card shows the current state).
+func (n *Notifier) ensureCard(ctx context.Context, runID string) (ref chat.MessageRef, posted bool, err error) {
 	n.postMu.Lock()
 	defer n.postMu.Unlock()
 	run, err := n.o.Store.GetRun(ctx, runID)
 	if err != nil {
-		return chat.MessageRef{}, fmt.Errorf("card of %s: %w", runID, err)
+		return chat.MessageRef{}, false, fmt.Errorf("card of %s: %w", runID, err)
 	}
 	if run.Card.TS != "" {
-		return chat.MessageRef(run.Card), nil
+		return chat.MessageRef(run.Card), false, nil
+	}
+	if ref, ok := n.posted[runID]; ok { // posted, but storing the reference failed
+		return ref, false, nil
 	}
 	rb := n.runbook(ctx, runID)
 	channel := n.o.Channel
@@ -260,15 +275,16 @@ func (n *Notifier) ensureCard(ctx context.Context, runID string) (chat.MessageRe
 	}
 	v, err := BuildView(ctx, n.o.Store, rb, runID, n.o.Now())
 	if err != nil {
-		return chat.MessageRef{}, err
+		return chat.MessageRef{}, false, err
 	}
-	ref, err := n.o.Poster.Post(ctx, channel, chat.Message{Text: cardText(v), View: v})
+	ref, err = n.o.Poster.Post(ctx, channel, chat.Message{Text: cardText(v), View: v})
 	if err != nil {
-		return chat.MessageRef{}, fmt.Errorf("post card of %s in %s: %w", runID, channel, err)
+		return chat.MessageRef{}, false, fmt.Errorf("post card of %s in %s: %w", runID, channel, err)
 	}
+	n.posted[runID] = ref
 	for attempt := 0; ; attempt++ {
 		run.Card = store.MessageRef(ref)
-		err := n.o.Store.UpdateRun(ctx, run)
+		err = n.o.Store.UpdateRun(ctx, run)
 		if err == nil || !errors.Is(err, store.ErrConflict) || attempt >= 20 {
 			if err != nil {
 				n.log.ErrorContext(ctx, "store card reference", "run", runID, "err", err)
@@ -279,7 +295,7 @@ func (n *Notifier) ensureCard(ctx context.Context, runID string) (chat.MessageRe
 			break
 		}
 	}
-	return ref, nil
+	return ref, true, nil
 }
 
 func cardText(v *chat.ProgressView) string {
@@ -323,5 +339,26 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+	}
+}
+
+// Flush waits until every event of the run that was notified so far has
+// landed on its card (or ctx is done).
+func (n *Notifier) Flush(ctx context.Context, runID string) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n.mu.Lock()
+		st := n.cards[runID]
+		busy := st != nil && (st.dirty || len(st.replies) > 0 || st.flushing)
+		n.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("flush card of %s: %w", runID, context.Cause(ctx))
+		case <-t.C:
+		}
 	}
 }

@@ -1,0 +1,169 @@
+package console
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+)
+
+// Render returns a message as terminal text: its view if it has one,
+// else its text.
+func Render(m chat.Message) string {
+	switch v := m.View.(type) {
+	case *chat.AssessView:
+		return renderAssess(v)
+	case *chat.PlanView:
+		return renderPlan(v)
+	case *chat.ProgressView:
+		return renderProgress(v)
+	case *chat.StepFailedView:
+		return renderStepFailed(v)
+	}
+	return m.Text
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	default:
+		return d.Round(100 * time.Millisecond).String()
+	}
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	return "✗"
+}
+
+func renderAssess(v *chat.AssessView) string {
+	var b strings.Builder
+	verdict := "GO"
+	if !v.Go {
+		verdict = "NO-GO"
+	}
+	fmt.Fprintf(&b, "Assessment of %s: %s (%d checks in %s)", v.Runbook, verdict, len(v.Checks), dur(v.Took))
+	for _, c := range v.Checks {
+		text := c.Summary
+		if c.Error != "" {
+			text = c.Error
+		}
+		fmt.Fprintf(&b, "\n  %s %-22s %s (%s)", mark(c.OK), c.ID, text, dur(c.Duration))
+	}
+	return b.String()
+}
+
+func renderPlan(v *chat.PlanView) string {
+	var b strings.Builder
+	switch {
+	case v.RunID == "":
+		fmt.Fprintf(&b, "Plan of %s (dry run, nothing is started)", v.Runbook)
+	default:
+		state := strings.ToUpper(v.State)
+		if v.State == "pending" {
+			state = "PENDING APPROVAL"
+		}
+		fmt.Fprintf(&b, "Plan of %s — run %s — %s (%d/%d approvals)", v.Runbook, v.RunID, state, len(v.Approvers), v.Required)
+		fmt.Fprintf(&b, "\n  requested by %s", v.Requester)
+		if v.Reason != "" {
+			fmt.Fprintf(&b, ": %s", v.Reason)
+		}
+	}
+	if len(v.Params) > 0 {
+		var ps []string
+		for _, k := range slices.Sorted(maps.Keys(v.Params)) {
+			ps = append(ps, k+"="+v.Params[k])
+		}
+		fmt.Fprintf(&b, "\n  params: %s", strings.Join(ps, " "))
+	}
+	if v.PlanHash != "" {
+		h := v.PlanHash
+		if len(h) > 12 {
+			h = h[:12]
+		}
+		fmt.Fprintf(&b, "\n  plan hash: %s", h)
+	}
+	if a := v.Assessment; a != nil {
+		verdict := "GO"
+		if !a.Go {
+			verdict = "NO-GO"
+		}
+		fmt.Fprintf(&b, "\n  assessment: %s", verdict)
+		for _, c := range a.Checks {
+			text := c.Summary
+			if c.Error != "" {
+				text = c.Error
+			}
+			fmt.Fprintf(&b, "\n    %s %-20s %s", mark(c.OK), c.ID, text)
+		}
+	}
+	if v.ExpectedDataLoss != "" {
+		fmt.Fprintf(&b, "\n  expected data loss (replication lag): %s", v.ExpectedDataLoss)
+	}
+	b.WriteString("\n  steps:")
+	for _, s := range v.Steps {
+		line := fmt.Sprintf("\n    %-12s %-22s %s", s.Phase, s.StepID, s.Verdict)
+		if s.Summary != "" {
+			line += " — " + s.Summary
+		}
+		b.WriteString(line)
+	}
+	if len(v.Approvers) > 0 {
+		fmt.Fprintf(&b, "\n  approved by: %s", strings.Join(v.Approvers, ", "))
+	}
+	if v.RunID != "" && v.State == "pending" {
+		fmt.Fprintf(&b, "\n  approve: /approve %s --as <approver>   reject: /reject %s --as <approver>", v.RunID, v.RunID)
+		if !v.ExpiresAt.IsZero() {
+			fmt.Fprintf(&b, "   (expires %s)", v.ExpiresAt.UTC().Format("15:04:05Z"))
+		}
+	}
+	return b.String()
+}
+
+var statusMark = map[string]string{
+	"pending": "○", "running": "▶", "done": "✓", "failed": "✗", "skipped": "⤼", "replaced": "↺",
+}
+
+func renderProgress(v *chat.ProgressView) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "┌ run %s · %s · %s", v.RunID, v.Runbook, strings.ToUpper(v.State))
+	if v.StateReason != "" {
+		fmt.Fprintf(&b, " (%s)", v.StateReason)
+	}
+	fmt.Fprintf(&b, "\n│ asked by %s", v.Requester)
+	if len(v.Approvers) > 0 {
+		fmt.Fprintf(&b, " · approved by %s", strings.Join(v.Approvers, ", "))
+	}
+	fmt.Fprintf(&b, "\n│ elapsed %s", dur(v.Elapsed))
+	if v.Expected > 0 {
+		fmt.Fprintf(&b, " of expected %s", v.Expected)
+	}
+	for _, p := range v.Phases {
+		fmt.Fprintf(&b, "\n│ %s %s", statusMark[p.Status], p.Name)
+		for _, s := range p.Steps {
+			line := fmt.Sprintf("\n│     %s %s", statusMark[s.Status], s.ID)
+			if s.Summary != "" {
+				line += " — " + s.Summary
+			}
+			b.WriteString(line)
+		}
+	}
+	if v.Current != "" {
+		fmt.Fprintf(&b, "\n│ now: %s", v.Current)
+	}
+	b.WriteString("\n└")
+	return b.String()
+}
+
+func renderStepFailed(v *chat.StepFailedView) string {
+	return fmt.Sprintf("✗ step %s of run %s failed: %s\n  retry: /failover retry %s %s · skip: /failover skip %s %s · abort: /failover abort %s",
+		v.StepID, v.RunID, v.Error, v.RunID, v.StepID, v.RunID, v.StepID, v.RunID)
+}
