@@ -52,7 +52,7 @@ type Notifier struct {
 	ctx    context.Context // the Run context; nil until Run starts
 	cards  map[string]*cardState
 	wg     sync.WaitGroup
-	postMu sync.Mutex // one card per run, even when Open and a worker race
+	postMu sync.Mutex                 // one card per run, even when Open and a worker race
 	posted map[string]chat.MessageRef // guarded by postMu
 }
 
@@ -64,7 +64,7 @@ type cardState struct {
 	running bool
 	// flushing is true while the worker posts a batch it took.
 	flushing bool
-	last    time.Time // last edit
+	last     time.Time // last edit
 }
 
 var _ events.Sink = (*Notifier)(nil)
