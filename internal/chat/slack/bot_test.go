@@ -410,7 +410,7 @@ func TestShutdownDrainsInFlightWork(t *testing.T) {
 func TestDirectoryCachesUsersAndListsGroups(t *testing.T) {
 	hs := newHarness(t, slackfake.Options{}, nil)
 	hs.fake.AddUser(slackfake.User{ID: "UDEPLOY", Name: "deploybot", IsBot: true})
-	hs.fake.SetGroup("SONCALL", "UALICE", "UBOB")
+	hs.fake.SetGroup("SONCALL", "oncall", "UALICE", "UBOB")
 	ctx := ctxT(t)
 	d := hs.bot.Directory()
 	for range 3 {
@@ -422,9 +422,14 @@ func TestDirectoryCachesUsersAndListsGroups(t *testing.T) {
 	if n := len(hs.fake.Calls("users.info")); n != 1 {
 		t.Errorf("users.info called %d times, want 1 (cached)", n)
 	}
-	m, err := d.Members(ctx, "SONCALL")
-	if err != nil || strings.Join(m, ",") != "UALICE,UBOB" {
-		t.Errorf("Members = %v, %v", m, err)
+	for _, g := range []string{"SONCALL", "oncall", "@oncall"} {
+		m, err := d.Members(ctx, g)
+		if err != nil || strings.Join(m, ",") != "UALICE,UBOB" {
+			t.Errorf("Members(%s) = %v, %v", g, m, err)
+		}
+	}
+	if _, err := d.Members(ctx, "sre"); err == nil || !strings.Contains(err.Error(), "no user group") {
+		t.Errorf("Members of an unknown handle = %v", err)
 	}
 	if _, err := d.Members(ctx, "SNOPE"); err == nil || !strings.Contains(err.Error(), "no_such_subteam") {
 		t.Errorf("Members of a missing group = %v", err)

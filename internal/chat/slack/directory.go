@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -50,15 +51,20 @@ func (d *Directory) User(ctx context.Context, id string) (chat.User, error) {
 	return u, nil
 }
 
-// Members returns the user IDs in the user group (its ID, "S…").
+// Members returns the user IDs in the user group, named by its ID ("S…")
+// or its handle ("oncall" or "@oncall", resolved with usergroups.list).
 func (d *Directory) Members(ctx context.Context, group string) ([]string, error) {
 	if m, ok := d.groups.Get(group); ok {
-		return m, nil
+		return append([]string(nil), m...), nil
+	}
+	id, err := d.groupID(ctx, group)
+	if err != nil {
+		return nil, err
 	}
 	var ids []string
-	err := d.call(ctx, "usergroups.users.list "+group, func(ctx context.Context) error {
+	err = d.call(ctx, "usergroups.users.list "+group, func(ctx context.Context) error {
 		var err error
-		ids, err = d.api.GetUserGroupMembersContext(ctx, group)
+		ids, err = d.api.GetUserGroupMembersContext(ctx, id)
 		return err
 	})
 	if err != nil {
@@ -80,4 +86,27 @@ func (d *Directory) lookup(ctx context.Context, id, name string) chat.User {
 		}
 	}
 	return u
+}
+
+// groupID resolves a user group handle to its ID; IDs pass through.
+func (d *Directory) groupID(ctx context.Context, group string) (string, error) {
+	handle := strings.TrimPrefix(group, "@")
+	if len(group) > 1 && group[0] == 'S' && strings.ToUpper(group) == group {
+		return group, nil
+	}
+	var gs []slack.UserGroup
+	err := d.call(ctx, "usergroups.list", func(ctx context.Context) error {
+		var err error
+		gs, err = d.api.GetUserGroupsContext(ctx)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("resolve user group %s: %w", group, err)
+	}
+	for _, g := range gs {
+		if g.Handle == handle {
+			return g.ID, nil
+		}
+	}
+	return "", fmt.Errorf("resolve user group %s: no user group with that handle", group)
 }

@@ -73,7 +73,7 @@ func truncate(s string, n int) string {
 		return s
 	}
 	r := []rune(s)
-	for len(string(r)) > n-1 {
+	for len(string(r)) > n-len("…") {
 		r = r[:len(r)-1]
 	}
 	return string(r) + "…"

@@ -44,26 +44,27 @@ type Server struct {
 	srv  *httptest.Server
 	up   websocket.Upgrader
 
-	mu          sync.Mutex
-	appTokens   map[string]string // token -> error ("" valid)
-	botTokens   map[string]string
-	conn        *wsConn // the current socket
-	connCh      chan struct{}
-	connects    int
-	seq         int
-	ts          int64
-	outbox      []*delivery // events waiting for a socket
-	deliveries  map[string]*delivery
-	acks        []Ack
-	missed      []string // envelope IDs not acked in time
-	calls       []Call
-	messages    map[string]*Message // channel+"/"+ts
-	order       []string
-	ephemerals  []Message
-	users       map[string]User
-	groups      map[string][]string
-	failures    map[string][]Failure
-	closed      bool
+	mu         sync.Mutex
+	appTokens  map[string]string // token -> error ("" valid)
+	botTokens  map[string]string
+	conn       *wsConn // the current socket
+	connCh     chan struct{}
+	connects   int
+	seq        int
+	ts         int64
+	outbox     []*delivery // events waiting for a socket
+	deliveries map[string]*delivery
+	acks       []Ack
+	missed     []string // envelope IDs not acked in time
+	calls      []Call
+	messages   map[string]*Message // channel+"/"+ts
+	order      []string
+	ephemerals []Message
+	users      map[string]User
+	groups     map[string][]string
+	handles    map[string]string
+	failures   map[string][]Failure
+	closed     bool
 }
 
 // New starts a fake Slack.
@@ -87,6 +88,7 @@ func New(opts Options) *Server {
 		messages:   map[string]*Message{},
 		users:      map[string]User{BotUserID: {ID: BotUserID, Name: "failoverbot", IsBot: true}},
 		groups:     map[string][]string{},
+		handles:    map[string]string{},
 		failures:   map[string][]Failure{},
 		ts:         1700000000000000,
 	}
@@ -140,11 +142,13 @@ func (s *Server) AddUser(u User) {
 	s.users[u.ID] = u
 }
 
-// SetGroup sets a user group's members for usergroups.users.list.
-func (s *Server) SetGroup(id string, members ...string) {
+// SetGroup sets a user group (ID "S…", handle as in @oncall) and its
+// members, for usergroups.list and usergroups.users.list.
+func (s *Server) SetGroup(id, handle string, members ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.groups[id] = append([]string(nil), members...)
+	s.handles[id] = handle
 }
 
 // Connects is how many sockets the bot has opened so far.

@@ -97,6 +97,14 @@ func (s *Server) webAPI(w http.ResponseWriter, r *http.Request) {
 		} else {
 			reply = map[string]any{"ok": true, "users": members}
 		}
+	case "usergroups.list":
+		s.mu.Lock()
+		var gs []map[string]any
+		for id, h := range s.handles {
+			gs = append(gs, map[string]any{"id": id, "team_id": "T0FAKE", "is_usergroup": true, "handle": h, "name": h})
+		}
+		s.mu.Unlock()
+		reply = map[string]any{"ok": true, "usergroups": gs}
 	default:
 		reply = map[string]any{"ok": false, "error": "unknown_method"}
 	}
