@@ -289,3 +289,20 @@ func (s *Server) MissedAcks() []string {
 	defer s.mu.Unlock()
 	return append([]string(nil), s.missed...)
 }
+
+// EnvelopeOf returns the envelope ID of the latest delivery of an event
+// ("" if it has not been sent yet).
+func (s *Server) EnvelopeOf(eventID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last *delivery
+	for _, d := range s.deliveries {
+		if d.eventID == eventID && (last == nil || d.attempt > last.attempt) {
+			last = d
+		}
+	}
+	if last == nil {
+		return ""
+	}
+	return last.id
+}
