@@ -42,7 +42,7 @@ func (e *Executor) assessOne(ctx context.Context, s *runbook.Step, vars runbook.
 	if timeout <= 0 {
 		timeout = e.cfg.CheckTimeout
 	}
-	cctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("check %s: no answer within %s", s.ID, timeout))
+	cctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %s", timeout))
 	defer cancel()
 	res, err := e.checkOnce(cctx, s, vars)
 	out.Duration = e.cfg.Now().Sub(start)

@@ -2,11 +2,9 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -247,14 +245,14 @@ var runEventState = map[events.Type]store.RunState{
 	events.RunSucceeded: store.RunSucceeded, events.RunAborted: store.RunAborted, events.RunFailed: store.RunFailed,
 }
 
-func (r *recorder) Notify(ctx context.Context, e events.Event) {
+func (r *recorder) Notify(_ context.Context, e events.Event) {
 	r.mu.Lock()
 	r.ev = append(r.ev, e)
 	r.mu.Unlock()
 	if r.st == nil {
 		return
 	}
-	ctx = context.Background()
+	ctx := context.Background()
 	if want, ok := stepEventStatus[e.Type]; ok {
 		sts, err := r.st.Steps(ctx, e.RunID)
 		if err != nil {
@@ -434,18 +432,6 @@ func (e *env) wantStatus(id string, want map[string]store.StepStatus) {
 	}
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
-var errBoom = errors.New("boom")
-
-var _ = os.Getenv
+// nopStore is a store for tests that never reach it (Assess, Plan).
+type nopStore struct{ store.Store }

@@ -257,7 +257,7 @@ func guard[T any](ctx context.Context, what string, f func(context.Context) (T, 
 		return r.v, r.err
 	case <-ctx.Done():
 		var zero T
-		return zero, fmt.Errorf("%s: %w", what, context.Cause(ctx))
+		return zero, context.Cause(ctx)
 	}
 }
 

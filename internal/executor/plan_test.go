@@ -1,0 +1,167 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+func TestPlanGivesAVerdictPerStepWithoutApplyingAnything(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CheckTimeout = 300 * time.Millisecond })
+	w := newWorld()
+	w.set("lag")
+	release := make(chan struct{})
+	defer close(release)
+	var builtWith atomic.Value
+	needsOutput := func(from string) func(runbook.Vars, *fakeStep) error {
+		return func(v runbook.Vars, f *fakeStep) error {
+			out, ok := v.Outputs[from]
+			if !ok {
+				return fmt.Errorf(`template: with.target:1:9: executing "with.target" at <.steps.%s.outputs.hostname>: map has no entry for key %q`, from, from)
+			}
+			builtWith.Store(out["lag_seconds"])
+			return nil
+		}
+	}
+	cond := mkStep(w, "cond")
+	cond.When = func(v runbook.Vars) (bool, error) { return v.Params["mode"] == "full", nil }
+	uses := mkStep(w, "uses_lag")
+	onBuild(w, "uses_lag", needsOutput("lag"))
+	dns := mkStep(w, "dns")
+	onBuild(w, "dns", needsOutput("lb"))
+	rb := mkRunbook("plan",
+		[]*runbook.Step{
+			mkStep(w, "lag", readOnly(), outputs(map[string]string{"lag_seconds": "0.4"})),
+			mkStep(w, "scale_primary"),
+			mkStep(w, "promote", needs("scale_primary")),
+			mkStep(w, "force_promote", alternativeOf("promote")),
+			mkStep(w, "broken", checkFn(func(ctx context.Context, f *fakeStep) (steps.Result, error) {
+				return steps.Result{}, fmt.Errorf("list pods: 403 Forbidden")
+			})),
+			mkStep(w, "hangs", checkFn(func(ctx context.Context, f *fakeStep) (steps.Result, error) {
+				<-release // a dropped packet: no answer, context ignored
+				return steps.Result{}, nil
+			})),
+			cond,
+			mkStep(w, "lb"),
+		},
+		[]*runbook.Step{uses, dns, mkStep(w, "after_promote", needs("promote"))},
+	)
+	rb.Params = []runbook.Param{{Name: "mode", Default: "partial"}}
+	start := time.Now()
+	plan, err := e.ex.Plan(context.Background(), rb, nil)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("plan took %v with one check hanging", took)
+	}
+	want := map[string]string{
+		"lag":           "already done",
+		"scale_primary": "will change",
+		"promote":       "unknown until scale_primary runs",
+		"force_promote": "only if promote fails",
+		"broken":        "cannot tell: check: list pods: 403 Forbidden",
+		"hangs":         "cannot tell: check: no answer within 300ms",
+		"cond":          "skipped: its when condition is false",
+		"lb":            "will change",
+		"uses_lag":      "will change",
+		"dns":           "unknown until lb runs",
+		"after_promote": "unknown until scale_primary runs",
+	}
+	if len(plan.Steps) != len(want) {
+		t.Errorf("%d plan steps, want %d", len(plan.Steps), len(want))
+	}
+	for i, ps := range plan.Steps {
+		if ps.StepID != rb.AllSteps()[i].ID {
+			t.Errorf("plan step %d is %s, want runbook order", i, ps.StepID)
+		}
+		if ps.Verdict != want[ps.StepID] {
+			t.Errorf("%s: verdict %q, want %q", ps.StepID, ps.Verdict, want[ps.StepID])
+		}
+	}
+	if got, _ := builtWith.Load().(string); got != "0.4" {
+		t.Errorf("uses_lag was built with lag output %q, want 0.4", got)
+	}
+	if len(w.order) != 0 {
+		t.Errorf("a dry run applied: %v", w.order)
+	}
+	wantHash, _ := testHash(rb, nil)
+	if plan.Hash != wantHash {
+		t.Errorf("plan hash %q, want %q", plan.Hash, wantHash)
+	}
+}
+
+func TestPlanRefusesBadParameters(t *testing.T) {
+	e := newEnv(t)
+	rb := mkRunbook("params", []*runbook.Step{mkStep(newWorld(), "a")})
+	rb.Params = []runbook.Param{{Name: "ticket", Required: true}}
+	_, err := e.ex.Plan(context.Background(), rb, map[string]string{"tikcet": "INC-1"})
+	if err == nil || !strings.Contains(err.Error(), "parameter ticket is required") || !strings.Contains(err.Error(), "unknown parameter tikcet") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestAssessAnswersWithinTheDeadlineOfAHangingCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ex, err := New(Config{Store: nopStore{}, Owner: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newWorld()
+		w.set("dr_ready")
+		release := make(chan struct{})
+		check := func(id string, d time.Duration, opts ...opt) *runbook.Step {
+			s := mkStep(w, id, append(opts, readOnly())...)
+			s.Timeout = d
+			return s
+		}
+		rb := &runbook.Runbook{Name: "assess", Assess: []*runbook.Step{
+			check("dr_ready", 5*time.Second),
+			check("primary_down", 5*time.Second),
+			check("primary_api", 10*time.Second, checkFn(func(ctx context.Context, f *fakeStep) (steps.Result, error) {
+				<-release // packets dropped: no answer, and the context is ignored
+				return steps.Result{Done: true}, nil
+			})),
+		}}
+		start := time.Now()
+		view := ex.Assess(context.Background(), rb)
+		took := time.Since(start)
+		close(release)
+		if took != 10*time.Second {
+			t.Errorf("assess took %v, want exactly the hanging check's 10s deadline", took)
+		}
+		if view.Go {
+			t.Error("go with failing checks")
+		}
+		got := map[string]string{}
+		for _, c := range view.Checks {
+			got[c.ID] = fmt.Sprintf("%v|%s|%s", c.OK, c.Summary, c.Error)
+		}
+		want := map[string]string{
+			"dr_ready":     "true|dr_ready in place|",
+			"primary_down": "false|primary_down not in place|",
+			"primary_api":  "false||check: no answer within 10s",
+		}
+		for id, w := range want {
+			if got[id] != w {
+				t.Errorf("%s: %q, want %q", id, got[id], w)
+			}
+		}
+		if len(w.order) != 0 {
+			t.Error("assess applied something")
+		}
+		w.set("primary_down")
+		rb.Assess = rb.Assess[:2]
+		if view := ex.Assess(context.Background(), rb); !view.Go {
+			t.Errorf("no go with every check passing: %+v", view.Checks)
+		}
+	})
+}
