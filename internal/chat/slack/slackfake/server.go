@@ -63,6 +63,7 @@ type Server struct {
 	users      map[string]User
 	groups     map[string][]string
 	handles    map[string]string
+	channels   map[string]string
 	failures   map[string][]Failure
 	closed     bool
 }
@@ -89,6 +90,7 @@ func New(opts Options) *Server {
 		users:      map[string]User{BotUserID: {ID: BotUserID, Name: "failoverbot", IsBot: true}},
 		groups:     map[string][]string{},
 		handles:    map[string]string{},
+		channels:   map[string]string{},
 		failures:   map[string][]Failure{},
 		ts:         1700000000000000,
 	}

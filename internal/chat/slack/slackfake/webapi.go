@@ -116,9 +116,28 @@ func (s *Server) nextTS() string {
 	return fmt.Sprintf("%d.%06d", s.ts/1000000, s.ts%1000000)
 }
 
+// ChannelID returns the ID of a channel: "#name" gets a stable "C…" ID
+// (as Slack answers chat.postMessage with the ID); IDs are returned as is.
+func (s *Server) ChannelID(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.channelIDLocked(name)
+}
+
+func (s *Server) channelIDLocked(name string) string {
+	if !strings.HasPrefix(name, "#") {
+		return name
+	}
+	id, ok := s.channels[name]
+	if !ok {
+		id = fmt.Sprintf("C%08d", len(s.channels)+1)
+		s.channels[name] = id
+	}
+	return id
+}
+
 func (s *Server) postMessage(f url.Values) map[string]any {
-	ch := f.Get("channel")
-	if ch == "" {
+	if f.Get("channel") == "" {
 		return map[string]any{"ok": false, "error": "channel_not_found"}
 	}
 	if f.Get("text") == "" && f.Get("blocks") == "" {
@@ -126,6 +145,7 @@ func (s *Server) postMessage(f url.Values) map[string]any {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ch := s.channelIDLocked(f.Get("channel"))
 	ts := s.nextTS()
 	m := &Message{Channel: ch, TS: ts, ThreadTS: f.Get("thread_ts"), User: BotUserID,
 		Text: f.Get("text"), Blocks: f.Get("blocks")}
@@ -137,9 +157,9 @@ func (s *Server) postMessage(f url.Values) map[string]any {
 }
 
 func (s *Server) update(f url.Values) map[string]any {
-	ch, ts := f.Get("channel"), f.Get("ts")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ch, ts := s.channelIDLocked(f.Get("channel")), f.Get("ts")
 	m, ok := s.messages[ch+"/"+ts]
 	if !ok {
 		return map[string]any{"ok": false, "error": "message_not_found"}
@@ -159,6 +179,7 @@ func (s *Server) postEphemeral(f url.Values) map[string]any {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ch = s.channelIDLocked(ch)
 	if _, ok := s.users[user]; !ok {
 		return map[string]any{"ok": false, "error": "user_not_found"}
 	}
@@ -212,7 +233,7 @@ func contains(xs []string, x string) bool {
 func (s *Server) Message(channel, ts string) (Message, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, ok := s.messages[channel+"/"+ts]
+	m, ok := s.messages[s.channelIDLocked(channel)+"/"+ts]
 	if !ok {
 		return Message{}, false
 	}
@@ -224,6 +245,7 @@ func (s *Server) Message(channel, ts string) (Message, bool) {
 func (s *Server) Messages(channel string) []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	channel = s.channelIDLocked(channel)
 	var out []Message
 	for _, k := range s.order {
 		if m := s.messages[k]; m.Channel == channel {
