@@ -12,9 +12,10 @@ import (
 // The plan hash covers what a run does and who must approve it: the
 // approval policy, regions (cloud region), connections as written (secret
 // references, never values), parameters (name, default, required), the
-// assess checks and the phases with every step, its `with` content
-// normalised (key order, quoting, anchors and comments do not count;
-// durations count by their value), and the bound parameter values.
+// assess checks and the phases with every step and its `with` content as
+// decoded into the kind's config (key order, quoting, anchors and comments
+// do not count; step durations count by their value), and the bound
+// parameter values.
 // Descriptions, severity, channel and expected duration are presentation
 // and do not change the hash.
 
@@ -91,17 +92,17 @@ func (rb *Runbook) PlanHash(params map[string]string) string {
 	for _, p := range rb.Params {
 		doc.Params = append(doc.Params, hashParam{Name: p.Name, Default: p.Default, Required: p.Required})
 	}
-	withs := map[*Step]*yaml.Node{}
+	withs := map[*Step]*rawStep{}
 	if rb.src != nil {
 		for i, s := range rb.src.Assess {
 			if i < len(rb.Assess) {
-				withs[rb.Assess[i]] = s.With
+				withs[rb.Assess[i]] = s
 			}
 		}
 		for i, p := range rb.src.Phases {
 			for j, s := range p.Steps {
 				if i < len(rb.Phases) && j < len(rb.Phases[i].Steps) {
-					withs[rb.Phases[i].Steps[j]] = s.With
+					withs[rb.Phases[i].Steps[j]] = s
 				}
 			}
 		}
@@ -109,7 +110,7 @@ func (rb *Runbook) PlanHash(params map[string]string) string {
 	hs := func(s *Step) hashStep {
 		h := hashStep{ID: s.ID, Name: s.Name, Kind: s.Kind, Connection: s.Connection, Needs: sorted(s.Needs),
 			Timeout: int64(s.Timeout), Attempts: s.Retry.Attempts, Backoff: int64(s.Retry.Backoff),
-			MaxBackoff: int64(s.Retry.MaxBackoff), AlternativeOf: s.AlternativeOf, With: nodeValue(withs[s], 0)}
+			MaxBackoff: int64(s.Retry.MaxBackoff), AlternativeOf: s.AlternativeOf, With: withValue(withs[s])}
 		if rb.src != nil {
 			h.When = whenOf(rb.src, s)
 		}
@@ -158,6 +159,21 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// withValue is a step's config as decoded at load time, which makes the
+// hash independent of YAML style (3 and "3" in a string field are the same
+// config); the normalised node when the config cannot be marshalled.
+func withValue(s *rawStep) any {
+	if s == nil {
+		return nil
+	}
+	if s.config != nil {
+		if b, err := json.Marshal(s.config); err == nil {
+			return json.RawMessage(b)
+		}
+	}
+	return nodeValue(s.With, 0)
 }
 
 // nodeValue normalises a YAML node to JSON-able values: mappings to maps

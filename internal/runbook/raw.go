@@ -2,6 +2,8 @@ package runbook
 
 import (
 	"gopkg.in/yaml.v3"
+
+	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
 // The raw form is the runbook as written, with the line of every value: it
@@ -86,6 +88,9 @@ type rawStep struct {
 	// With is the raw config node (nil when absent); WithLine its key's line.
 	With     *yaml.Node
 	WithLine int
+	// config is With decoded into the kind's config at load time (templates
+	// unexpanded): the plan hash covers it, so that YAML style does not.
+	config steps.Config
 }
 
 type rawRetry struct {

@@ -271,7 +271,7 @@ func (v *validator) step(s *rawStep, phase int, phaseID string) *Step {
 		v.add(s.Kind.Line, join(s.Path, "kind"), "assess checks must be read-only, and kind %s changes things", kind.Name)
 	}
 	v.stepConnection(si)
-	v.checkWith(kind, s.With, s.WithLine, join(s.Path, "with"))
+	s.config = v.checkWith(kind, s.With, s.WithLine, join(s.Path, "with"))
 	return st
 }
 

@@ -20,8 +20,9 @@ import (
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 // checkWith decodes the with node into a fresh config of the kind and
-// validates it, reporting every problem under path (…with).
-func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path string) {
+// validates it, reporting every problem under path (…with). It returns the
+// decoded config (templates unexpanded), or nil when it has problems.
+func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path string) steps.Config {
 	cfg := kind.NewConfig()
 	lines := map[int]string{}
 	node := with
@@ -31,15 +32,17 @@ func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path
 	before := len(is.list)
 	is.checkFields(node, reflect.TypeOf(cfg), path, lines, 0)
 	if len(is.list) > before {
-		return // decoding would only repeat the same problems
+		return nil // decoding would only repeat the same problems
 	}
 	if err := node.Decode(cfg); err != nil {
 		is.decodeErrors(err, withLine, path, lines)
-		return
+		return nil
 	}
 	if err := cfg.Validate(); err != nil {
 		is.configErrors(err, node, withLine, path)
+		return nil
 	}
+	return cfg
 }
 
 // yamlFields maps the YAML names of a struct's fields to their types, the
