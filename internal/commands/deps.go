@@ -2,9 +2,9 @@ package commands
 
 import (
 	"context"
-	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/executor"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 )
 
@@ -27,46 +27,17 @@ type Directory interface {
 	User(ctx context.Context, id string) (chat.User, error)
 }
 
-// CheckResult is one read-only check of an assessment.
-type CheckResult struct {
-	ID       string
-	Name     string
-	Kind     string
-	OK       bool
-	Summary  string
-	Error    string
-	Outputs  map[string]string
-	Duration time.Duration
-}
-
-// Assessment is the result of running a runbook's assess checks.
-type Assessment struct {
-	Checks []CheckResult
-	Took   time.Duration
-}
-
-// PlannedStep is one step of a dry run.
-type PlannedStep struct {
-	Phase  string
-	StepID string
-	Name   string
-	Kind   string
-	// Verdict: "will change", "already done", "unknown until <step> runs",
-	// "cannot tell: <err>", "skipped (when is false)".
-	Verdict string
-	Summary string
-	Outputs map[string]string
-}
-
-// Executor runs runs. Its methods take the acting user's ID ("by") for
-// the audit trail; the executor persists every change before it returns.
+// Executor runs runs (*executor.Executor implements it). Its control
+// methods take the acting user's ID ("by") for the audit trail; the
+// executor persists every change before it returns.
 type Executor interface {
-	// Assess runs the runbook's assess checks at once.
-	Assess(ctx context.Context, rb *runbook.Runbook, params map[string]string) (*Assessment, error)
+	// Assess runs the runbook's assess checks at once, each under its own
+	// deadline.
+	Assess(ctx context.Context, rb *runbook.Runbook) chat.AssessView
 	// Plan runs Check of every step without changing anything.
-	Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) ([]PlannedStep, error)
-	// Start starts an approved run (state pending_approval → running) in
-	// the background and returns at once.
+	Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) (executor.Plan, error)
+	// Start starts an approved run (pending_approval → running) in the
+	// background; it refuses a stale plan.
 	Start(ctx context.Context, runID string, rb *runbook.Runbook) error
 	Pause(ctx context.Context, runID, by string) error
 	Resume(ctx context.Context, runID, by string) error
@@ -74,6 +45,8 @@ type Executor interface {
 	RetryStep(ctx context.Context, runID, stepID, by string) error
 	SkipStep(ctx context.Context, runID, stepID, by string) error
 }
+
+var _ Executor = (*executor.Executor)(nil)
 
 // CardOpener posts a run's progress card before the run starts, so that
 // its reference is stored while nobody else writes the run. The progress

@@ -85,25 +85,8 @@ func (h *Handler) assess(ctx context.Context, cmd *Command, out chat.Responder) 
 	if rb == nil {
 		return
 	}
-	params, _ := bindParams(rb, nil) // templates may use parameters' defaults
-	a, err := h.o.Executor.Assess(ctx, rb, params)
-	if err != nil {
-		h.fail(ctx, out, fmt.Sprintf("Assessment of %s failed: %s", rb.Name, h.o.Scrub(err.Error())))
-		return
-	}
-	v := assessView(rb.Name, a)
-	h.respond(ctx, out, chat.Message{Text: assessText(v), View: v})
-}
-
-func assessView(name string, a *Assessment) *chat.AssessView {
-	v := &chat.AssessView{Runbook: name, Go: true, Took: a.Took}
-	for _, c := range a.Checks {
-		v.Checks = append(v.Checks, chat.CheckResult{ID: c.ID, Name: c.Name, OK: c.OK, Summary: c.Summary, Error: c.Error, Duration: c.Duration})
-		if !c.OK {
-			v.Go = false
-		}
-	}
-	return v
+	v := h.o.Executor.Assess(ctx, rb)
+	h.respond(ctx, out, chat.Message{Text: assessText(&v), View: &v})
 }
 
 func assessText(v *chat.AssessView) string {
@@ -114,31 +97,32 @@ func assessText(v *chat.AssessView) string {
 	return fmt.Sprintf("Assessment of %s: %s", v.Runbook, verdict)
 }
 
-// expectedDataLoss is the replication lag a postgres.replicationLag check
-// (of the assessment, else of the plan) measured.
-func expectedDataLoss(a *Assessment, plan []PlannedStep) string {
+// expectedDataLoss is the replication lag the assessment's
+// postgres.replicationLag check measured (its summary), else what the dry
+// run of such a step said.
+func expectedDataLoss(rb *runbook.Runbook, a *chat.AssessView, plan []chat.PlanStep) string {
+	lagChecks := map[string]bool{}
+	for _, s := range rb.Assess {
+		if s.Kind == lagKind {
+			lagChecks[s.ID] = true
+		}
+	}
 	if a != nil {
 		for _, c := range a.Checks {
-			if c.Kind == "postgres.replicationLag" && c.Outputs["lag"] != "" {
-				return c.Outputs["lag"]
+			if lagChecks[c.ID] && c.Error == "" && c.Summary != "" {
+				return c.Summary
 			}
 		}
 	}
 	for _, s := range plan {
-		if s.Kind == "postgres.replicationLag" && s.Outputs["lag"] != "" {
-			return s.Outputs["lag"]
+		if s.Kind == lagKind && s.Summary != "" && !strings.HasPrefix(s.Verdict, "cannot tell") {
+			return s.Summary
 		}
 	}
 	return ""
 }
 
-func planSteps(plan []PlannedStep) []chat.PlanStep {
-	out := make([]chat.PlanStep, 0, len(plan))
-	for _, s := range plan {
-		out = append(out, chat.PlanStep{Phase: s.Phase, StepID: s.StepID, Name: s.Name, Kind: s.Kind, Verdict: s.Verdict, Summary: s.Summary})
-	}
-	return out
-}
+const lagKind = "postgres.replicationLag"
 
 func (h *Handler) plan(ctx context.Context, req chat.Request, cmd *Command, out chat.Responder) {
 	rb := h.runbookFor(ctx, cmd, out)
@@ -156,8 +140,8 @@ func (h *Handler) plan(ctx context.Context, req chat.Request, cmd *Command, out 
 		return
 	}
 	hash, _ := PlanHash(rb, params)
-	v := &chat.PlanView{Runbook: rb.Name, Requester: req.User.ID, PlanHash: hash, Params: params, Steps: planSteps(plan),
-		ExpectedDataLoss: expectedDataLoss(nil, plan), Required: rb.Approval.Required}
+	v := &chat.PlanView{Runbook: rb.Name, Requester: req.User.ID, PlanHash: hash, Params: params, Steps: plan.Steps,
+		ExpectedDataLoss: expectedDataLoss(rb, nil, plan.Steps), Required: rb.Approval.Required}
 	h.respond(ctx, out, chat.Message{Text: "Plan of " + rb.Name + " (dry run)", View: v})
 }
 
@@ -181,11 +165,7 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 		h.fail(ctx, out, fmt.Sprintf("Runbook %s already has an active run %s (%s).", rb.Name, active.ID, active.State))
 		return
 	}
-	assessment, err := h.o.Executor.Assess(ctx, rb, params)
-	if err != nil {
-		h.fail(ctx, out, fmt.Sprintf("Assessment of %s failed, nothing was started: %s", rb.Name, h.o.Scrub(err.Error())))
-		return
-	}
+	assessment := h.o.Executor.Assess(ctx, rb)
 	plan, err := h.o.Executor.Plan(ctx, rb, params)
 	if err != nil {
 		h.fail(ctx, out, fmt.Sprintf("Dry run of %s failed, nothing was started: %s", rb.Name, h.o.Scrub(err.Error())))
@@ -203,11 +183,8 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 	}
 	log := h.log.With("run", run.ID, "runbook", rb.Name)
 	v := &chat.PlanView{RunID: run.ID, Runbook: rb.Name, Requester: user, Reason: cmd.Reason, PlanHash: hash, Params: params,
-		Steps: planSteps(plan), ExpectedDataLoss: expectedDataLoss(assessment, plan),
+		Steps: plan.Steps, ExpectedDataLoss: expectedDataLoss(rb, &assessment, plan.Steps), Assessment: &assessment,
 		Required: rb.Approval.Required, ExpiresAt: run.CreatedAt.Add(expiry(rb)), State: "pending"}
-	if assessment != nil {
-		v.Assessment = assessView(rb.Name, assessment)
-	}
 	h.audit(ctx, run.ID, user, "run.requested", fmt.Sprintf("%s requested %s: %s", user, rb.Name, cmd.Reason), map[string]string{
 		"runbook": rb.Name, "planHash": hash, "params": paramString(params), "reason": cmd.Reason, "plan": encodePlan(v),
 	})
