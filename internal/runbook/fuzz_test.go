@@ -3,8 +3,8 @@ package runbook
 import (
 	"fmt"
 	"os"
-	"time"
 	"testing"
+	"time"
 )
 
 // FuzzParse checks that no input makes Parse panic, and that it returns
