@@ -432,6 +432,5 @@ func (e *env) wantStatus(id string, want map[string]store.StepStatus) {
 	}
 }
 
-
 // nopStore is a store for tests that never reach it (Assess, Plan).
 type nopStore struct{ store.Store }
