@@ -107,7 +107,7 @@ func writeSynced(path string) error {
 }
 
 // durableRunbook: phase 1 runs s1 and s2 in parallel, then s3; phase 2
-// runs s4 (slow effect), then s5, with s6 in parallel.
+// runs s4 (slow effect), then s5 and s6 in parallel.
 func durableRunbook(dir string) *runbook.Runbook {
 	mk := func(id string, delay time.Duration, needs ...string) *runbook.Step {
 		return &runbook.Step{ID: id, Name: id, Kind: "test.marker", Needs: needs, Timeout: 30 * time.Second,
@@ -117,7 +117,7 @@ func durableRunbook(dir string) *runbook.Runbook {
 	}
 	return mkRunbook(durableBook,
 		[]*runbook.Step{mk("s1", 0), mk("s2", 0), mk("s3", 0, "s1", "s2")},
-		[]*runbook.Step{mk("s4", slowEffect), mk("s5", 0, "s4"), mk("s6", 0)})
+		[]*runbook.Step{mk("s4", slowEffect), mk("s5", 0, "s4"), mk("s6", 0, "s4")})
 }
 
 // TestHelperProcess is the bot-like child process; it does nothing in a
@@ -215,10 +215,13 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 		{"s1's Apply is in flight, its effect not yet in place", logged("start s1")},
 		{"s3's effect is in place, its Apply has not returned", exists("s3.done")},
 		{"s4 applied, waiting for its slow effect", status("s4", store.StepWaiting)},
-		{"s6's effect is in place, its Apply has not returned", exists("s6.done")},
+		{"s5's effect is in place, its Apply has not returned", exists("s5.done")},
 	}
 	mode := "start"
 	for _, kp := range points {
+		if kp.hit(dir, st) {
+			t.Fatalf("kill point %q reached before the child started", kp.what)
+		}
 		child := startHelper(t, dir, mode)
 		mode = "recover"
 		if !waitUntil(func() bool { return kp.hit(dir, st) }, child.exited, 60*time.Second) {
@@ -283,8 +286,8 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 			t.Errorf("step %s applied %d times, want 1 (2 only if killed mid-Apply before its effect)", s.ID, applies[s.ID])
 		}
 	}
-	if applies["s3"] != 1 || applies["s6"] != 1 {
-		t.Errorf("s3 and s6 were killed with their effect in place: re-applied (%d, %d)", applies["s3"], applies["s6"])
+	if applies["s3"] != 1 || applies["s5"] != 1 {
+		t.Errorf("s3 and s5 were killed with their effect in place: re-applied (%d, %d)", applies["s3"], applies["s5"])
 	}
 }
 
