@@ -389,3 +389,10 @@ func (f *fixture) audit(id string, prefixes ...string) []string {
 	}
 	return out
 }
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
