@@ -139,6 +139,9 @@ func (is *issues) syntax(err error) {
 // the runbooks that loaded cleanly; callers that want all or nothing
 // discard it.
 func LoadDir(dir string, reg *steps.Registry, opts ...Option) (map[string]*Runbook, error) {
+	if _, err := os.ReadDir(dir); err != nil {
+		return nil, fmt.Errorf("load runbooks: %w", err)
+	}
 	var files []string
 	for _, pat := range []string{"*.yaml", "*.yml"} {
 		m, err := filepath.Glob(filepath.Join(dir, pat))

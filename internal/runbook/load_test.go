@@ -55,6 +55,7 @@ func TestValidRunbookLoadsIntoTheValidatedForm(t *testing.T) {
 	check("promote line", p.Line, 35)
 	check("promote has a condition", p.When != nil, true)
 	check("alternative", rb.Step("force_promote").AlternativeOf, "promote_db")
+	check("a step without a name is named by its id", rb.Step("check_lag").Name, "check_lag")
 	check("no condition", rb.Step("scale_up").When == nil, true)
 	if len(rb.Hash) != 64 || rb.Hash != rb.PlanHash(nil) {
 		t.Errorf("Hash = %q, want PlanHash(nil)", rb.Hash)

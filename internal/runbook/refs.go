@@ -136,6 +136,9 @@ func (v *validator) outputRef(si *stepInfo, ref stepRef, line int, path string) 
 	case t == si:
 		v.add(line, path, "a step cannot use its own outputs")
 		return
+	case t.raw.AlternativeOf.Value != "":
+		v.add(line, path, "step %s is an alternative of %s and only runs if that fails: its outputs are not guaranteed", ref.ID, t.raw.AlternativeOf.Value)
+		return
 	case t.phase > si.phase || (t.phase == si.phase && !v.before(si)[ref.ID]):
 		v.add(line, path, "step %s is not guaranteed to run before %s: add it to needs or move it to an earlier phase", ref.ID, si.raw.ID.Value)
 		return

@@ -188,6 +188,14 @@ func declared(names []string) string {
 	return " (declared: " + strings.Join(names, ", ") + ")"
 }
 
+// cmpOr returns the first non-empty string (names default to ids).
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -205,7 +213,7 @@ func (v *validator) collectSteps() {
 	}
 	phaseIDs := map[string]int{}
 	for i, p := range v.raw.Phases {
-		ph := &Phase{ID: p.ID.Value, Name: p.Name.Value}
+		ph := &Phase{ID: p.ID.Value, Name: cmpOr(p.Name.Value, p.ID.Value)}
 		switch {
 		case !p.ID.Set || p.ID.Value == "":
 			v.add(p.Line, join(p.Path, "id"), "missing phase id")
@@ -228,7 +236,7 @@ func (v *validator) collectSteps() {
 }
 
 func (v *validator) step(s *rawStep, phase int, phaseID string) *Step {
-	st := &Step{ID: s.ID.Value, Name: s.Name.Value, Kind: s.Kind.Value, Phase: phaseID,
+	st := &Step{ID: s.ID.Value, Name: cmpOr(s.Name.Value, s.ID.Value), Kind: s.Kind.Value, Phase: phaseID,
 		Connection: s.Connection.Value, AlternativeOf: s.AlternativeOf.Value, Line: s.Line}
 	si := &stepInfo{raw: s, step: st, phase: phase}
 	v.order = append(v.order, si)

@@ -120,6 +120,25 @@ func TestValidationErrors(t *testing.T) {
 			want: []string{"runbooks/x.yaml:15: phases[0].steps[0].with.replicas: cannot unmarshal !!str `many` into int"},
 		},
 		{
+			name: "a type error in a flow mapping names the right field",
+			src:  "name: t\n" + conns + "phases:\n- id: p\n  steps:\n  - {id: a, kind: test.scale, connection: k8s, with: {name: x, replicas: lots}}\n",
+			want: []string{"runbooks/x.yaml:10: phases[0].steps[0].with.replicas: cannot unmarshal !!str `lots` into int"},
+		},
+		{
+			name: "a template naming an alternative step's output is refused",
+			src: `name: t
+phases:
+- id: p
+  steps:
+  - {id: lb, kind: test.check}
+  - {id: lb2, kind: test.check, alternativeOf: lb}
+- id: q
+  steps:
+  - {id: a, kind: test.check, with: {url: '{{ .steps.lb2.outputs.hostname }}'}}
+`,
+			want: []string{"runbooks/x.yaml:9: phases[1].steps[0].with.url: step lb2 is an alternative of lb and only runs if that fails: its outputs are not guaranteed"},
+		},
+		{
 			name: "a kind's Validate errors are placed at the line of their field",
 			src: "name: t\n" + conns + `phases:
 - id: p

@@ -24,7 +24,7 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 // decoded config (templates unexpanded), or nil when it has problems.
 func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path string) steps.Config {
 	cfg := kind.NewConfig()
-	lines := map[int]string{}
+	lines := map[int][]placed{}
 	node := with
 	if node == nil {
 		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: withLine}
@@ -89,7 +89,7 @@ func yamlFields(t reflect.Type) (fields map[string]reflect.Type, inlineMap refle
 
 // checkFields walks node against type t; lines records the path of every
 // scalar by line, to place yaml.v3's type errors.
-func (is *issues) checkFields(n *yaml.Node, t reflect.Type, path string, lines map[int]string, depth int) {
+func (is *issues) checkFields(n *yaml.Node, t reflect.Type, path string, lines map[int][]placed, depth int) {
 	n = deref(n)
 	if n == nil || depth > 32 {
 		return
@@ -104,9 +104,7 @@ func (is *issues) checkFields(n *yaml.Node, t reflect.Type, path string, lines m
 		return
 	}
 	if n.Kind == yaml.ScalarNode {
-		if _, ok := lines[n.Line]; !ok {
-			lines[n.Line] = path
-		}
+		lines[n.Line] = append(lines[n.Line], placed{path: path, value: n.Value})
 		if n.ShortTag() == "!!str" && steps.IsTemplate(n.Value) && t.Kind() != reflect.String && t.Kind() != reflect.Interface {
 			is.add(n.Line, path, "templates are only allowed in string fields (this one is %s)", t.Kind())
 		}
@@ -165,10 +163,34 @@ func knownList(key string, known []string) string {
 	return ""
 }
 
-var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+var (
+	typeErrLine  = regexp.MustCompile(`^line (\d+): (.*)$`)
+	typeErrValue = regexp.MustCompile("`([^`]*)`")
+)
+
+// placed is a scalar of a with block: its field path and value.
+type placed struct {
+	path, value string
+}
+
+// pick finds which scalar of a line a type error is about: the one whose
+// value the message quotes (a flow mapping has several on one line).
+func pick(cands []placed, msg, fallback string) string {
+	if len(cands) == 0 {
+		return fallback
+	}
+	if m := typeErrValue.FindStringSubmatch(msg); m != nil {
+		for _, c := range cands {
+			if c.value == m[1] {
+				return c.path
+			}
+		}
+	}
+	return cands[0].path
+}
 
 // decodeErrors places yaml.v3 type errors ("line 7: cannot unmarshal …").
-func (is *issues) decodeErrors(err error, withLine int, path string, lines map[int]string) {
+func (is *issues) decodeErrors(err error, withLine int, path string, lines map[int][]placed) {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		is.add(withLine, path, "%v", err)
@@ -179,9 +201,7 @@ func (is *issues) decodeErrors(err error, withLine int, path string, lines map[i
 		if m := typeErrLine.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
-			if p, ok := lines[line]; ok {
-				field = p
-			}
+			field = pick(lines[line], msg, path)
 		}
 		is.add(line, field, "%s", msg)
 	}
