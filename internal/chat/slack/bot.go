@@ -48,14 +48,12 @@ type Bot struct {
 	botUser string
 }
 
-// New builds a Bot from a validated Config (see ConfigFromEnv). It makes no
-// network calls; Run connects.
+// New builds a Bot from a Config (see ConfigFromEnv). It makes no network
+// calls; Run connects. h may be nil when the handler needs the Bot's Poster
+// and Directory first: then call SetHandler before Run.
 func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, err
-	}
-	if h == nil {
-		return nil, errors.New("slack: a chat.Handler is required")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -98,6 +96,13 @@ func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
 	return b, nil
 }
 
+// SetHandler sets the handler that serves events; call it before Run.
+func (b *Bot) SetHandler(h chat.Handler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.h = h
+}
+
 // Poster posts and edits messages (for the card notifier and commands).
 func (b *Bot) Poster() *Poster { return b.poster }
 
@@ -114,7 +119,11 @@ func (b *Bot) Run(ctx context.Context) error {
 		return errors.New("slack: Run called twice")
 	}
 	b.started = true
+	h := b.h
 	b.mu.Unlock()
+	if h == nil {
+		return errors.New("slack: no chat.Handler: pass one to New or call SetHandler before Run")
+	}
 
 	if err := b.checkBotToken(ctx); err != nil {
 		return err

@@ -69,8 +69,12 @@ func TestConfigErrorsAreClearAndNeverShowTokens(t *testing.T) {
 		!strings.Contains(err.Error(), "Workers must not be negative") {
 		t.Errorf("New with negative workers = %v", err)
 	}
-	if _, err := New(Config{AppToken: "xapp-1", BotToken: "xoxb-1"}, nil, nil); err == nil {
-		t.Error("New without a handler accepted")
+	b, err := New(Config{AppToken: "xapp-1", BotToken: "xoxb-1"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "SetHandler") {
+		t.Errorf("Run without a handler = %v", err)
 	}
 }
 

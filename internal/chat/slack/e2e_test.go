@@ -1,0 +1,358 @@
+package slack_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/chat/slack"
+	"github.com/failoverbot/failoverbot/internal/chat/slack/slackfake"
+	"github.com/failoverbot/failoverbot/internal/commands"
+	"github.com/failoverbot/failoverbot/internal/executor"
+	"github.com/failoverbot/failoverbot/internal/notify/card"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/steps"
+	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/sqlite"
+)
+
+// stack is `bot serve` wired in-process against the fake Slack: the Slack
+// transport, commands, the executor, the progress card and a SQLite store.
+type stack struct {
+	t     *testing.T
+	ctx   context.Context
+	fake  *slackfake.Server
+	st    store.Store
+	bot   *slack.Bot
+	exec  *executor.Executor
+	cards *card.Notifier
+	done  chan error
+}
+
+type stackOptions struct {
+	registry *steps.Registry
+	dir      string // runbook directory
+	env      map[string]string
+}
+
+func newStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("SLACK_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	f := slackfake.New(slackfake.Options{PingInterval: 200 * time.Millisecond})
+	for _, u := range []slackfake.User{{ID: "UALICE", Name: "alice"}, {ID: "UBOB", Name: "bob"},
+		{ID: "UCAROL", Name: "carol"}, {ID: "UDAVE", Name: "dave"}, {ID: "UDEPLOY", Name: "deploybot", IsBot: true}} {
+		f.AddUser(u)
+	}
+	f.SetGroup("SONCALL", "oncall", "UALICE", "UBOB", "UCAROL", "UDEPLOY")
+
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bot.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ropts []runbook.Option
+	if o.env != nil {
+		ropts = append(ropts, runbook.WithEnv(func(k string) (string, bool) { v, ok := o.env[k]; return v, ok }))
+	}
+	cat, err := commands.NewDirCatalog(o.dir, o.registry, log, ropts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot, err := slack.New(slack.Config{AppToken: slackfake.AppToken, BotToken: slackfake.BotToken, APIURL: f.APIURL(),
+		PingInterval: 2 * time.Second}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, err := card.New(card.Options{Poster: bot.Poster(), Store: st, Runbooks: cat.Get, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := executor.New(executor.Config{Store: st, Sink: cards, Owner: "e2e", Logger: log, Runbooks: cat.Get,
+		PollInterval: 50 * time.Millisecond, MaxPollInterval: 200 * time.Millisecond, RetryBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := commands.New(commands.Options{Catalog: cat, Executor: exec, Store: st, Directory: bot.Directory(),
+		Poster: bot.Poster(), Cards: cards, Responders: commands.Access{Groups: []string{"oncall"}}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot.SetHandler(h)
+	s := &stack{t: t, ctx: ctx, fake: f, st: st, bot: bot, exec: exec, cards: cards, done: make(chan error, 1)}
+	connected := f.Connected()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = cards.Run(ctx) })
+	go func() { s.done <- bot.Run(ctx) }()
+	select {
+	case <-connected:
+	case err := <-s.done:
+		t.Fatalf("bot stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("bot did not connect")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-s.done; err != nil {
+			t.Errorf("bot.Run: %v", err)
+		}
+		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer ccancel()
+		_ = exec.Close(cctx)
+		wg.Wait()
+		_ = st.Close()
+		f.Close()
+	})
+	return s
+}
+
+func (s *stack) command(user, channel, text string) {
+	s.t.Helper()
+	env, err := s.fake.SlashCommand(user, channel, text)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	if _, err := s.fake.WaitAck(ctx, env); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stack) react(user string, ref store.MessageRef, emoji string) string {
+	s.t.Helper()
+	ev, err := s.fake.React(user, ref.Channel, ref.TS, emoji, true)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return ev
+}
+
+// eventually polls cond (up to d) and fails with what() when it never holds.
+func (s *stack) eventually(d time.Duration, what func() string, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out: %s", what())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// latestRun returns the newest run.
+func (s *stack) latestRun() *store.Run {
+	s.t.Helper()
+	runs, err := s.st.ListRuns(s.ctx, store.ListOptions{Limit: 1})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	return runs[0]
+}
+
+func (s *stack) approvals(runID string) []string {
+	list, err := s.st.Approvals(s.ctx, runID)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out []string
+	for _, a := range list {
+		out = append(out, a.User+":"+string(a.Decision))
+	}
+	return out
+}
+
+func (s *stack) ephemeralText(user string) string {
+	var parts []string
+	for _, m := range s.fake.Ephemerals(user) {
+		parts = append(parts, m.Text)
+	}
+	return strings.Join(parts, "\n")
+}
+
+func (s *stack) channelText(channel string) string {
+	var parts []string
+	for _, m := range s.fake.Messages(channel) {
+		parts = append(parts, m.Text)
+		parts = append(parts, slackfake.BlocksText(m.Blocks)...)
+	}
+	return strings.Join(parts, "\n")
+}
+
+func messageText(m slackfake.Message) string {
+	return m.Text + "\n" + strings.Join(slackfake.BlocksText(m.Blocks), "\n")
+}
+
+// approveAndRun drives a runbook through Slack: assess, start, a refused
+// self-approval, an approval whose event is redelivered, an approval from
+// outside the group, then the second approval; it waits for the run to end
+// and the card to show it.
+func approveAndRun(t *testing.T, s *stack, rbName, startArgs string, timeout time.Duration) *store.Run {
+	const requestChannel = "C0OPS"
+	s.command("UALICE", requestChannel, "assess "+rbName)
+	s.eventually(30*time.Second, func() string { return "no assessment card in " + requestChannel + ": " + s.channelText(requestChannel) },
+		func() bool { return strings.Contains(s.channelText(requestChannel), "Assessment") })
+
+	s.command("UALICE", requestChannel, "start "+rbName+" "+startArgs)
+	var run *store.Run
+	s.eventually(60*time.Second, func() string {
+		return "no plan posted; alice was told: " + s.ephemeralText("UALICE") + "; channel: " + s.channelText(requestChannel)
+	}, func() bool {
+		run = s.latestRun()
+		return run != nil && run.ApprovalMsg.TS != ""
+	})
+	plan, ok := s.fake.Message(run.ApprovalMsg.Channel, run.ApprovalMsg.TS)
+	if !ok || !strings.Contains(plan.Blocks, `"action_id":"approve"`) {
+		t.Fatalf("plan message %+v lacks the Approve button", plan)
+	}
+
+	// The requester may not approve her own run.
+	before := len(s.fake.Ephemerals("UALICE"))
+	s.react("UALICE", run.ApprovalMsg, "white_check_mark")
+	s.eventually(10*time.Second, func() string { return "alice was not told why: " + s.ephemeralText("UALICE") },
+		func() bool { return len(s.fake.Ephemerals("UALICE")) > before })
+
+	// Bob approves; Slack redelivers the event (the ack was "lost").
+	ev := s.react("UBOB", run.ApprovalMsg, "white_check_mark")
+	if _, err := s.fake.Redeliver(ev); err != nil {
+		t.Fatal(err)
+	}
+	// Dave is not in the approver group.
+	s.react("UDAVE", run.ApprovalMsg, "white_check_mark")
+	s.eventually(10*time.Second, func() string { return "dave was not told: " + s.ephemeralText("UDAVE") },
+		func() bool { return len(s.fake.Ephemerals("UDAVE")) > 0 })
+	if got := s.approvals(run.ID); len(got) != 1 || got[0] != "UBOB:approve" {
+		t.Fatalf("approvals after self-approval, bob (redelivered) and dave = %v, want only bob's, once", got)
+	}
+	if r, _ := s.st.GetRun(s.ctx, run.ID); r.State != store.RunPending {
+		t.Fatalf("run is %s after one approval, want pending", r.State)
+	}
+	plan, _ = s.fake.Message(run.ApprovalMsg.Channel, run.ApprovalMsg.TS)
+	if !strings.Contains(messageText(plan), "1 of 2") {
+		t.Errorf("the plan does not show 1 of 2 approvals:\n%s", messageText(plan))
+	}
+
+	s.react("UCAROL", run.ApprovalMsg, "white_check_mark")
+	s.eventually(timeout, func() string {
+		r, _ := s.st.GetRun(s.ctx, run.ID)
+		return fmt.Sprintf("run %s is %s (%s); channel: %s", run.ID, r.State, r.StateReason, s.channelText(run.ApprovalMsg.Channel))
+	}, func() bool {
+		r, _ := s.st.GetRun(s.ctx, run.ID)
+		return r.State == store.RunSucceeded
+	})
+	run, _ = s.st.GetRun(s.ctx, run.ID)
+	if run.Card.TS == "" {
+		t.Fatal("the run has no progress card")
+	}
+	s.eventually(15*time.Second, func() string {
+		m, _ := s.fake.Message(run.Card.Channel, run.Card.TS)
+		return "the card does not show the run done:\n" + messageText(m)
+	}, func() bool {
+		m, _ := s.fake.Message(run.Card.Channel, run.Card.TS)
+		return strings.Contains(m.Text, "succeeded")
+	})
+	m, _ := s.fake.Message(run.Card.Channel, run.Card.TS)
+	txt := messageText(m)
+	for _, want := range []string{"<@UBOB>", "<@UCAROL>", "<@UALICE>"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("the card does not show %s:\n%s", want, txt)
+		}
+	}
+	if strings.Contains(txt, ":arrows_counterclockwise:") || strings.Contains(txt, ":white_circle:") {
+		t.Errorf("the finished card still shows running or pending lines:\n%s", txt)
+	}
+	return run
+}
+
+// flagStep is a test step kind: not done until applied.
+type flagStep struct {
+	mu   *sync.Mutex
+	done map[string]bool
+	id   string
+}
+
+func (f flagStep) Check(context.Context) (steps.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done[f.id] {
+		return steps.Result{Done: true, Summary: f.id + " is in place"}, nil
+	}
+	return steps.Result{Done: false, Summary: f.id + " not yet"}, nil
+}
+
+func (f flagStep) Apply(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done[f.id] = true
+	return nil
+}
+
+type flagConfig struct {
+	Flag string `yaml:"flag"`
+}
+
+func (c *flagConfig) Validate() error { return nil }
+
+const flagRunbook = `name: demo-failover
+description: Fail the demo over (test kinds)
+expectedDuration: 1m
+channel: "#incident-demo"
+approval:
+  required: 2
+  groups: [oncall]
+params:
+  - {name: ticket, default: "none"}
+assess:
+  - {id: primary_down, name: Primary is down, kind: test.probe, with: {flag: primary_down}}
+phases:
+  - id: database
+    name: Database
+    steps:
+      - {id: promote_db, name: Promote the standby, kind: test.flag, with: {flag: promote_db}}
+  - id: traffic
+    name: Traffic
+    steps:
+      - {id: switch_dns, name: Point DNS at DR, kind: test.flag, needs: [promote_db], with: {flag: switch_dns}}
+`
+
+// TestEndToEndWithTestKinds runs the whole Slack path (transport, commands,
+// executor, card, SQLite) with in-process step kinds.
+func TestEndToEndWithTestKinds(t *testing.T) {
+	var mu sync.Mutex
+	flags := map[string]bool{"primary_down": true}
+	reg := steps.NewRegistry()
+	newStep := func(_ context.Context, c steps.Config, _ steps.Env) (steps.Step, error) {
+		return flagStep{mu: &mu, done: flags, id: c.(*flagConfig).Flag}, nil
+	}
+	if err := reg.Register(
+		steps.Kind{Name: "test.flag", NewConfig: func() steps.Config { return &flagConfig{} }, New: newStep},
+		steps.Kind{Name: "test.probe", ReadOnly: true, NewConfig: func() steps.Config { return &flagConfig{} }, New: newStep},
+	); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "demo-failover.yaml"), []byte(flagRunbook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newStack(t, stackOptions{registry: reg, dir: dir})
+	run := approveAndRun(t, s, "demo-failover", "ticket=INC-7 primary down", 60*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if !flags["promote_db"] || !flags["switch_dns"] {
+		t.Errorf("steps not applied: %v", flags)
+	}
+	if run.Card.Channel != s.fake.ChannelID("#incident-demo") {
+		t.Errorf("card in %s, want the runbook's channel", run.Card.Channel)
+	}
+}
