@@ -234,14 +234,8 @@ func (c *ApplyConfig) Validate() error {
 func validateManifest(e *errs, manifest string) {
 	dec := yaml.NewDecoder(bytes.NewReader([]byte(manifest)))
 	for i := 1; ; i++ {
-		var obj struct {
-			APIVersion string `yaml:"apiVersion"`
-			Kind       string `yaml:"kind"`
-			Metadata   struct {
-				Name string `yaml:"name"`
-			} `yaml:"metadata"`
-		}
-		err := dec.Decode(&obj)
+		var doc yaml.Node
+		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
 			if i == 1 {
 				e.add("manifest", "holds no object")
@@ -249,8 +243,23 @@ func validateManifest(e *errs, manifest string) {
 			return
 		}
 		if err != nil {
-			e.add("manifest", "document %d is not a Kubernetes object: %v", i, err)
+			e.add("manifest", "is not YAML: %v", err)
 			return
+		}
+		if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+			e.add("manifest", "document %d is not a Kubernetes object (a mapping with apiVersion, kind and metadata.name)", i)
+			continue
+		}
+		var obj struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string `yaml:"kind"`
+			Metadata   struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+		}
+		if err := doc.Decode(&obj); err != nil {
+			e.add("manifest", "document %d: %v", i, err)
+			continue
 		}
 		for _, f := range []struct{ name, v string }{
 			{"apiVersion", obj.APIVersion}, {"kind", obj.Kind}, {"metadata.name", obj.Metadata.Name},
