@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 var dbSeq atomic.Int64
 
 // freshDB creates an empty database and returns its DSN.
-func freshDB(t *testing.T) string {
+func freshDB(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("store_test_%d", dbSeq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -53,7 +53,7 @@ func freshDB(t *testing.T) string {
 	return srv.DSNFor(name)
 }
 
-func open(t *testing.T, dsn string) *postgres.Store {
+func open(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

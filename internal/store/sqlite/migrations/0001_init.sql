@@ -55,7 +55,7 @@ CREATE TABLE approvals (
 -- The audit trail is append-only: no foreign key (an event may precede or
 -- outlive its run), and triggers refuse updates and deletes.
 CREATE TABLE audit_events (
-	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq     INTEGER PRIMARY KEY, -- never reused: rows are never deleted
 	run_id  TEXT NOT NULL,
 	at      INTEGER NOT NULL,
 	actor   TEXT NOT NULL,

@@ -1,0 +1,125 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/sqlite"
+)
+
+func TestReopenKeepsDataAndSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "failover.db")
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &store.Run{ID: "r1", Runbook: "rb", State: store.RunRunning, Params: map[string]string{"a": "b"}}
+	if err := s.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, &store.AuditEvent{RunID: "r1", Type: "run.started"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	got, err := s.GetRun(ctx, "r1")
+	if err != nil || got.Params["a"] != "b" {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	// The lock survives the restart too.
+	if err := s.CreateRun(ctx, &store.Run{ID: "r2", Runbook: "rb", State: store.RunPending}); err == nil {
+		t.Error("a second active run was created after reopening")
+	}
+	db := rawDB(t, path)
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+		t.Errorf("schema_migrations rows = %d, %v; want 1 (applied once)", n, err)
+	}
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+func TestConcurrentOpensMigrateOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "failover.db")
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := sqlite.Open(context.Background(), path, nil)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("open %d: %v", i, err)
+		}
+	}
+	var n int
+	if err := rawDB(t, path).QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+		t.Errorf("schema_migrations rows = %d, %v; want 1", n, err)
+	}
+}
+
+func TestAuditIsAppendOnlyInTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "failover.db")
+	s := open(t, path)
+	if err := s.Append(ctx, &store.AuditEvent{RunID: "r1", Type: "run.requested", Message: "original"}); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	for _, q := range []string{"UPDATE audit_events SET message = 'rewritten'", "DELETE FROM audit_events"} {
+		if _, err := db.Exec(q); err == nil {
+			t.Errorf("%s succeeded", q)
+		}
+	}
+	ev, err := s.Audit(ctx, "r1")
+	if err != nil || len(ev) != 1 || ev[0].Message != "original" {
+		t.Fatalf("audit after tampering: %v, %v", ev, err)
+	}
+}
+
+func TestInMemory(t *testing.T) {
+	s := open(t, ":memory:")
+	ctx := context.Background()
+	if err := s.CreateRun(ctx, &store.Run{ID: "r1", Runbook: "rb", State: store.RunRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRun(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRefusesBadPaths(t *testing.T) {
+	for _, path := range []string{"", "x.db?mode=ro", filepath.Join(t.TempDir(), "missing-dir", "x.db")} {
+		if s, err := sqlite.Open(context.Background(), path, nil); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+}
+
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
