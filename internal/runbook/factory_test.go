@@ -177,18 +177,28 @@ func TestWhen(t *testing.T) {
 	}
 }
 
-func TestAParameterValueIsNotExpandedAsAReference(t *testing.T) {
+func TestParameterValuesAreNeverExpandedAsReferences(t *testing.T) {
 	src := "name: t\nparams: [{name: x}]\nconnections: {k: {type: kubernetes}}\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.scale, connection: k, with: {name: 'n-{{ .params.x }}-${env:KUBECONFIG}'}}\n"
 	rb, err := Parse("x.yaml", []byte(src), testRegistry(t),
 		WithSecrets(&secret.Resolver{Lookup: env, Redactor: &secret.Redactor{}}), WithEnv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := rb.Step("a").Factory.Build(context.Background(), Vars{Params: map[string]string{"x": "${secret:TOKEN}"}})
+	build := func(x string) (steps.Step, error) {
+		return rb.Step("a").Factory.Build(context.Background(), Vars{Params: map[string]string{"x": x}})
+	}
+	st, err := build("prod")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.(*fakeStep).cfg.(*scaleConfig).Name; got != "n-${secret:TOKEN}-/etc/kube/dr.yaml" {
+	if got := st.(*fakeStep).cfg.(*scaleConfig).Name; got != "n-prod-/etc/kube/dr.yaml" {
 		t.Errorf("name = %q", got)
+	}
+	for _, x := range []string{"${secret:TOKEN}", "{{ .params.x }}"} {
+		_, err := build(x)
+		want := "build step a (test.scale): with.name: a parameter or step output holds {{ or ${, which is not allowed in expanded values"
+		if err == nil || err.Error() != want {
+			t.Errorf("param %q: err = %v", x, err)
+		}
 	}
 }

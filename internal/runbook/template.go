@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"text/template/parse"
 
 	"github.com/failoverbot/failoverbot/internal/secret"
+	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
 // refPattern matches ${secret:NAME} and ${env:NAME}.
@@ -186,6 +188,12 @@ func (e *expander) expand(s string, data map[string]any) (string, error) {
 			return "", fmt.Errorf("expand template: %w", err)
 		}
 		text = b.String()
+		// A parameter or output that itself looks like a template would
+		// pass a kind's Validate unchecked (templated values are accepted
+		// at load time): refuse it rather than hand it on.
+		if steps.IsTemplate(text) {
+			return "", errors.New("a parameter or step output holds {{ or ${, which is not allowed in expanded values")
+		}
 	}
 	if len(found) == 0 {
 		return text, nil
