@@ -51,7 +51,8 @@ func TestARunAppliesEveryStepOnceAndSucceeds(t *testing.T) {
 			types = append(types, a.Type)
 		}
 	}
-	if fmt.Sprint(types) != "[step.checking step.applying step.waiting step.done]" {
+	// The Check right after Apply passed: no waiting state to record.
+	if fmt.Sprint(types) != "[step.checking step.applying step.done]" {
 		t.Errorf("audit of a = %v", types)
 	}
 	if n := w.closed.Load(); n != 3 {
@@ -223,6 +224,13 @@ func TestAStepNotDoneByItsDeadlineFails(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("took %v", took)
+	}
+	var types []string
+	for _, a := range e.audit(id) {
+		types = append(types, a.Type)
+	}
+	if !strings.Contains(strings.Join(types, " "), "step.applying step.waiting step.failed") {
+		t.Errorf("audit %v: want applying, waiting, failed", types)
 	}
 	if w.appliesOf("stuck") != 1 {
 		t.Errorf("%d applies: Apply succeeded once, it must not be repeated", w.appliesOf("stuck"))

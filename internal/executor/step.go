@@ -137,12 +137,12 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 		case r.run.Err() != nil:
 			return nil
 		case err == nil:
+			// Check at once: most changes take effect quickly. The step is
+			// recorded waiting only if that Check says not done yet (after a
+			// crash, applying and waiting both mean: check again first).
 			applied = true
-			st.Status, st.Error = store.StepWaiting, ""
-			if err := r.commit("step.waiting", events.Event{Summary: "applied; waiting for the check to pass"}); err != nil {
-				return err
-			}
-			continue // check at once: most changes take effect quickly
+			st.Error = ""
+			continue
 		}
 		applyFailures++
 		if ctx.Err() != nil {
