@@ -44,6 +44,10 @@ type Options struct {
 	// wal_level=replica, WAL senders and slots, hot_standby, full page
 	// writes kept on (pg_basebackup needs them), a replication role and a
 	// pg_hba replication line for 127.0.0.1.
+	//
+	// Password, Replication, Conf and HBA shape a new cluster: they apply
+	// when Start runs initdb, not to an existing DataDir (whose own
+	// configuration, e.g. the primary's copied by pg_basebackup, is used).
 	Replication bool
 	// ReplicationUser and ReplicationPassword name the role created when
 	// Replication is set; defaults "replicator" and Password.
@@ -73,6 +77,7 @@ type Server struct {
 	baseDir  string // temporary: sockets, log (and data unless DataDir)
 	dataDir  string
 	ownsData bool
+	fresh    bool // initdb ran in this Start
 	port     int
 	logPath  string
 	log      *slog.Logger
@@ -131,6 +136,7 @@ func (s *Server) start(ctx context.Context) error {
 		if err := s.initdb(ctx); err != nil {
 			return err
 		}
+		s.fresh = true
 	} else if err != nil {
 		return fmt.Errorf("pgserver: inspect data dir %s: %w", s.dataDir, err)
 	}
@@ -148,7 +154,7 @@ func (s *Server) start(ctx context.Context) error {
 		s.port = port
 		lastErr = s.launch(ctx)
 		if lastErr == nil {
-			if s.opts.Replication && s.ownsData {
+			if s.opts.Replication && s.fresh {
 				if err := s.createReplicationRole(ctx); err != nil {
 					_ = s.Stop()
 					return err
@@ -325,6 +331,15 @@ func (s *Server) stop() error {
 	}
 	s.kill()
 	return fmt.Errorf("pgserver: postgres on port %d ignored fast shutdown; killed", s.port)
+}
+
+// Kill crashes the server at once (SIGKILL to the postmaster and its
+// children), as a host failure would; the data directory is kept (a later
+// Start on it runs crash recovery) until Stop removes a temporary one.
+// With the default synchronous_commit=off the last ~200ms of commits may be
+// lost, as on a real crash with asynchronous commit.
+func (s *Server) Kill() {
+	s.kill()
 }
 
 // kill kills the postmaster and its children (its process group).

@@ -183,3 +183,43 @@ func TestMissingBinariesSayWhatToInstall(t *testing.T) {
 		t.Errorf("error does not say what to install: %v", err)
 	}
 }
+
+func TestKillThenRestartOnTheSameDataDir(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir, err := pgserver.MkdirTemp("kill-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	data := filepath.Join(dir, "data")
+	// With the default synchronous_commit=off a crash may lose the last
+	// ~200ms of commits; this test wants them kept.
+	srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: data, Conf: []string{"synchronous_commit = on"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	conn := connect(t, ctx, srv.DSN())
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (v int); INSERT INTO t VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	select {
+	case <-srv.Exited():
+	default:
+		t.Fatal("postmaster alive after Kill")
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("connection still works after Kill")
+	}
+	again, err := pgserver.Start(ctx, pgserver.Options{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Stop()
+	var v int
+	if err := connect(t, ctx, again.DSN()).QueryRow(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != 42 {
+		t.Fatalf("after crash recovery: %d, %v", v, err)
+	}
+}
