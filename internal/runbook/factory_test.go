@@ -2,7 +2,10 @@ package runbook
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/failoverbot/failoverbot/internal/secret"
@@ -199,6 +202,51 @@ func TestParameterValuesAreNeverExpandedAsReferences(t *testing.T) {
 		want := "build step a (test.scale): with.name: a parameter or step output holds {{ or ${, which is not allowed in expanded values"
 		if err == nil || err.Error() != want {
 			t.Errorf("param %q: err = %v", x, err)
+		}
+	}
+}
+
+func TestStepsGetTheLoggerWithTheirIDAndKind(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+	rb, err := Parse("x.yaml", []byte("name: t\nassess:\n- {id: a, kind: test.logs}\n"), testRegistry(t), WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Assess[0].Factory.Build(context.Background(), Vars{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "level=INFO msg=building step=a kind=test.logs\n"; got != want {
+		t.Errorf("log = %q, want %q", got, want)
+	}
+}
+
+func TestBuildIsSafeForConcurrentUse(t *testing.T) {
+	rb, _ := loadValid(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			vars := Vars{Params: map[string]string{"ticket": fmt.Sprint(i)},
+				Outputs: map[string]map[string]string{"check_lag": {"hostname": "h"}}}
+			st, err := rb.Step("scale_up").Factory.Build(context.Background(), vars)
+			if err == nil && st.(*fakeStep).cfg.(*scaleConfig).Name != fmt.Sprintf("api-%d", i) {
+				err = fmt.Errorf("build %d got %+v", i, st.(*fakeStep).cfg)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
 	}
 }

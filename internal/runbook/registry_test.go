@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
@@ -58,6 +60,25 @@ type promoteConfig struct {
 
 func (c *promoteConfig) Validate() error { return nil }
 
+// commonOptions is embedded inline, as kinds share fields that way.
+type commonOptions struct {
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// quantity decodes itself from any YAML: the loader must not look inside.
+type quantity struct{ raw any }
+
+func (q *quantity) UnmarshalYAML(n *yaml.Node) error { return n.Decode(&q.raw) }
+
+type inlineConfig struct {
+	commonOptions `yaml:",inline"`
+	Size          quantity          `yaml:"size"`
+	Labels        map[string]string `yaml:"labels"`
+	Enabled       bool              `yaml:"enabled"`
+}
+
+func (c *inlineConfig) Validate() error { return nil }
+
 // fakeStep records the config and connection it was built with.
 type fakeStep struct {
 	cfg  steps.Config
@@ -94,6 +115,12 @@ func testRegistry(t testing.TB) *steps.Registry {
 					return nil, fmt.Errorf("connect to %s: connection refused", env.Conn.Fields["dsn"])
 				}},
 			steps.Kind{Name: "test.future", NewConfig: func() steps.Config { return &promoteConfig{} }},
+			steps.Kind{Name: "test.inline", ReadOnly: true, NewConfig: func() steps.Config { return &inlineConfig{} }, New: newFake},
+			steps.Kind{Name: "test.logs", ReadOnly: true, NewConfig: func() steps.Config { return &promoteConfig{} },
+				New: func(ctx context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
+					env.Logger.InfoContext(ctx, "building")
+					return newFake(ctx, cfg, env)
+				}},
 			steps.Kind{Name: "test.awsthing", Connection: "aws", NewConfig: func() steps.Config { return &promoteConfig{} }, New: newFake},
 		),
 	)

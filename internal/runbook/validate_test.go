@@ -340,6 +340,112 @@ phases:
 			want: []string{`runbooks/x.yaml:5: phases[0].steps[0].when: unknown parameter "go" (the runbook declares no params)`},
 		},
 		{
+			name: "fields of an inline struct are known, and a type decoding itself is not looked into",
+			src:  "name: t\nassess:\n- {id: a, kind: test.inline, with: {callTimeout: 5s, size: {any: [1]}, labels: {a: b}}}\n- {id: b, kind: test.inline, with: {calltimeout: 5s}}\n",
+			want: []string{`runbooks/x.yaml:4: assess[1].with.calltimeout: unknown field "calltimeout" (did you mean callTimeout?)`},
+		},
+		{
+			name: "a non-string template in a bool field is refused",
+			src:  "name: t\nparams: [{name: x}]\nassess:\n- {id: a, kind: test.inline, with: {enabled: '{{ .params.x }}'}}\n",
+			want: []string{
+				`runbooks/x.yaml:4: assess[0].with.enabled: templates are only allowed in string fields (this one is bool)`,
+			},
+		},
+		{
+			name: "bad parameter declarations are refused",
+			src:  "name: t\nparams:\n- {name: my-param}\n- {name: a, required: true, default: x}\n- {name: a}\n- {description: nameless}\n- {name: b, required: maybe}\n",
+			want: []string{
+				`runbooks/x.yaml:3: params[0].name: bad parameter name "my-param": use letters, digits and _ (templates name it as .params.<name>)`,
+				`runbooks/x.yaml:4: params[1].default: a required parameter cannot have a default`,
+				`runbooks/x.yaml:5: params[2].name: duplicate parameter "a" (first at line 4)`,
+				`runbooks/x.yaml:6: params[3].name: missing parameter name`,
+				`runbooks/x.yaml:7: params[4].required: must be true or false, not "maybe"`,
+			},
+		},
+		{
+			name: "bad phases are refused",
+			src:  "name: t\nphases:\n- {name: nameless, steps: [{id: a, kind: test.check}]}\n- {id: p, steps: []}\n- {id: p, steps: [{id: b, kind: test.check}]}\n- {id: Q, steps: [{id: c, kind: test.check}]}\n",
+			want: []string{
+				"runbooks/x.yaml:3: phases[0].id: missing phase id",
+				"runbooks/x.yaml:4: phases[1].steps: a phase needs at least one step",
+				`runbooks/x.yaml:5: phases[2].id: duplicate phase id "p" (first at line 4)`,
+				`runbooks/x.yaml:6: phases[3].id: bad id "Q": use [a-z][a-z0-9_]*`,
+			},
+		},
+		{
+			name: "assess checks cannot need, replace or use outputs",
+			src:  "name: t\nassess:\n- {id: a, kind: test.check}\n- {id: b, kind: test.check, needs: [a], alternativeOf: a, with: {url: '{{ .steps.a.outputs.hostname }}'}}\n",
+			want: []string{
+				"runbooks/x.yaml:4: assess[1].alternativeOf: assess checks cannot be alternatives",
+				"runbooks/x.yaml:4: assess[1].needs[0]: assess checks all run at once: needs is not allowed",
+				"runbooks/x.yaml:4: assess[1].with.url: assess checks all run at once and cannot use step outputs (.steps.a.outputs.hostname)",
+			},
+		},
+		{
+			name: "phase steps cannot need or use assess checks",
+			src:  "name: t\nassess:\n- {id: a, kind: test.check}\nphases:\n- id: p\n  steps:\n  - {id: b, kind: test.check, needs: [a], with: {url: '{{ .steps.a.outputs.hostname }}'}}\n",
+			want: []string{
+				"runbooks/x.yaml:7: phases[0].steps[0].needs[0]: a is an assess check, not a step of a phase",
+				"runbooks/x.yaml:7: phases[0].steps[0].with.url: a is an assess check: its outputs are not available to phase steps",
+			},
+		},
+		{
+			name: "an alternative in another phase is refused",
+			src:  "name: t\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check}\n- id: q\n  steps:\n  - {id: b, kind: test.check, alternativeOf: a}\n",
+			want: []string{"runbooks/x.yaml:8: phases[1].steps[0].alternativeOf: step a is not in the same phase: an alternative must be in the phase of the step it replaces"},
+		},
+		{
+			name: "outputs reached through needs, also transitively, are allowed",
+			src:  "name: t\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check}\n  - {id: b, kind: test.check, needs: [a]}\n  - {id: c, kind: test.check, needs: [b], with: {url: '{{ .steps.a.outputs.hostname }}'}}\n",
+			want: nil,
+		},
+		{
+			name: "template references are checked inside if, range and with, and through $",
+			src: "name: t\nparams: [{name: x}]\nassess:\n- id: a\n  kind: test.check\n  with:\n" +
+				"    url: '{{ if .params.y }}{{ .params.x }}{{ end }}'\n" +
+				"    expect: '{{ with .params.x }}{{ .anything }}{{ $.params.z }}{{ else }}{{ .params.w }}{{ end }}'\n",
+			want: []string{
+				`runbooks/x.yaml:7: assess[0].with.url: unknown parameter "y" (declared: x)`,
+				`runbooks/x.yaml:8: assess[0].with.expect: unknown parameter "w" (declared: x)`,
+				`runbooks/x.yaml:8: assess[0].with.expect: unknown parameter "z" (declared: x)`,
+			},
+		},
+		{
+			name: "malformed template references are refused",
+			src:  "name: t\nparams: [{name: x}]\nassess:\n- {id: a, kind: test.check, with: {url: '{{ .params }}{{ .params.x.y }}{{ .steps.a.hostname }}', expect: '{{ define \"t\" }}x{{ end }}{{ template \"t\" }}'}}\n",
+			want: []string{
+				"runbooks/x.yaml:4: assess[0].with.expect: defining templates is not supported",
+				"runbooks/x.yaml:4: assess[0].with.expect: {{ template }} is not supported",
+				"runbooks/x.yaml:4: assess[0].with.url: bad reference .params (use .params.<name>)",
+				"runbooks/x.yaml:4: assess[0].with.url: bad reference .params.x.y (use .params.<name>)",
+				"runbooks/x.yaml:4: assess[0].with.url: bad reference .steps.a.hostname (use .steps.<id>.outputs.<name>)",
+			},
+		},
+		{
+			name: "a secret in a condition is refused",
+			src:  "name: t\nassess:\n- {id: a, kind: test.check, when: '{{ eq \"${secret:X}\" \"y\" }}'}\n",
+			want: []string{"runbooks/x.yaml:3: assess[0].when: secrets cannot be used in a condition"},
+		},
+		{
+			name: "a connection field may not use step outputs but may use params",
+			src:  "name: t\nparams: [{name: db}]\nconnections:\n  db: {type: postgres, dsn: 'postgres://h/{{ .params.db }}{{ .steps.a.outputs.hostname }}'}\n",
+			want: []string{"runbooks/x.yaml:4: connections.db.dsn: connection fields cannot use step outputs (.steps.a.outputs.hostname)"},
+		},
+		{
+			name: "values of the wrong shape are refused",
+			src:  "name: [t]\napproval: {groups: oncall, allowRequester: yes}\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check, needs: a, retry: {attempts: -1, backoff: 2s, maxBackoff: 1s}, timeout: -5s}\n",
+			want: []string{
+				"runbooks/x.yaml:1: name: missing runbook name",
+				"runbooks/x.yaml:1: name: must be a string",
+				"runbooks/x.yaml:2: approval.allowRequester: must be true or false, not \"yes\"",
+				"runbooks/x.yaml:2: approval.groups: must be a list, e.g. [a, b]",
+				"runbooks/x.yaml:6: phases[0].steps[0].needs: must be a list, e.g. [a, b]",
+				"runbooks/x.yaml:6: phases[0].steps[0].retry.attempts: must be ≥ 0",
+				"runbooks/x.yaml:6: phases[0].steps[0].retry.maxBackoff: must be ≥ backoff (2s)",
+				"runbooks/x.yaml:6: phases[0].steps[0].timeout: must be ≥ 0",
+			},
+		},
+		{
 			name: "a YAML syntax error gives its line",
 			src:  "name: t\nphases:\n  - id: [p\n",
 			want: []string{"runbooks/x.yaml:2: YAML syntax: did not find expected ',' or ']'"},

@@ -52,8 +52,8 @@ func yamlFields(t reflect.Type) (fields map[string]reflect.Type, inlineMap refle
 	fields = map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
+		if !f.IsExported() && !f.Anonymous {
+			continue // yaml.v3 also inlines unexported embedded structs
 		}
 		tag := f.Tag.Get("yaml")
 		if tag == "-" {
