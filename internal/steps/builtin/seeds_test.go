@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -304,9 +305,10 @@ type rawRunbook struct {
 }
 
 type rawStep struct {
-	ID   string         `yaml:"id"`
-	Kind string         `yaml:"kind"`
-	With map[string]any `yaml:"with"`
+	ID      string         `yaml:"id"`
+	Kind    string         `yaml:"kind"`
+	Timeout string         `yaml:"timeout"`
+	With    map[string]any `yaml:"with"`
 }
 
 func (rb *rawRunbook) step(id string) (rawStep, bool) {
@@ -352,5 +354,41 @@ func flatten(prefix string, v any, out map[string]string) {
 		}
 	default:
 		out[prefix] = fmt.Sprint(v)
+	}
+}
+
+// secretFields are connection and with fields that hold credentials.
+var secretFields = map[string]bool{
+	"dsn": true, "password": true, "sentinelPassword": true, "accessKeyId": true, "secretAccessKey": true,
+	"authPass": true, "primaryDsn": true, "primaryConnInfo": true,
+}
+
+func TestSeedRunbooksHoldNoCredentialsAndBoundEveryStep(t *testing.T) {
+	secretRef := regexp.MustCompile(`^\$\{secret:[A-Za-z_][A-Za-z0-9_]*\}$`)
+	for _, f := range []string{mimirFailover, mimirFailback, maipFailover, maipFailback} {
+		rb := readRaw(t, filepath.Join(runbooksDir, f))
+		for name, fields := range rb.Connections {
+			for k, v := range fields {
+				if secretFields[k] && !secretRef.MatchString(v) {
+					t.Errorf("%s: connections.%s.%s is not a ${secret:…} reference", f, name, k)
+				}
+			}
+		}
+		all := rb.Assess
+		for _, p := range rb.Phases {
+			all = append(all, p.Steps...)
+		}
+		for _, s := range all {
+			if s.Timeout == "" {
+				t.Errorf("%s: step %s has no timeout", f, s.ID)
+			}
+			got := map[string]string{}
+			flatten("", s.With, got)
+			for k, v := range got {
+				if secretFields[k[strings.LastIndex(k, ".")+1:]] && !secretRef.MatchString(v) {
+					t.Errorf("%s: step %s with.%s is not a ${secret:…} reference", f, s.ID, k)
+				}
+			}
+		}
 	}
 }
