@@ -198,17 +198,7 @@ func New(cfg Config) (*Executor, error) {
 }
 
 func defaultPlanHash(rb *runbook.Runbook, params map[string]string) (string, error) {
-	switch h := any(rb).(type) {
-	case interface {
-		PlanHash(map[string]string) (string, error)
-	}:
-		return h.PlanHash(params)
-	case interface {
-		PlanHash(map[string]string) string
-	}:
-		return h.PlanHash(params), nil
-	}
-	return "", errors.New("plan hash: runbook.PlanHash is not available")
+	return rb.PlanHash(params), nil
 }
 
 // Wait blocks until the run stops executing in this process (it ended, or

@@ -59,7 +59,8 @@ type planResult struct {
 // Check bounded by Config.CheckTimeout. Alternative steps are not checked:
 // they only run if their step fails. Plan fails only on bad parameters.
 func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) (Plan, error) {
-	if err := checkParams(rb, params); err != nil {
+	bound, err := rb.BindParams(params)
+	if err != nil {
 		return Plan{}, fmt.Errorf("plan %s: %w", rb.Name, err)
 	}
 	p := Plan{Runbook: rb.Name}
@@ -90,7 +91,7 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 				mu.Lock()
 				prior := maps.Clone(results)
 				mu.Unlock()
-				r := e.planStep(ctx, rb, s, params, prior)
+				r := e.planStep(ctx, s, bound, prior)
 				mu.Lock()
 				results[s.ID] = r
 				mu.Unlock()
@@ -123,7 +124,7 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 	return p, nil
 }
 
-func (e *Executor) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook.Step, params map[string]string, prior map[string]*planResult) *planResult {
+func (e *Executor) planStep(ctx context.Context, s *runbook.Step, params map[string]string, prior map[string]*planResult) *planResult {
 	if s.AlternativeOf != "" {
 		return &planResult{kind: vAlternative}
 	}
@@ -136,7 +137,7 @@ func (e *Executor) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook
 			return &planResult{kind: vUnknown, root: n}
 		}
 	}
-	vars := runbook.Vars{Params: paramsWithDefaults(rb, params), Outputs: map[string]map[string]string{}}
+	vars := runbook.Vars{Params: params, Outputs: map[string]map[string]string{}}
 	for id, r := range prior {
 		if r.kind == vDone {
 			vars.Outputs[id] = maps.Clone(r.outputs)
@@ -185,31 +186,9 @@ func (e *Executor) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook
 	return &planResult{kind: vWillChange, summary: res.Summary}
 }
 
-// mentions reports whether a template error names step id, as text/template
-// does (`map has no entry for key "id"`) or as a path (.steps.id.outputs).
+// mentions reports whether a template error is about step id's outputs,
+// as text/template words it (`<.steps.id.outputs.x>: map has no entry for
+// key "id"`).
 func mentions(msg, id string) bool {
-	return strings.Contains(msg, `"`+id+`"`) || strings.Contains(msg, ".steps."+id+".") ||
-		strings.Contains(msg, "steps."+id+".")
-}
-
-func checkParams(rb *runbook.Runbook, params map[string]string) error {
-	known := map[string]bool{}
-	var errs []error
-	for _, p := range rb.Params {
-		known[p.Name] = true
-		if _, ok := params[p.Name]; p.Required && !ok {
-			errs = append(errs, fmt.Errorf("parameter %s is required", p.Name))
-		}
-	}
-	var names []string
-	for n := range params {
-		if !known[n] {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		errs = append(errs, fmt.Errorf("unknown parameter %s", n))
-	}
-	return errors.Join(errs...)
+	return strings.Contains(msg, ".steps."+id+".") || strings.Contains(msg, `no entry for key "`+id+`"`)
 }

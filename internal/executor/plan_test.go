@@ -104,7 +104,7 @@ func TestPlanRefusesBadParameters(t *testing.T) {
 	rb := mkRunbook("params", []*runbook.Step{mkStep(newWorld(), "a")})
 	rb.Params = []runbook.Param{{Name: "ticket", Required: true}}
 	_, err := e.ex.Plan(context.Background(), rb, map[string]string{"tikcet": "INC-1"})
-	if err == nil || !strings.Contains(err.Error(), "parameter ticket is required") || !strings.Contains(err.Error(), "unknown parameter tikcet") {
+	if err == nil || !strings.Contains(err.Error(), "missing required parameter ticket") || !strings.Contains(err.Error(), "unknown parameter tikcet") {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -363,13 +363,18 @@ func (c *runCtl) varsLocked() runbook.Vars {
 	return v
 }
 
+// paramsWithDefaults returns every declared parameter's value (given,
+// else its default, else ""), as runbook.BindParams does, keeping any
+// other given value.
 func paramsWithDefaults(rb *runbook.Runbook, given map[string]string) map[string]string {
-	out := map[string]string{}
+	out := maps.Clone(given)
+	if out == nil {
+		out = map[string]string{}
+	}
 	for _, p := range rb.Params {
-		if p.Default != "" {
+		if _, ok := out[p.Name]; !ok {
 			out[p.Name] = p.Default
 		}
 	}
-	maps.Copy(out, given)
 	return out
 }
