@@ -80,6 +80,17 @@ func Load(path string, reg *steps.Registry, opts ...Option) (*Runbook, error) {
 
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// parserErrors are the messages of yaml.v3's parser, as opposed to its
+// scanner: their line numbers are off by one.
+var parserErrors = []string{
+	"did not find expected key",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected <document start>",
+}
+
 // Parse validates a runbook read from name (used in messages only). It
 // returns every problem at once as a *ValidationError, and no runbook then.
 func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *Runbook, err error) {
@@ -128,6 +139,11 @@ func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *R
 func (is *issues) syntax(err error) {
 	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if slices.Contains(parserErrors, m[2]) {
+			// yaml.v3 numbers the lines of parser (not scanner) errors
+			// from 0.
+			line++
+		}
 		is.add(line, "", "YAML syntax: %s", m[2])
 		return
 	}

@@ -448,7 +448,17 @@ phases:
 		{
 			name: "a YAML syntax error gives its line",
 			src:  "name: t\nphases:\n  - id: [p\n",
-			want: []string{"runbooks/x.yaml:2: YAML syntax: did not find expected ',' or ']'"},
+			want: []string{"runbooks/x.yaml:3: YAML syntax: did not find expected ',' or ']'"},
+		},
+		{
+			name: "a badly indented key gives its line",
+			src:  "name: t\napproval:\n  required: 1\n expiry: 5m\n",
+			want: []string{"runbooks/x.yaml:4: YAML syntax: did not find expected key"},
+		},
+		{
+			name: "a mapping value in the wrong place gives its line",
+			src:  "name: t\ndescription: a: b\n",
+			want: []string{"runbooks/x.yaml:2: YAML syntax: mapping values are not allowed in this context"},
 		},
 		{
 			name: "a file that is not a mapping is refused",
