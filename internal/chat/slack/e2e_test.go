@@ -275,11 +275,15 @@ func approveAndRun(t *testing.T, s *stack, rbName, startArgs string, timeout tim
 	return run
 }
 
-// flagStep is a test step kind: not done until applied.
+// flagStep is a test step kind: not done until applied. Apply of a step
+// with a hold channel waits for it.
 type flagStep struct {
 	mu   *sync.Mutex
 	done map[string]bool
 	id   string
+	hold map[string]chan struct{}
+	// entered is closed when a held step's Apply starts.
+	entered chan struct{}
 }
 
 func (f flagStep) Check(context.Context) (steps.Result, error) {
@@ -291,7 +295,18 @@ func (f flagStep) Check(context.Context) (steps.Result, error) {
 	return steps.Result{Done: false, Summary: f.id + " not yet"}, nil
 }
 
-func (f flagStep) Apply(context.Context) error {
+func (f flagStep) Apply(ctx context.Context) error {
+	f.mu.Lock()
+	hold := f.hold[f.id]
+	f.mu.Unlock()
+	if hold != nil {
+		close(f.entered)
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.done[f.id] = true
@@ -326,14 +341,20 @@ phases:
       - {id: switch_dns, name: Point DNS at DR, kind: test.flag, needs: [promote_db], with: {flag: switch_dns}}
 `
 
-// TestEndToEndWithTestKinds runs the whole Slack path (transport, commands,
-// executor, card, SQLite) with in-process step kinds.
-func TestEndToEndWithTestKinds(t *testing.T) {
-	var mu sync.Mutex
-	flags := map[string]bool{"primary_down": true}
+// flagWorld is the state behind the test kinds.
+type flagWorld struct {
+	mu    sync.Mutex
+	flags map[string]bool
+	hold  map[string]chan struct{}
+	// entered is closed when the held step starts applying.
+	entered chan struct{}
+}
+
+func newFlagStack(t *testing.T, w *flagWorld) *stack {
+	t.Helper()
 	reg := steps.NewRegistry()
 	newStep := func(_ context.Context, c steps.Config, _ steps.Env) (steps.Step, error) {
-		return flagStep{mu: &mu, done: flags, id: c.(*flagConfig).Flag}, nil
+		return flagStep{mu: &w.mu, done: w.flags, id: c.(*flagConfig).Flag, hold: w.hold, entered: w.entered}, nil
 	}
 	if err := reg.Register(
 		steps.Kind{Name: "test.flag", NewConfig: func() steps.Config { return &flagConfig{} }, New: newStep},
@@ -345,14 +366,94 @@ func TestEndToEndWithTestKinds(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "demo-failover.yaml"), []byte(flagRunbook), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, stackOptions{registry: reg, dir: dir})
+	return newStack(t, stackOptions{registry: reg, dir: dir})
+}
+
+// TestEndToEndWithTestKinds runs the whole Slack path (transport, commands,
+// executor, card, SQLite) with in-process step kinds.
+func TestEndToEndWithTestKinds(t *testing.T) {
+	w := &flagWorld{flags: map[string]bool{"primary_down": true}}
+	s := newFlagStack(t, w)
 	run := approveAndRun(t, s, "demo-failover", "ticket=INC-7 primary down", 60*time.Second)
-	mu.Lock()
-	defer mu.Unlock()
-	if !flags["promote_db"] || !flags["switch_dns"] {
-		t.Errorf("steps not applied: %v", flags)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.flags["promote_db"] || !w.flags["switch_dns"] {
+		t.Errorf("steps not applied: %v", w.flags)
 	}
 	if run.Card.Channel != s.fake.ChannelID("#incident-demo") {
 		t.Errorf("card in %s, want the runbook's channel", run.Card.Channel)
 	}
+	t.Logf("VmRSS after the run: %.1f MiB", float64(rssKiB())/1024)
+}
+
+// A socket disconnect in the middle of a run loses no card update.
+func TestEndToEndDisconnectMidRun(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	w := &flagWorld{flags: map[string]bool{"primary_down": true}, hold: map[string]chan struct{}{"switch_dns": release}, entered: entered}
+	s := newFlagStack(t, w)
+	go func() {
+		// Once the last step is applying, drop the socket, then let the
+		// step finish while the bot reconnects.
+		select {
+		case <-entered:
+		case <-time.After(60 * time.Second):
+		}
+		t.Logf("VmRSS during the run: %.1f MiB", float64(rssKiB())/1024)
+		_ = s.fake.Disconnect("link_disabled")
+		s.fake.DropConnection()
+		close(release)
+	}()
+	approveAndRun(t, s, "demo-failover", "primary down", 60*time.Second)
+	if s.fake.Connects() < 2 {
+		t.Error("the socket was never dropped: the test did not test a mid-run disconnect")
+	}
+}
+
+// A ❌ from an approver rejects the run; nothing runs.
+func TestEndToEndRejectByReaction(t *testing.T) {
+	w := &flagWorld{flags: map[string]bool{"primary_down": true}}
+	s := newFlagStack(t, w)
+	s.command("UALICE", "C0OPS", "start demo-failover primary down")
+	var run *store.Run
+	s.eventually(30*time.Second, func() string { return "no plan; alice was told: " + s.ephemeralText("UALICE") }, func() bool {
+		run = s.latestRun()
+		return run != nil && run.ApprovalMsg.TS != ""
+	})
+	s.react("UBOB", run.ApprovalMsg, "x")
+	s.eventually(10*time.Second, func() string { r, _ := s.st.GetRun(s.ctx, run.ID); return "run is " + string(r.State) }, func() bool {
+		r, _ := s.st.GetRun(s.ctx, run.ID)
+		return r.State != store.RunPending
+	})
+	if r, _ := s.st.GetRun(s.ctx, run.ID); r.State == store.RunRunning || r.State == store.RunSucceeded {
+		t.Fatalf("run %s after a rejection", r.State)
+	}
+	s.eventually(10*time.Second, func() string {
+		m, _ := s.fake.Message(run.ApprovalMsg.Channel, run.ApprovalMsg.TS)
+		return "plan not marked rejected:\n" + messageText(m)
+	}, func() bool {
+		m, _ := s.fake.Message(run.ApprovalMsg.Channel, run.ApprovalMsg.TS)
+		return strings.Contains(m.Blocks, "Rejected") && !strings.Contains(m.Blocks, `"action_id":"approve"`)
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.flags["promote_db"] {
+		t.Error("a rejected run changed something")
+	}
+}
+
+// rssKiB reads this process's resident set size (Linux).
+func rssKiB() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var n int
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &n)
+			return n
+		}
+	}
+	return 0
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,15 +194,6 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-func containsText(blocks string, want string) bool {
-	for _, s := range slackfake.BlocksText(blocks) {
-		if strings.Contains(s, want) {
-			return true
-		}
-	}
-	return false
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
