@@ -1,0 +1,162 @@
+// Package app wires the bot's parts together in one place: the store, the
+// step kinds, the runbook catalog, the executor, the progress card and the
+// commands handler. The chat transport (Slack or console) supplies the
+// Poster and the Directory; cmd/bot and the end-to-end tests use this.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/commands"
+	"github.com/failoverbot/failoverbot/internal/config"
+	"github.com/failoverbot/failoverbot/internal/executor"
+	"github.com/failoverbot/failoverbot/internal/notify/card"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/secret"
+	"github.com/failoverbot/failoverbot/internal/steps"
+	"github.com/failoverbot/failoverbot/internal/steps/builtin"
+	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/postgres"
+	"github.com/failoverbot/failoverbot/internal/store/sqlite"
+)
+
+// Options are what the transport supplies.
+type Options struct {
+	Config    config.Config
+	Poster    chat.Poster
+	Directory commands.Directory
+	Logger    *slog.Logger
+	// Env, if set, replaces the process environment for ${env:…} and
+	// ${secret:…} look-ups (the demo points runbooks at its lab this way).
+	Env func(string) (string, bool)
+	// Executor overrides executor settings that tests and the demo tune
+	// (poll intervals); Store, Sink, Owner, Logger, Redactor and Runbooks
+	// are always set here.
+	Executor executor.Config
+	// CardInterval overrides the least time between two card edits.
+	CardInterval time.Duration
+}
+
+// App is a wired bot.
+type App struct {
+	Store    store.Store
+	Registry *steps.Registry
+	Catalog  *commands.DirCatalog
+	Executor *executor.Executor
+	Cards    *card.Notifier
+	Handler  *commands.Handler
+	Redactor *secret.Redactor
+	Logger   *slog.Logger
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// New opens the store (applying migrations) and builds every part. It
+// changes nothing else: runs left by a previous process are taken back by
+// Start.
+func New(ctx context.Context, o Options) (*App, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := o.Config
+	reg, err := builtin.Registry()
+	if err != nil {
+		return nil, fmt.Errorf("register step kinds: %w", err)
+	}
+	red := &secret.Redactor{}
+	res := &secret.Resolver{Dir: cfg.SecretsDir, Lookup: o.Env, Redactor: red}
+	ropts := []runbook.Option{runbook.WithSecrets(res), runbook.WithLogger(log)}
+	if o.Env != nil {
+		ropts = append(ropts, runbook.WithEnv(o.Env))
+	}
+	cat, err := commands.NewDirCatalog(cfg.RunbookDir, reg, log.With("component", "runbooks"), ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("load runbooks: %w", err)
+	}
+	st, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Store: st, Registry: reg, Catalog: cat, Redactor: red, Logger: log}
+	a.Cards, err = card.New(card.Options{Poster: o.Poster, Store: st, Runbooks: cat.Get,
+		Interval: o.CardInterval, Logger: log.With("component", "card")})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("progress card: %w", err), st.Close())
+	}
+	ec := o.Executor
+	ec.Store, ec.Sink, ec.Owner, ec.LeaseTTL = st, a.Cards, cfg.Instance, cfg.LeaseTTL
+	ec.Logger, ec.Redactor, ec.Runbooks = log.With("component", "executor"), red, cat.Get
+	a.Executor, err = executor.New(ec)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("executor: %w", err), st.Close())
+	}
+	a.Handler, err = commands.New(commands.Options{
+		Catalog: cat, Executor: a.Executor, Store: st, Directory: o.Directory, Poster: o.Poster,
+		Cards: a.Cards, Responders: commands.Access{Groups: cfg.Responders.Groups, Users: cfg.Responders.Users},
+		ApproveEmoji: cfg.ApproveEmoji, RejectEmoji: cfg.RejectEmoji, Secrets: res, Scrub: red.Scrub,
+		Logger: log.With("component", "commands"),
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("commands: %w", err), st.Close())
+	}
+	return a, nil
+}
+
+// OpenStore opens PostgreSQL when DATABASE_URL is set, else the SQLite file.
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
+	if cfg.DatabaseURL != "" {
+		st, err := postgres.Open(ctx, cfg.DatabaseURL, log.With("component", "store"))
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return st, nil
+	}
+	st, err := sqlite.Open(ctx, cfg.StorePath, log.With("component", "store"))
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite store %s: %w", cfg.StorePath, err)
+	}
+	return st, nil
+}
+
+// Start runs the progress card worker and takes back the runs a previous
+// process left running.
+func (a *App) Start(ctx context.Context) error {
+	ctx, a.cancel = context.WithCancel(ctx)
+	a.wg.Go(func() { _ = a.Cards.Run(ctx) })
+	if err := a.Executor.Recover(ctx, a.Catalog.Get); err != nil {
+		return fmt.Errorf("recover runs: %w", err)
+	}
+	return nil
+}
+
+// Close stops the executor (runs stay `running` in the store for the next
+// process), lets the last card edits land and closes the store.
+func (a *App) Close(ctx context.Context) error {
+	err := a.Executor.Close(ctx)
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	return errors.Join(err, a.Store.Close())
+}
+
+// NewLogger builds the process logger from the configuration.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
