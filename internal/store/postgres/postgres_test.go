@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -121,6 +122,7 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 		if err == nil {
 			t.Fatalf("Open(%s) succeeded", dsn)
 		}
+		t.Log(err)
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error leaks the password: %v", err)
 		}
@@ -152,4 +154,39 @@ func TestAuditIsAppendOnlyInTheDatabase(t *testing.T) {
 	if err != nil || len(ev) != 1 || ev[0].Message != "original" {
 		t.Fatalf("audit after tampering: %v, %v", ev, err)
 	}
+}
+
+// TestSilentServerDoesNotHangOpen: a server that accepts connections and
+// then never answers (as a host dropping packets after the handshake) makes
+// Open fail at the caller's deadline instead of hanging.
+func TestSilentServerDoesNotHangOpen(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var held []net.Conn // held open, never answered
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = postgres.Open(ctx, "postgres://bot@"+l.Addr().String()+"/db?sslmode=disable", nil)
+	if err == nil {
+		t.Fatal("Open succeeded against a silent server")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Open took %s", d)
+	}
+	t.Log(err)
 }
