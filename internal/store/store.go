@@ -171,7 +171,9 @@ type Store interface {
 	UpdateRun(ctx context.Context, r *Run) error
 	// ClaimRun makes owner the run's owner until now+ttl if the run has no
 	// owner, is owned by owner, or its lease has expired; otherwise
-	// ErrLeaseHeld. It returns the updated run.
+	// ErrLeaseHeld. It returns the updated run. A claim (also a renewal)
+	// increments Version, so that copies read before it, such as a
+	// previous owner's, can no longer be written by UpdateRun.
 	ClaimRun(ctx context.Context, id, owner string, ttl time.Duration) (*Run, error)
 	// ListRuns lists runs, newest first.
 	ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
