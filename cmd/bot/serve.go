@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/app"
+	"github.com/failoverbot/failoverbot/internal/chat/console"
+	"github.com/failoverbot/failoverbot/internal/chat/slack"
+	"github.com/failoverbot/failoverbot/internal/config"
+)
+
+// shutdownTimeout bounds the draining of work when the bot stops.
+const shutdownTimeout = 30 * time.Second
+
+// cmdServe runs the Slack bot in socket mode until interrupted.
+func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	loadCfg := config.Flags(fs, os.Getenv)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadCfg()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	log := app.NewLogger(cfg, stderr)
+	scfg, err := slack.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "bot serve: %v\n", err)
+		return 2
+	}
+	bot, err := slack.New(scfg, nil, log.With("component", "slack"))
+	if err != nil {
+		fmt.Fprintf(stderr, "bot serve: %v\n", err)
+		return 2
+	}
+	a, err := app.New(ctx, app.Options{Config: cfg, Poster: bot.Poster(), Directory: bot.Directory(), Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "bot serve: %v\n", err)
+		return 1
+	}
+	bot.SetHandler(a.Handler)
+	code := 0
+	if err := a.Start(ctx); err != nil {
+		fmt.Fprintf(stderr, "bot serve: %v\n", err)
+		code = 1
+	} else if err := bot.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "bot serve: %v\n", err)
+		code = 1
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := a.Close(cctx); err != nil {
+		fmt.Fprintf(stderr, "bot serve: shutdown: %v\n", err)
+	}
+	return code
+}
+
+// cmdConsole runs the chat interface in the terminal (or a script).
+func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("console", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	loadCfg := config.Flags(fs, os.Getenv)
+	as := fs.String("as", "oncall-1", "the user you act as")
+	script := fs.String("script", "", "run the commands of FILE non-interactively; exit 1 if one fails")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadCfg()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	in := io.Reader(os.Stdin)
+	if *script != "" {
+		f, err := os.Open(*script)
+		if err != nil {
+			fmt.Fprintf(stderr, "bot console: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		in = f
+	}
+	err = runConsole(ctx, consoleRun{cfg: cfg, in: in, out: stdout, stderr: stderr, as: *as, script: *script != ""})
+	if err != nil {
+		fmt.Fprintf(stderr, "bot console: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// consoleRun is one console session.
+type consoleRun struct {
+	cfg         config.Config
+	in          io.Reader
+	out, stderr io.Writer
+	as          string
+	script      bool
+	opts        app.Options // Env and executor tuning (the demo sets them)
+}
+
+func runConsole(ctx context.Context, c consoleRun) (err error) {
+	log := app.NewLogger(c.cfg, c.stderr)
+	poster := console.NewPoster(c.out)
+	o := c.opts
+	o.Config, o.Poster, o.Logger = c.cfg, poster, log
+	o.Directory = &console.StaticDirectory{Groups: c.cfg.Groups}
+	a, err := app.New(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		err = errors.Join(err, a.Close(cctx))
+	}()
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	return console.Run(ctx, console.Options{In: c.in, Out: c.out, As: c.as, Handler: a.Handler, Poster: poster,
+		Store: a.Store, Script: c.script, ApproveEmoji: c.cfg.ApproveEmoji, RejectEmoji: c.cfg.RejectEmoji,
+		Settle: a.Cards.Flush})
+}
+
+func cmdLab(context.Context, []string, io.Writer, io.Writer) int  { return 1 }
+func cmdDemo(context.Context, []string, io.Writer, io.Writer) int { return 1 }
