@@ -245,7 +245,8 @@ func closeNames(name string, known []string, n int) []string {
 	for _, k := range known {
 		d := levenshtein(lname, strings.ToLower(k))
 		limit := max(1, len(name)/3)
-		if (d <= limit && d < len(name)) || (len(lname) >= 4 && strings.Contains(strings.ToLower(k), lname)) {
+		lk := strings.ToLower(k)
+		if (d <= limit && d < len(name)) || (len(lname) >= 4 && strings.Contains(lk, lname)) || (len(lk) >= 4 && strings.Contains(lname, lk)) {
 			cs = append(cs, cand{k, d})
 		}
 	}
