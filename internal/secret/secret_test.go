@@ -50,7 +50,7 @@ func TestValueNeverPrintsItself(t *testing.T) {
 	var logged strings.Builder
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "p", v)
 	for name, s := range map[string]string{
-		"%v": fmt.Sprintf("%v", v), "%s": fmt.Sprintf("%s", v), "%#v": fmt.Sprintf("%#v", v),
+		"%v": fmt.Sprintf("%v", v), "String": v.String(), "%#v": fmt.Sprintf("%#v", v),
 		"json": string(b), "slog": logged.String(),
 	} {
 		if strings.Contains(s, "s3cr3t") {
