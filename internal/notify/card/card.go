@@ -167,7 +167,10 @@ func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 		}
 		// Coalesce: wait out the interval since the last edit; events
 		// arriving meanwhile are folded into one edit.
-		if wait := st.last.Add(n.o.Interval).Sub(n.o.Now()); wait > 0 && ctx.Err() == nil {
+		n.mu.Lock()
+		last := st.last
+		n.mu.Unlock()
+		if wait := last.Add(n.o.Interval).Sub(n.o.Now()); wait > 0 && ctx.Err() == nil {
 			sleep(ctx, wait)
 		}
 		fctx := ctx
@@ -210,9 +213,6 @@ func (n *Notifier) flush(ctx context.Context, runID string, st *cardState, dirty
 	if err != nil {
 		return err
 	}
-	if posted {
-		st.last = n.o.Now()
-	}
 	if dirty && !posted {
 		v, err := BuildView(ctx, n.o.Store, n.runbook(ctx, runID), runID, n.o.Now())
 		if err != nil {
@@ -221,7 +221,9 @@ func (n *Notifier) flush(ctx context.Context, runID string, st *cardState, dirty
 		if err := n.o.Poster.Update(ctx, ref, chat.Message{Text: cardText(v), View: v}); err != nil {
 			return fmt.Errorf("edit card of %s: %w", runID, err)
 		}
+		n.mu.Lock()
 		st.last = n.o.Now()
+		n.mu.Unlock()
 	}
 	for len(*replies) > 0 {
 		if _, err := n.o.Poster.Reply(ctx, ref, (*replies)[0]); err != nil {
@@ -282,6 +284,14 @@ func (n *Notifier) ensureCard(ctx context.Context, runID string) (ref chat.Messa
 		return chat.MessageRef{}, false, fmt.Errorf("post card of %s in %s: %w", runID, channel, err)
 	}
 	n.posted[runID] = ref
+	n.mu.Lock() // the post counts as an edit for the rate limit
+	st := n.cards[runID]
+	if st == nil {
+		st = &cardState{wake: make(chan struct{}, 1)}
+		n.cards[runID] = st
+	}
+	st.last = n.o.Now()
+	n.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		run.Card = store.MessageRef(ref)
 		err = n.o.Store.UpdateRun(ctx, run)
