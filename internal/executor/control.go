@@ -24,17 +24,21 @@ func (e *Executor) Start(ctx context.Context, runID string, rb *runbook.Runbook)
 	if rb == nil {
 		return fmt.Errorf("start run %s: %w", runID, ErrNoRunbook)
 	}
+	// Refuse before touching anything: a refused start changes nothing.
+	run, err := e.getRun(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("start run %s: %w", runID, err)
+	}
+	if err := e.startable(rb, run); err != nil {
+		return fmt.Errorf("start run %s: %w", runID, err)
+	}
 	c, err := e.ctl(ctx, runID, rb)
 	if err != nil {
 		return fmt.Errorf("start run %s: %w", runID, err)
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
-	run := c.snapshot()
-	if run.State != store.RunPending {
-		return fmt.Errorf("start run %s: %w (it is %s)", runID, ErrNotPending, run.State)
-	}
-	if err := e.checkPlan(rb, run); err != nil {
+	if err := e.startable(rb, c.snapshot()); err != nil {
 		return fmt.Errorf("start run %s: %w", runID, err)
 	}
 	if err := c.claim(ctx); err != nil {
@@ -54,6 +58,16 @@ func (e *Executor) Start(ctx context.Context, runID string, rb *runbook.Runbook)
 	}
 	c.startRunner()
 	return nil
+}
+
+func (e *Executor) startable(rb *runbook.Runbook, run *store.Run) error {
+	if run.Runbook != rb.Name {
+		return fmt.Errorf("it is a run of runbook %s, not %s", run.Runbook, rb.Name)
+	}
+	if run.State != store.RunPending {
+		return fmt.Errorf("%w (it is %s)", ErrNotPending, run.State)
+	}
+	return e.checkPlan(rb, run)
 }
 
 func (e *Executor) checkPlan(rb *runbook.Runbook, run *store.Run) error {
@@ -182,25 +196,32 @@ func (e *Executor) Abort(ctx context.Context, runID, by string) error {
 		return fmt.Errorf("abort run %s: %w", runID, err)
 	}
 	c.opMu.Lock()
-	defer c.opMu.Unlock()
 	run := c.snapshot()
 	if !run.State.Active() {
+		c.opMu.Unlock()
 		return fmt.Errorf("abort run %s: %w (it is %s)", runID, ErrRunEnded, run.State)
 	}
 	if run.State == store.RunPending {
+		c.opMu.Unlock()
 		return fmt.Errorf("abort run %s: %w: it has not started (reject or cancel the request instead)", runID, ErrNotRunning)
 	}
 	c.mu.Lock()
 	active, cancel, done := c.active, c.cancel, c.done
 	c.mu.Unlock()
 	if active {
+		// Wait for the runner without holding opMu: it may be waiting for
+		// opMu itself to record a pause; cancelled, it records nothing.
 		cancel(errAborted)
+		c.opMu.Unlock()
 		select {
 		case <-done:
 		case <-ctx.Done():
 			return fmt.Errorf("abort run %s: waiting for its steps to stop: %w", runID, context.Cause(ctx))
 		}
-	} else if run.State == store.RunRunning {
+		c.opMu.Lock()
+	}
+	defer c.opMu.Unlock()
+	if !active && run.State == store.RunRunning {
 		if err := c.claim(ctx); err != nil {
 			return fmt.Errorf("abort run %s: %w", runID, err)
 		}

@@ -258,8 +258,9 @@ func TestStartRefusesAStalePlanAndARunNotPending(t *testing.T) {
 	if run := e.run(id); run.State != store.RunPending {
 		t.Errorf("a refused start changed the run to %s", run.State)
 	}
-	if w.appliesOf("a") != 0 {
-		t.Error("a refused run applied a step")
+	if w.appliesOf("a") != 0 || len(e.steps(id)) != 0 || len(e.audit(id)) != 0 {
+		t.Errorf("a refused start changed something: applies %d, step states %d, audit events %d",
+			w.appliesOf("a"), len(e.steps(id)), len(e.audit(id)))
 	}
 	if err := e.ex.Start(ctx, id, rb); err != nil {
 		t.Fatalf("start: %v", err)

@@ -88,8 +88,10 @@ func (c *runCtl) execute(ctx context.Context) error {
 		if c.phaseComplete(ph) {
 			continue
 		}
-		if err := c.record(ctx, actorBot, string(events.PhaseStarted), events.Event{Type: events.PhaseStarted, Phase: ph.ID, Summary: ph.Name}); err != nil {
-			return err
+		if c.phaseFresh(ph) {
+			if err := c.record(ctx, actorBot, string(events.PhaseStarted), events.Event{Type: events.PhaseStarted, Phase: ph.ID, Summary: ph.Name}); err != nil {
+				return err
+			}
 		}
 		for {
 			if ctx.Err() != nil {
@@ -192,6 +194,18 @@ func (c *runCtl) stuckReason(ph *runbook.Phase) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// phaseFresh reports whether no step of the phase has started yet.
+func (c *runCtl) phaseFresh(ph *runbook.Phase) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range ph.Steps {
+		if c.states[s.ID].Status != store.StepPending {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *runCtl) phaseComplete(ph *runbook.Phase) bool {
