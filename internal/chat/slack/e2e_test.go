@@ -228,7 +228,10 @@ func approveAndRun(t *testing.T, s *stack, rbName, startArgs string, timeout tim
 	if _, err := s.fake.Redeliver(ev); err != nil {
 		t.Fatal(err)
 	}
-	// Dave is not in the approver group.
+	s.eventually(10*time.Second, func() string { return fmt.Sprintf("bob's approval not recorded: %v", s.approvals(run.ID)) },
+		func() bool { return len(s.approvals(run.ID)) > 0 })
+	// Dave is not in the approver group. His event comes after the
+	// redelivered one, so by the time he is answered a duplicate would show.
 	s.react("UDAVE", run.ApprovalMsg, "white_check_mark")
 	s.eventually(10*time.Second, func() string { return "dave was not told: " + s.ephemeralText("UDAVE") },
 		func() bool { return len(s.fake.Ephemerals("UDAVE")) > 0 })
