@@ -99,7 +99,7 @@ func (o *ephemeralOut) Ephemeral(ctx context.Context, m chat.Message) error {
 func (h *Handler) lookupUser(ctx context.Context, u chat.User) chat.User {
 	full, err := h.o.Directory.User(ctx, u.ID)
 	if err != nil {
-		h.log.WarnContext(ctx, "look up user", "user", u.ID, "err", err)
+		h.log.WarnContext(ctx, "look up user", "user", u.ID, h.errAttr(err))
 		return u
 	}
 	full.IsBot = full.IsBot || u.IsBot
@@ -115,7 +115,7 @@ func (h *Handler) runByMessage(ctx context.Context, ref chat.MessageRef) *store.
 	for _, opts := range []store.ListOptions{{States: []store.RunState{store.RunPending}}, {Limit: 200}} {
 		runs, err := h.o.Store.ListRuns(ctx, opts)
 		if err != nil {
-			h.log.ErrorContext(ctx, "list runs", "err", err)
+			h.log.ErrorContext(ctx, "list runs", h.errAttr(err))
 			return nil
 		}
 		for _, r := range runs {
@@ -129,7 +129,7 @@ func (h *Handler) runByMessage(ctx context.Context, ref chat.MessageRef) *store.
 
 func (h *Handler) ephemeral(ctx context.Context, channel, user, text string, isErr bool) {
 	if err := h.o.Poster.Ephemeral(ctx, channel, user, chat.Message{Text: text, Error: isErr}); err != nil {
-		h.log.WarnContext(ctx, "ephemeral", "user", user, "err", err)
+		h.log.WarnContext(ctx, "ephemeral", "user", user, h.errAttr(err))
 	}
 }
 
@@ -150,7 +150,7 @@ func (h *Handler) decide(ctx context.Context, a attempt) {
 	}
 	run, err := h.o.Store.GetRun(ctx, a.run.ID)
 	if err != nil {
-		log.ErrorContext(ctx, "get run", "err", err)
+		log.ErrorContext(ctx, "get run", h.errAttr(err))
 		return
 	}
 	a.run = run
@@ -227,7 +227,7 @@ func approvers(rb *runbook.Runbook, responders Access) Access {
 func (h *Handler) seenEvent(ctx context.Context, runID, eventID string) bool {
 	evs, err := h.o.Store.Audit(ctx, runID)
 	if err != nil {
-		h.log.WarnContext(ctx, "read audit trail", "run", runID, "err", err)
+		h.log.WarnContext(ctx, "read audit trail", "run", runID, h.errAttr(err))
 		return false
 	}
 	for _, e := range evs {
@@ -241,7 +241,7 @@ func (h *Handler) seenEvent(ctx context.Context, runID, eventID string) bool {
 func (h *Handler) approvalsOf(ctx context.Context, run *store.Run) (approvedBy []string, decided map[string]store.Decision) {
 	list, err := h.o.Store.Approvals(ctx, run.ID)
 	if err != nil {
-		h.log.ErrorContext(ctx, "list approvals", "run", run.ID, "err", err)
+		h.log.ErrorContext(ctx, "list approvals", "run", run.ID, h.errAttr(err))
 	}
 	decided = map[string]store.Decision{}
 	for _, ap := range list {
@@ -261,7 +261,7 @@ func (h *Handler) approve(ctx context.Context, a attempt, rb *runbook.Runbook) {
 		return
 	}
 	if err := h.o.Store.PutApproval(ctx, &store.Approval{RunID: run.ID, User: a.user.ID, Decision: store.Approve, PlanHash: run.PlanHash, At: h.o.Now()}); err != nil {
-		h.log.ErrorContext(ctx, "put approval", "run", run.ID, "err", err)
+		h.log.ErrorContext(ctx, "put approval", "run", run.ID, h.errAttr(err))
 		h.ephemeral(ctx, a.channel, a.user.ID, "Your approval could not be recorded: "+h.o.Scrub(err.Error()), true)
 		return
 	}
@@ -279,7 +279,7 @@ func (h *Handler) approve(ctx context.Context, a attempt, rb *runbook.Runbook) {
 func (h *Handler) reject(ctx context.Context, a attempt) {
 	run := a.run
 	if err := h.o.Store.PutApproval(ctx, &store.Approval{RunID: run.ID, User: a.user.ID, Decision: store.Reject, PlanHash: run.PlanHash, At: h.o.Now()}); err != nil {
-		h.log.ErrorContext(ctx, "put rejection", "run", run.ID, "err", err)
+		h.log.ErrorContext(ctx, "put rejection", "run", run.ID, h.errAttr(err))
 	}
 	h.audit(ctx, run.ID, a.user.ID, "approval.rejected", a.user.ID+" rejected the plan", map[string]string{"via": a.via, "event": a.eventID})
 	if ended := h.endRun(ctx, run.ID, store.RunRejected, "rejected by "+a.user.ID, a.user.ID); ended != nil {
@@ -300,7 +300,7 @@ func (h *Handler) withdraw(ctx context.Context, a attempt) {
 		return
 	}
 	if err := h.o.Store.DeleteApproval(ctx, run.ID, a.user.ID); err != nil {
-		h.log.ErrorContext(ctx, "delete approval", "run", run.ID, "err", err)
+		h.log.ErrorContext(ctx, "delete approval", "run", run.ID, h.errAttr(err))
 		return
 	}
 	by, _ := h.approvalsOf(ctx, run)
@@ -321,17 +321,17 @@ func (h *Handler) quorum(ctx context.Context, runID string, rb *runbook.Runbook,
 		return nil
 	})
 	if err != nil {
-		h.log.WarnContext(ctx, "approve run", "run", runID, "err", err)
+		h.log.WarnContext(ctx, "approve run", "run", runID, h.errAttr(err))
 		return
 	}
 	h.audit(ctx, runID, "bot", "run.approved", fmt.Sprintf("quorum reached: %s", strings.Join(by, ", ")), map[string]string{"approvers": strings.Join(by, ",")})
 	if h.o.Cards != nil {
 		if err := h.o.Cards.Open(ctx, runID); err != nil {
-			h.log.WarnContext(ctx, "open progress card", "run", runID, "err", err)
+			h.log.WarnContext(ctx, "open progress card", "run", runID, h.errAttr(err))
 		}
 	}
 	if err := h.o.Executor.Start(ctx, runID, rb); err != nil {
-		h.log.ErrorContext(ctx, "start run", "run", runID, "err", err)
+		h.log.ErrorContext(ctx, "start run", "run", runID, h.errAttr(err))
 		h.audit(ctx, runID, "bot", "run.start_failed", "start: "+err.Error(), nil)
 		if run.ApprovalMsg.TS != "" {
 			_, _ = h.o.Poster.Reply(ctx, chat.MessageRef(run.ApprovalMsg), chat.Message{Text: fmt.Sprintf("Run %s was approved but could not start: %s", runID, h.o.Scrub(err.Error())), Error: true})
@@ -367,7 +367,7 @@ func (h *Handler) expireIfDue(ctx context.Context, run *store.Run) bool {
 func (h *Handler) ExpirePending(ctx context.Context) {
 	runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{States: []store.RunState{store.RunPending}})
 	if err != nil {
-		h.log.WarnContext(ctx, "list pending runs", "err", err)
+		h.log.WarnContext(ctx, "list pending runs", h.errAttr(err))
 		return
 	}
 	h.mu.Lock()
@@ -415,7 +415,7 @@ func (h *Handler) updatePlan(ctx context.Context, run *store.Run) {
 		v.State = "approved"
 	}
 	if err := h.o.Poster.Update(ctx, chat.MessageRef(run.ApprovalMsg), chat.Message{Text: planText(v), View: v}); err != nil {
-		h.log.WarnContext(ctx, "update plan message", "run", run.ID, "err", err)
+		h.log.WarnContext(ctx, "update plan message", "run", run.ID, h.errAttr(err))
 	}
 }
 

@@ -129,7 +129,7 @@ func (h *Handler) HandleCommand(ctx context.Context, req chat.Request, out chat.
 	if spec, _ := specOf(cmd.Verb); spec.responder {
 		ok, err := h.isResponder(ctx, req.User)
 		if err != nil {
-			log.ErrorContext(ctx, "check responder", "err", err)
+			log.ErrorContext(ctx, "check responder", h.errAttr(err))
 			h.fail(ctx, out, "Could not check whether you are a responder: "+h.o.Scrub(err.Error()))
 			return
 		}
@@ -172,13 +172,13 @@ func runArg(c *Command) string {
 // fail answers the requester only, marked as an error.
 func (h *Handler) fail(ctx context.Context, out chat.Responder, text string) {
 	if err := out.Ephemeral(ctx, chat.Message{Text: text, Error: true}); err != nil {
-		h.log.WarnContext(ctx, "ephemeral reply", "err", err)
+		h.log.WarnContext(ctx, "ephemeral reply", h.errAttr(err))
 	}
 }
 
 func (h *Handler) respond(ctx context.Context, out chat.Responder, m chat.Message) {
 	if err := out.Respond(ctx, m); err != nil {
-		h.log.WarnContext(ctx, "reply", "err", err)
+		h.log.WarnContext(ctx, "reply", h.errAttr(err))
 	}
 }
 
@@ -193,7 +193,7 @@ func (h *Handler) audit(ctx context.Context, runID, actor, typ, msg string, data
 		}
 	}
 	if err := h.o.Store.Append(ctx, e); err != nil {
-		h.log.ErrorContext(ctx, "append audit event", "type", typ, "run", runID, "err", err)
+		h.log.ErrorContext(ctx, "append audit event", "type", typ, "run", runID, h.errAttr(err))
 	}
 }
 
@@ -255,4 +255,9 @@ func joinComma(parts []string) string {
 		s += p
 	}
 	return s
+}
+
+// errAttr logs an error scrubbed of secrets.
+func (h *Handler) errAttr(err error) slog.Attr {
+	return slog.String("err", h.o.Scrub(err.Error()))
 }

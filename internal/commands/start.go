@@ -195,7 +195,7 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 	}
 	ref, err := h.o.Poster.Post(ctx, channel, chat.Message{Text: planText(v), View: v})
 	if err != nil {
-		log.ErrorContext(ctx, "post plan", "err", err)
+		log.ErrorContext(ctx, "post plan", h.errAttr(err))
 		h.endRun(ctx, run.ID, store.RunAborted, "the plan could not be posted", "bot")
 		h.fail(ctx, out, fmt.Sprintf("Could not post the plan in %s, run %s was cancelled: %s", channel, run.ID, h.o.Scrub(err.Error())))
 		return
@@ -204,7 +204,7 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 		r.ApprovalMsg = store.MessageRef{Channel: ref.Channel, TS: ref.TS}
 		return nil
 	}); err != nil {
-		log.ErrorContext(ctx, "store approval message", "err", err)
+		log.ErrorContext(ctx, "store approval message", h.errAttr(err))
 	}
 	h.audit(ctx, run.ID, "bot", "approval.requested", fmt.Sprintf("plan posted in %s; %s", channel, policyText(rb.Approval)), map[string]string{"channel": ref.Channel, "ts": ref.TS})
 	if rb.Approval.Required <= 0 {
@@ -320,7 +320,7 @@ func (h *Handler) endRun(ctx context.Context, id string, state store.RunState, r
 		return nil
 	})
 	if err != nil {
-		h.log.WarnContext(ctx, "end run", "run", id, "state", state, "err", err)
+		h.log.WarnContext(ctx, "end run", "run", id, "state", state, h.errAttr(err))
 		return nil
 	}
 	h.audit(ctx, id, actor, "run."+string(state), reason, nil)

@@ -111,13 +111,11 @@ phases:
 // bot is the whole console stack: real SQLite store, real executor, the
 // commands handler and the progress card, all printing to one buffer.
 type bot struct {
-	st      store.Store
-	h       *commands.Handler
-	poster  *console.Poster
-	cards   *card.Notifier
-	out     *bytes.Buffer
-	w       *world
-	cleanup func()
+	st     store.Store
+	h      *commands.Handler
+	poster *console.Poster
+	cards  *card.Notifier
+	w      *world
 }
 
 // syncBuffer is a bytes.Buffer safe for the card's goroutine.
