@@ -17,6 +17,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/executor"
 	"github.com/failoverbot/failoverbot/internal/notify/card"
 	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
 	"github.com/failoverbot/failoverbot/internal/store/sqlite"
@@ -60,8 +61,12 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	var ropts []runbook.Option
+	var secrets *secret.Resolver
+	redactor := &secret.Redactor{}
 	if o.env != nil {
-		ropts = append(ropts, runbook.WithEnv(func(k string) (string, bool) { v, ok := o.env[k]; return v, ok }))
+		lookup := func(k string) (string, bool) { v, ok := o.env[k]; return v, ok }
+		secrets = &secret.Resolver{Lookup: lookup, Redactor: redactor}
+		ropts = append(ropts, runbook.WithEnv(lookup), runbook.WithSecrets(secrets))
 	}
 	cat, err := commands.NewDirCatalog(o.dir, o.registry, log, ropts...)
 	if err != nil {
@@ -76,13 +81,14 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec, err := executor.New(executor.Config{Store: st, Sink: cards, Owner: "e2e", Logger: log, Runbooks: cat.Get,
+	exec, err := executor.New(executor.Config{Store: st, Sink: cards, Owner: "e2e", Logger: log, Runbooks: cat.Get, Redactor: redactor,
 		PollInterval: 50 * time.Millisecond, MaxPollInterval: 200 * time.Millisecond, RetryBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, err := commands.New(commands.Options{Catalog: cat, Executor: exec, Store: st, Directory: bot.Directory(),
-		Poster: bot.Poster(), Cards: cards, Responders: commands.Access{Groups: []string{"oncall"}}, Logger: log})
+		Poster: bot.Poster(), Cards: cards, Responders: commands.Access{Groups: []string{"oncall"}}, Logger: log,
+		Secrets: secrets, Scrub: redactor.Scrub})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,64 @@
+package slack_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/steps/builtin"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// TestEndToEndLabFailover fails the real lab's primary region and fails it
+// over through Slack: assess, start, a refused self-approval, a redelivered
+// reaction counted once, two approvals, and the card shows the run done.
+// The lab's DR database must then accept writes.
+func TestEndToEndLabFailover(t *testing.T) {
+	src := filepath.Join("..", "..", "..", "runbooks", "lab-failover.yaml")
+	yaml, err := os.ReadFile(src)
+	if os.IsNotExist(err) {
+		t.Skip("runbooks/lab-failover.yaml does not exist yet (H5)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
+		defer dcancel()
+		_ = l.Down(dctx)
+	})
+	if err := l.FailPrimary(ctx, lab.FailStop); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := builtin.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lab-failover.yaml"), yaml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newStack(t, stackOptions{registry: reg, dir: dir, env: l.Env()})
+	run := approveAndRun(t, s, "lab-failover", "lab primary down", 3*time.Minute)
+	if run.State != store.RunSucceeded {
+		t.Fatalf("run %s", run.State)
+	}
+	// No secret of the lab reaches Slack.
+	seen := s.channelText("C0OPS") + s.channelText(run.Card.Channel) + s.ephemeralText("")
+	for _, name := range []string{"LAB_PG_PASSWORD", "LAB_REDIS_PASSWORD"} {
+		if v := l.Env()[name]; v != "" && strings.Contains(seen, v) {
+			t.Errorf("%s was shown in Slack", name)
+		}
+	}
+	t.Logf("VmRSS after the lab run: %.1f MiB", float64(rssKiB())/1024)
+}
