@@ -60,7 +60,7 @@ func (e *Executor) checkOnce(ctx context.Context, s *runbook.Step, vars runbook.
 	if s.Factory == nil {
 		return steps.Result{}, fmt.Errorf("step %s has no factory", s.ID)
 	}
-	inst, err := guard(ctx, "build step", func(ctx context.Context) (steps.Step, error) { return s.Factory.Build(ctx, vars) })
+	inst, err := buildStep(ctx, e, s, vars)
 	if err != nil {
 		return steps.Result{}, fmt.Errorf("build step: %w", err)
 	}

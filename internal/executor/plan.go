@@ -30,6 +30,9 @@ const (
 	VerdictWillChange  = "will change"
 	VerdictAlreadyDone = "already done"
 	VerdictSkipped     = "skipped: its when condition is false"
+	// VerdictWillWait is for a read-only step (a probe, a gate) whose
+	// condition does not hold yet: the run will wait for it.
+	VerdictWillWait = "will wait until it passes"
 )
 
 type verdictKind int
@@ -41,6 +44,7 @@ const (
 	vCannotTell
 	vSkipped
 	vAlternative
+	vWillWait
 )
 
 type planResult struct {
@@ -118,6 +122,8 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 			ps.Verdict = VerdictSkipped
 		case vAlternative:
 			ps.Verdict = "only if " + s.AlternativeOf + " fails"
+		case vWillWait:
+			ps.Verdict = VerdictWillWait
 		}
 		p.Steps = append(p.Steps, ps)
 	}
@@ -180,8 +186,12 @@ func (e *Executor) planStep(ctx context.Context, s *runbook.Step, params map[str
 		}
 		return &planResult{kind: vCannotTell, detail: err.Error()}
 	}
-	if res.Done {
+	switch {
+	case res.Done:
 		return &planResult{kind: vDone, summary: res.Summary, outputs: res.Outputs}
+	case s.ReadOnly:
+		// Nothing will change, so the steps after it can be told now.
+		return &planResult{kind: vWillWait, summary: res.Summary}
 	}
 	return &planResult{kind: vWillChange, summary: res.Summary}
 }

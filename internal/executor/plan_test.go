@@ -51,8 +51,9 @@ func TestPlanGivesAVerdictPerStepWithoutApplyingAnything(t *testing.T) {
 			})),
 			cond,
 			mkStep(w, "lb"),
+			mkStep(w, "gate", readOnly()),
 		},
-		[]*runbook.Step{uses, dns, mkStep(w, "after_promote", needs("promote"))},
+		[]*runbook.Step{uses, dns, mkStep(w, "after_promote", needs("promote")), mkStep(w, "after_gate", needs("gate"))},
 	)
 	rb.Params = []runbook.Param{{Name: "mode", Default: "partial"}}
 	start := time.Now()
@@ -75,6 +76,8 @@ func TestPlanGivesAVerdictPerStepWithoutApplyingAnything(t *testing.T) {
 		"uses_lag":      "will change",
 		"dns":           "unknown until lb runs",
 		"after_promote": "unknown until scale_primary runs",
+		"gate":          "will wait until it passes",
+		"after_gate":    "will change",
 	}
 	if len(plan.Steps) != len(want) {
 		t.Errorf("%d plan steps, want %d", len(plan.Steps), len(want))

@@ -192,6 +192,7 @@ func (c *runCtl) record(ctx context.Context, actor, auditType string, ev events.
 	if err := e.storeCall(ctx, func(ctx context.Context) error { return e.cfg.Store.Append(ctx, a) }); err != nil {
 		return fmt.Errorf("append audit event %s of run %s: %w", auditType, c.id, err)
 	}
+	e.log.InfoContext(ctx, auditType, "run", c.id, "step", ev.StepID, "phase", ev.Phase, "actor", actor, "msg", msg)
 	if ev.Type == "" {
 		return nil
 	}

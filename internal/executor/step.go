@@ -71,7 +71,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 	if s.Factory == nil {
 		return r.fail(fmt.Errorf("step %s has no factory", s.ID))
 	}
-	inst, err := guard(ctx, "build step", func(ctx context.Context) (steps.Step, error) { return s.Factory.Build(ctx, vars) })
+	inst, err := buildStep(ctx, r.c.e, s, vars)
 	if err != nil {
 		return r.fail(fmt.Errorf("build step: %w", err))
 	}
@@ -234,10 +234,23 @@ func closeStep(inst steps.Step, e *Executor, id string) {
 	}
 }
 
+// buildStep builds the step instance under ctx; an instance that arrives
+// after ctx is done is closed.
+func buildStep(ctx context.Context, e *Executor, s *runbook.Step, vars runbook.Vars) (steps.Step, error) {
+	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Step, error) { return s.Factory.Build(ctx, vars) },
+		func(inst steps.Step) { closeStep(inst, e, s.ID) })
+}
+
 // guard calls f in its own goroutine and returns when f returns or ctx is
 // done, whichever comes first: a step that ignores its context cannot hold
 // the run past its deadline. A panic in f becomes a permanent error.
 func guard[T any](ctx context.Context, what string, f func(context.Context) (T, error)) (T, error) {
+	return guardLate(ctx, what, f, nil)
+}
+
+// guardLate is guard; late, if set, gets the value f returns after ctx
+// was done (to release it).
+func guardLate[T any](ctx context.Context, what string, f func(context.Context) (T, error), late func(T)) (T, error) {
 	type result struct {
 		v   T
 		err error
@@ -256,6 +269,13 @@ func guard[T any](ctx context.Context, what string, f func(context.Context) (T, 
 	case r := <-ch:
 		return r.v, r.err
 	case <-ctx.Done():
+		if late != nil {
+			go func() {
+				if r := <-ch; r.err == nil {
+					late(r.v)
+				}
+			}()
+		}
 		var zero T
 		return zero, context.Cause(ctx)
 	}
