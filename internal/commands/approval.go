@@ -3,11 +3,13 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/executor"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
@@ -333,6 +335,12 @@ func (h *Handler) quorum(ctx context.Context, runID string, rb *runbook.Runbook,
 	if err := h.o.Executor.Start(ctx, runID, rb); err != nil {
 		h.log.ErrorContext(ctx, "start run", "run", runID, h.errAttr(err))
 		h.audit(ctx, runID, "bot", "run.start_failed", "start: "+err.Error(), nil)
+		// A run that cannot start must not hold the runbook's lock.
+		if errors.Is(err, executor.ErrStalePlan) {
+			h.endRun(ctx, runID, store.RunExpired, "the runbook changed since the plan was approved: approvals are void", "bot")
+		} else {
+			h.endRun(ctx, runID, store.RunFailed, "could not start: "+err.Error(), "bot")
+		}
 		if run.ApprovalMsg.TS != "" {
 			_, _ = h.o.Poster.Reply(ctx, chat.MessageRef(run.ApprovalMsg), chat.Message{Text: fmt.Sprintf("Run %s was approved but could not start: %s", runID, h.o.Scrub(err.Error())), Error: true})
 		}
@@ -405,9 +413,9 @@ func (h *Handler) updatePlan(ctx context.Context, run *store.Run) {
 		v.State = "pending"
 	case store.RunRejected, store.RunExpired:
 		v.State = string(run.State)
-	case store.RunAborted:
-		if run.StartedAt.IsZero() {
-			v.State = "aborted"
+	case store.RunAborted, store.RunFailed:
+		if run.StartedAt.IsZero() { // ended before it started
+			v.State = string(run.State)
 		} else {
 			v.State = "approved"
 		}

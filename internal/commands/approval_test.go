@@ -357,3 +357,22 @@ func TestButtonsRetrySkipAbortAreForResponders(t *testing.T) {
 		}
 	}
 }
+
+func TestARunThatCannotStartReleasesTheRunbook(t *testing.T) {
+	f := newFixture(t)
+	f.h.o.Executor = failingStart{f.exec}
+	run := f.startRun()
+	f.react("oncall-2", run, yes, true, "")
+	f.react("oncall-3", run, yes, true, "")
+	got := f.run(run.ID)
+	if got.State != store.RunFailed || !strings.Contains(got.StateReason, "could not start") {
+		t.Errorf("run = %s (%s), want failed", got.State, got.StateReason)
+	}
+	if v := f.poster.lastPlan(run.ApprovalMsg); v.State != "failed" {
+		t.Errorf("plan message says %q", v.State)
+	}
+	out := f.command("oncall-1", "start lab")
+	if strings.Contains(out.text(), "already has an active run") {
+		t.Errorf("the failed run still holds the runbook: %s", out.text())
+	}
+}

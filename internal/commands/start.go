@@ -316,7 +316,7 @@ func (h *Handler) endRun(ctx context.Context, id string, state store.RunState, r
 		if r.State != store.RunPending {
 			return errNotPending
 		}
-		r.State, r.StateReason, r.EndedAt = state, reason, h.o.Now()
+		r.State, r.StateReason, r.EndedAt = state, h.o.Scrub(reason), h.o.Now()
 		return nil
 	})
 	if err != nil {
