@@ -129,6 +129,3 @@ func runConsole(ctx context.Context, c consoleRun) (err error) {
 		Store: a.Store, Script: c.script, ApproveEmoji: c.cfg.ApproveEmoji, RejectEmoji: c.cfg.RejectEmoji,
 		Settle: a.Cards.Flush})
 }
-
-func cmdLab(context.Context, []string, io.Writer, io.Writer) int  { return 1 }
-func cmdDemo(context.Context, []string, io.Writer, io.Writer) int { return 1 }

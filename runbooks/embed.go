@@ -1,0 +1,10 @@
+// Package runbooks embeds the runbooks shipped with the bot, so that
+// `bot demo` runs the lab runbooks from any directory.
+package runbooks
+
+import "embed"
+
+// FS holds every runbook of this directory.
+//
+//go:embed *.yaml
+var FS embed.FS
