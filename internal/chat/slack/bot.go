@@ -42,6 +42,8 @@ type Bot struct {
 	dedupe  *ttlSet
 	jobs    chan job
 	workers sync.WaitGroup
+	// fatal receives the error code when Slack refuses the bot token.
+	fatal chan string
 
 	mu      sync.Mutex
 	started bool
@@ -90,8 +92,15 @@ func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
 		sm:     sm,
 		dedupe: newTTLSet(cfg.DedupeTTL, cfg.DedupeSize, time.Now),
 		jobs:   make(chan job, cfg.QueueSize),
+		fatal:  make(chan string, 1),
 	}
 	b.poster = newPoster(api, cfg, log)
+	b.poster.onAuthError = func(code string) {
+		select {
+		case b.fatal <- code:
+		default:
+		}
+	}
 	b.dir = newDirectory(api, cfg, log, b.poster.call)
 	return b, nil
 }
@@ -146,6 +155,10 @@ loop:
 			if ctx.Err() == nil {
 				runErr = b.connectError(err)
 			}
+			break loop
+		case code := <-b.fatal:
+			runErr = fmt.Errorf("slack: the bot token (%s) was refused: %s: %w", EnvBotToken, code, ErrAuth)
+			b.log.Error("slack refused the bot token; stopping", "error", code)
 			break loop
 		case <-ctx.Done():
 			break loop

@@ -210,6 +210,32 @@ func TestRevokedAppTokenEndsRunClearly(t *testing.T) {
 	}
 }
 
+func TestRevokedBotTokenEndsRunClearly(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	hs.h.onCommand = func(ctx context.Context, req chat.Request, out chat.Responder) {
+		if err := out.Respond(ctx, chat.Message{Text: "hi"}); err == nil {
+			t.Error("Respond succeeded with a revoked token")
+		}
+	}
+	hs.fake.RevokeToken(slackfake.BotToken)
+	if _, err := hs.fake.SlashCommand("UALICE", "C1", "status"); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-hs.done:
+		close(hs.done)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not end after the bot token was revoked")
+	}
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") || !strings.Contains(err.Error(), "token_revoked") {
+		t.Fatalf("Run = %v, want ErrAuth naming SLACK_BOT_TOKEN and token_revoked", err)
+	}
+	if strings.Contains(err.Error()+hs.logs.String(), slackfake.BotToken) {
+		t.Error("the token leaked into the error or the logs")
+	}
+}
+
 func TestWrongTokensAreRefusedAtStart(t *testing.T) {
 	for _, tc := range []struct {
 		name, app, bot, want string

@@ -23,6 +23,8 @@ type Poster struct {
 	tries   int
 	updates *coalescer
 	sleep   func(ctx context.Context, d time.Duration) error
+	// onAuthError is told when Slack refuses the bot token.
+	onAuthError func(code string)
 }
 
 var _ chat.Poster = (*Poster)(nil)
@@ -116,6 +118,9 @@ func (p *Poster) call(ctx context.Context, op string, fn func(ctx context.Contex
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok && authErrors[se.Err] && p.onAuthError != nil {
+			p.onAuthError(se.Err)
 		}
 		wait, retry, limited := classify(err, backoff)
 		if !retry {
