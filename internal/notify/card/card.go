@@ -37,6 +37,9 @@ type Options struct {
 	Channel string
 	// Interval is the least time between two edits of a card (default 1s).
 	Interval time.Duration
+	// Refresh re-renders the card of a running run this often, so that its
+	// elapsed time moves during a long step (default 30s; negative: never).
+	Refresh time.Duration
 	// MaxBackoff caps the delay between retries of a failed post (default 30s).
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
@@ -62,6 +65,8 @@ type cardState struct {
 	replies []chat.Message
 	wake    chan struct{}
 	running bool
+	// active: the run is executing (its elapsed time moves).
+	active bool
 	// flushing is true while the worker posts a batch it took.
 	flushing bool
 	last     time.Time // last edit
@@ -76,6 +81,9 @@ func New(o Options) (*Notifier, error) {
 	}
 	if o.Interval <= 0 {
 		o.Interval = time.Second
+	}
+	if o.Refresh == 0 {
+		o.Refresh = 30 * time.Second
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 30 * time.Second
@@ -104,7 +112,11 @@ func (n *Notifier) Notify(_ context.Context, e events.Event) {
 	}
 	switch e.Type {
 	case events.RunSucceeded, events.RunFailed, events.RunAborted:
-		st.final = true
+		st.final, st.active = true, false
+	case events.RunPaused, events.StepFailed:
+		st.active = false
+	default:
+		st.active = true
 	}
 	n.startLocked(e.RunID, st)
 	select {
@@ -156,14 +168,13 @@ func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 			n.mu.Unlock()
 			return
 		}
+		refresh := st.active && n.o.Refresh > 0
 		n.mu.Unlock()
 		if idle {
-			select {
-			case <-st.wake:
-				continue
-			case <-ctx.Done():
+			if !n.idle(ctx, st, refresh) {
 				return
 			}
+			continue
 		}
 		// Coalesce: wait out the interval since the last edit; events
 		// arriving meanwhile are folded into one edit.
@@ -204,6 +215,27 @@ func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 		sleep(ctx, backoff)
 		backoff = min(backoff*2, n.o.MaxBackoff)
 	}
+}
+
+// idle waits for work: an event, or the refresh period of an active run
+// (its elapsed time moved). It returns false when ctx is done.
+func (n *Notifier) idle(ctx context.Context, st *cardState, refresh bool) bool {
+	var tick <-chan time.Time
+	if refresh {
+		t := time.NewTimer(n.o.Refresh)
+		defer t.Stop()
+		tick = t.C
+	}
+	select {
+	case <-st.wake:
+	case <-tick:
+		n.mu.Lock()
+		st.dirty = true
+		n.mu.Unlock()
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // flush lands the card's state and posts the queued thread messages;

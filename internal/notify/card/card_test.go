@@ -353,3 +353,33 @@ func TestAFailedStepOffersRetrySkipAbortInTheThread(t *testing.T) {
 		}
 	})
 }
+
+func TestTheCardOfARunningRunIsRefreshed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		e := newEnv(t, ctx, &fakePoster{}, filepath.Join(t.TempDir(), "bot.db"))
+		e.createRun(t)
+		go e.n.Run(ctx)
+		e.n.Notify(ctx, events.Event{Type: events.StepStarted, RunID: "lab-1", StepID: "s00"})
+		time.Sleep(95 * time.Second) // a long step: no events
+		synctest.Wait()
+		u := e.poster.of("update")
+		if len(u) != 3 {
+			t.Fatalf("%d refreshes in 95 s, want 3 (every 30 s)", len(u))
+		}
+		if v := u[2].msg.View.(*chat.ProgressView); v.Elapsed < 90*time.Second {
+			t.Errorf("elapsed on the card %s, want ≥ 90s", v.Elapsed)
+		}
+		// A paused run's card stays still.
+		e.n.Notify(ctx, events.Event{Type: events.RunPaused, RunID: "lab-1"})
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		n := len(e.poster.of("update"))
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if got := len(e.poster.of("update")); got != n {
+			t.Errorf("%d edits of a paused run's card in 5 min", got-n)
+		}
+	})
+}
