@@ -33,7 +33,7 @@ func Example() {
 		log.Error("slack", "err", err)
 		return
 	}
-	var st store.Store            // sqlite.Open / postgres.Open
+	var st store.Store           // sqlite.Open / postgres.Open
 	var cat *commands.DirCatalog // commands.NewDirCatalog(dir, registry, log)
 	cards, _ := card.New(card.Options{Poster: bot.Poster(), Store: st, Runbooks: cat.Get, Logger: log})
 	exec, _ := executor.New(executor.Config{Store: st, Sink: cards, Owner: "bot-1", Runbooks: cat.Get, Logger: log})
