@@ -205,8 +205,18 @@ func (c *runCtl) record(ctx context.Context, actor, auditType string, ev events.
 	if !started.IsZero() {
 		ev.Elapsed = now.Sub(started)
 	}
-	e.cfg.Sink.Notify(context.WithoutCancel(ctx), ev)
+	e.notify(ctx, ev)
 	return nil
+}
+
+// notify hands ev to the sink; a sink that panics does not fail the run.
+func (e *Executor) notify(ctx context.Context, ev events.Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.ErrorContext(ctx, "event sink panicked", "event", ev.Type, "run", ev.RunID, "panic", e.scrub(fmt.Sprint(p)))
+		}
+	}()
+	e.cfg.Sink.Notify(context.WithoutCancel(ctx), ev)
 }
 
 // stepTransition stores a step state, then audits and announces it.

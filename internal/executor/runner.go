@@ -106,6 +106,12 @@ func (c *runCtl) execute(ctx context.Context) error {
 				case err := <-results:
 					inflight--
 					if err != nil {
+						// The store cannot record transitions: stop the other
+						// steps too; the run stays running for Recover.
+						c.mu.Lock()
+						cancel := c.cancel
+						c.mu.Unlock()
+						cancel(err)
 						return err
 					}
 				case <-c.wake:

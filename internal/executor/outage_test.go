@@ -1,0 +1,80 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/store"
+)
+
+// flakyStore fails every step write while down is set.
+type flakyStore struct {
+	store.Store
+	down atomic.Bool
+}
+
+func (f *flakyStore) PutStep(ctx context.Context, s *store.StepState) error {
+	if f.down.Load() {
+		return errors.New("database is locked")
+	}
+	return f.Store.PutStep(ctx, s)
+}
+
+func TestAStoreOutageStopsTheRunWithoutLosingItAndRecoverFinishesIt(t *testing.T) {
+	e := newEnv(t)
+	fs := &flakyStore{Store: e.st}
+	ex, err := New(Config{Store: fs, Owner: "test-owner", PlanHash: testHash, StoreTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld()
+	g := newGate()
+	rb := mkRunbook("outage", []*runbook.Step{mkStep(w, "a", g.opt()), mkStep(w, "b", needs("a"))})
+	id := e.create(rb, nil)
+	ctx := context.Background()
+	if err := ex.Start(ctx, id, rb); err != nil {
+		t.Fatal(err)
+	}
+	g.waitEntered(t)
+	fs.down.Store(true)
+	close(g.release)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := ex.Wait(wctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if run := e.run(id); run.State != store.RunRunning {
+		t.Fatalf("after the outage the run is %s, want running (for Recover)", run.State)
+	}
+	if st := e.steps(id)["a"]; st.Status != store.StepApplying {
+		t.Errorf("step a is %s, want applying (the done transition could not be written)", st.Status)
+	}
+	ex.Close(ctx)
+
+	fs.down.Store(false)
+	if err := e.ex.Recover(ctx, func(string) (*runbook.Runbook, error) { return rb, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if run := e.wait(id); run.State != store.RunSucceeded {
+		t.Fatalf("run is %s: %s", run.State, run.StateReason)
+	}
+	if w.appliesOf("a") != 1 {
+		t.Errorf("a applied %d times: its effect was in place", w.appliesOf("a"))
+	}
+}
+
+func TestASinkThatPanicsDoesNotFailTheRun(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Sink = events.SinkFunc(func(context.Context, events.Event) { panic("notifier bug") })
+	})
+	w := newWorld()
+	id := e.start(mkRunbook("sink", []*runbook.Step{mkStep(w, "a")}), nil)
+	if run := e.wait(id); run.State != store.RunSucceeded {
+		t.Fatalf("run is %s: %s", run.State, run.StateReason)
+	}
+}
