@@ -8,15 +8,16 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/internal/record"
 )
 
 // PutStep inserts or replaces the state of one step of a run
 // (store.ErrNotFound if there is no such run).
 func (s *Store) PutStep(ctx context.Context, st *store.StepState) error {
-	if err := checkStep(st); err != nil {
+	if err := record.Step(st); err != nil {
 		return fmt.Errorf("put step %q of run %q: %w", st.StepID, st.RunID, err)
 	}
-	outputs, err := encodeMap(st.Outputs)
+	outputs, err := record.EncodeMap(st.Outputs)
 	if err != nil {
 		return fmt.Errorf("put step %s of run %s: outputs: %w", st.StepID, st.RunID, err)
 	}
@@ -56,7 +57,7 @@ func (s *Store) Steps(ctx context.Context, runID string) ([]*store.StepState, er
 		st.Status = store.StepStatus(status)
 		st.StartedAt, st.EndedAt = fromTS(started), fromTS(ended)
 		var err error
-		if st.Outputs, err = decodeMap(outputs); err != nil {
+		if st.Outputs, err = record.DecodeMap(outputs); err != nil {
 			return nil, fmt.Errorf("step %s outputs: %w", st.StepID, err)
 		}
 		return &st, nil
@@ -73,7 +74,7 @@ func (s *Store) PutApproval(ctx context.Context, a *store.Approval) error {
 	if a.At.IsZero() {
 		a.At = s.now()
 	}
-	if err := checkApproval(a); err != nil {
+	if err := record.Approval(a); err != nil {
 		return fmt.Errorf("put approval of %q on run %q: %w", a.User, a.RunID, err)
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO approvals (run_id, user_id, decision, plan_hash, at)
@@ -126,10 +127,10 @@ func (s *Store) Append(ctx context.Context, e *store.AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	if err := checkEvent(e); err != nil {
+	if err := record.Event(e); err != nil {
 		return fmt.Errorf("append audit event of run %q: %w", e.RunID, err)
 	}
-	data, err := encodeMap(e.Data)
+	data, err := record.EncodeMap(e.Data)
 	if err != nil {
 		return fmt.Errorf("append audit event %s: data: %w", e.Type, err)
 	}
@@ -162,7 +163,7 @@ func (s *Store) Audit(ctx context.Context, runID string) ([]*store.AuditEvent, e
 		}
 		e.At = e.At.UTC()
 		var err error
-		if e.Data, err = decodeMap(data); err != nil {
+		if e.Data, err = record.DecodeMap(data); err != nil {
 			return nil, fmt.Errorf("event %d data: %w", e.Seq, err)
 		}
 		return &e, nil

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/internal/record"
 )
 
 const runCols = `id, runbook, plan_hash, params, requester, reason, state, state_reason, created_at,
@@ -24,10 +24,10 @@ func (s *Store) CreateRun(ctx context.Context, r *store.Run) error {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = s.now()
 	}
-	if err := checkRun(r); err != nil {
+	if err := record.Run(r); err != nil {
 		return fmt.Errorf("create run %q: %w", r.ID, err)
 	}
-	params, err := encodeMap(r.Params)
+	params, err := record.EncodeMap(r.Params)
 	if err != nil {
 		return fmt.Errorf("create run %s: params: %w", r.ID, err)
 	}
@@ -66,10 +66,10 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.Run, error) {
 // there is no such run, store.ErrActiveRun if r would become a second
 // active run of its runbook).
 func (s *Store) UpdateRun(ctx context.Context, r *store.Run) error {
-	if err := checkRun(r); err != nil {
+	if err := record.Run(r); err != nil {
 		return fmt.Errorf("update run %q: %w", r.ID, err)
 	}
-	params, err := encodeMap(r.Params)
+	params, err := record.EncodeMap(r.Params)
 	if err != nil {
 		return fmt.Errorf("update run %s: params: %w", r.ID, err)
 	}
@@ -176,7 +176,7 @@ func scanRun(row pgx.Row) (*store.Run, error) {
 	r.State = store.RunState(state)
 	r.CreatedAt = created.UTC()
 	r.StartedAt, r.EndedAt, r.LeaseUntil = fromTS(started), fromTS(ended), fromTS(lease)
-	if r.Params, err = decodeMap(params); err != nil {
+	if r.Params, err = record.DecodeMap(params); err != nil {
 		return nil, fmt.Errorf("run %s: params: %w", r.ID, err)
 	}
 	return &r, nil
@@ -195,27 +195,4 @@ func fromTS(v pgtype.Timestamptz) time.Time {
 		return time.Time{}
 	}
 	return v.Time.UTC()
-}
-
-// encodeMap stores a map as a JSON object; an empty map is NULL.
-func encodeMap(m map[string]string) (any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
-}
-
-func decodeMap(b []byte) (map[string]string, error) {
-	if b == nil {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }

@@ -6,15 +6,16 @@ import (
 	"fmt"
 
 	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/internal/record"
 )
 
 // PutStep inserts or replaces the state of one step of a run
 // (store.ErrNotFound if there is no such run).
 func (s *Store) PutStep(ctx context.Context, st *store.StepState) error {
-	if err := checkStep(st); err != nil {
+	if err := record.Step(st); err != nil {
 		return fmt.Errorf("put step %q of run %q: %w", st.StepID, st.RunID, err)
 	}
-	outputs, err := encodeMap(st.Outputs)
+	outputs, err := record.EncodeMap(st.Outputs)
 	if err != nil {
 		return fmt.Errorf("put step %s of run %s: outputs: %w", st.StepID, st.RunID, err)
 	}
@@ -42,7 +43,7 @@ func (s *Store) Steps(ctx context.Context, runID string) ([]*store.StepState, er
 	for rows.Next() {
 		var st store.StepState
 		var status string
-		var outputs sql.NullString
+		var outputs []byte
 		var started, ended sql.NullInt64
 		if err := rows.Scan(&st.RunID, &st.StepID, &status, &st.Attempts, &st.AlreadyDone, &st.Summary,
 			&outputs, &st.Error, &started, &ended); err != nil {
@@ -50,7 +51,7 @@ func (s *Store) Steps(ctx context.Context, runID string) ([]*store.StepState, er
 		}
 		st.Status = store.StepStatus(status)
 		st.StartedAt, st.EndedAt = fromMicros(started), fromMicros(ended)
-		if st.Outputs, err = decodeMap(outputs); err != nil {
+		if st.Outputs, err = record.DecodeMap(outputs); err != nil {
 			return nil, fmt.Errorf("steps of run %s: step %s outputs: %w", runID, st.StepID, err)
 		}
 		out = append(out, &st)
@@ -67,7 +68,7 @@ func (s *Store) PutApproval(ctx context.Context, a *store.Approval) error {
 	if a.At.IsZero() {
 		a.At = s.now()
 	}
-	if err := checkApproval(a); err != nil {
+	if err := record.Approval(a); err != nil {
 		return fmt.Errorf("put approval of %q on run %q: %w", a.User, a.RunID, err)
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO approvals (run_id, user_id, decision, plan_hash, at)
@@ -123,10 +124,10 @@ func (s *Store) Append(ctx context.Context, e *store.AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	if err := checkEvent(e); err != nil {
+	if err := record.Event(e); err != nil {
 		return fmt.Errorf("append audit event of run %q: %w", e.RunID, err)
 	}
-	data, err := encodeMap(e.Data)
+	data, err := record.EncodeMap(e.Data)
 	if err != nil {
 		return fmt.Errorf("append audit event %s: data: %w", e.Type, err)
 	}
@@ -157,12 +158,12 @@ func (s *Store) Audit(ctx context.Context, runID string) ([]*store.AuditEvent, e
 	for rows.Next() {
 		var e store.AuditEvent
 		var at sql.NullInt64
-		var data sql.NullString
+		var data []byte
 		if err := rows.Scan(&e.Seq, &e.RunID, &at, &e.Actor, &e.Type, &e.StepID, &e.Message, &data); err != nil {
 			return nil, fmt.Errorf("audit of run %q: %w", runID, err)
 		}
 		e.At = fromMicros(at)
-		if e.Data, err = decodeMap(data); err != nil {
+		if e.Data, err = record.DecodeMap(data); err != nil {
 			return nil, fmt.Errorf("audit of run %q: event %d data: %w", runID, e.Seq, err)
 		}
 		out = append(out, &e)

@@ -3,13 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/internal/record"
 )
 
 const runCols = `id, runbook, plan_hash, params, requester, reason, state, state_reason, created_at,
@@ -22,10 +22,10 @@ func (s *Store) CreateRun(ctx context.Context, r *store.Run) error {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = s.now()
 	}
-	if err := checkRun(r); err != nil {
+	if err := record.Run(r); err != nil {
 		return fmt.Errorf("create run %q: %w", r.ID, err)
 	}
-	params, err := encodeMap(r.Params)
+	params, err := record.EncodeMap(r.Params)
 	if err != nil {
 		return fmt.Errorf("create run %s: params: %w", r.ID, err)
 	}
@@ -62,10 +62,10 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.Run, error) {
 // there is no such run, store.ErrActiveRun if r would become a second
 // active run of its runbook).
 func (s *Store) UpdateRun(ctx context.Context, r *store.Run) error {
-	if err := checkRun(r); err != nil {
+	if err := record.Run(r); err != nil {
 		return fmt.Errorf("update run %q: %w", r.ID, err)
 	}
-	params, err := encodeMap(r.Params)
+	params, err := record.EncodeMap(r.Params)
 	if err != nil {
 		return fmt.Errorf("update run %s: params: %w", r.ID, err)
 	}
@@ -102,7 +102,7 @@ func (s *Store) ClaimRun(ctx context.Context, id, owner string, ttl time.Duratio
 	if owner == "" {
 		return nil, fmt.Errorf("claim run %s: empty owner", id)
 	}
-	now := norm(s.now())
+	now := record.Time(s.now())
 	r, err := scanRun(s.claimRun.QueryRowContext(ctx, owner, micros(now.Add(ttl)), id, micros(now)))
 	if errors.Is(err, sql.ErrNoRows) {
 		cur, err := s.GetRun(ctx, id)
@@ -164,7 +164,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanRun(row scanner) (*store.Run, error) {
 	var r store.Run
-	var params sql.NullString
+	var params []byte
 	var state string
 	var created int64
 	var started, ended, lease sql.NullInt64
@@ -177,7 +177,7 @@ func scanRun(row scanner) (*store.Run, error) {
 	r.State = store.RunState(state)
 	r.CreatedAt = time.UnixMicro(created).UTC()
 	r.StartedAt, r.EndedAt, r.LeaseUntil = fromMicros(started), fromMicros(ended), fromMicros(lease)
-	if r.Params, err = decodeMap(params); err != nil {
+	if r.Params, err = record.DecodeMap(params); err != nil {
 		return nil, fmt.Errorf("run %s: params: %w", r.ID, err)
 	}
 	return &r, nil
@@ -197,27 +197,4 @@ func fromMicros(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(v.Int64).UTC()
-}
-
-// encodeMap stores a map as a JSON object; an empty map is NULL.
-func encodeMap(m map[string]string) (any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
-}
-
-func decodeMap(v sql.NullString) (map[string]string, error) {
-	if !v.Valid {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal([]byte(v.String), &m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }

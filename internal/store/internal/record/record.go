@@ -1,6 +1,9 @@
-package postgres
+// Package record validates and normalizes store records before a backend
+// writes them, and encodes their maps, the same way for every backend.
+package record
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -8,10 +11,11 @@ import (
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
-// Times are kept to the microsecond (PostgreSQL's precision, so that both
-// backends agree), in UTC. Callers' records are normalized in place so that
-// what they hold equals what a later read returns.
-func norm(t time.Time) time.Time {
+// Time normalizes a time for storage: UTC, to the microsecond
+// (PostgreSQL's precision, so that both backends agree). Callers' records
+// are normalized in place so that what they hold equals what a later read
+// returns.
+func Time(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Time{}
 	}
@@ -28,7 +32,8 @@ var stepStatuses = map[store.StepStatus]bool{
 	store.StepDone: true, store.StepFailed: true, store.StepSkipped: true, store.StepReplaced: true,
 }
 
-func checkRun(r *store.Run) error {
+// Run checks a run and normalizes its times.
+func Run(r *store.Run) error {
 	var errs []error
 	if r.ID == "" {
 		errs = append(errs, errors.New("id is empty"))
@@ -42,12 +47,13 @@ func checkRun(r *store.Run) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	r.CreatedAt, r.StartedAt, r.EndedAt = norm(r.CreatedAt), norm(r.StartedAt), norm(r.EndedAt)
-	r.LeaseUntil = norm(r.LeaseUntil)
+	r.CreatedAt, r.StartedAt, r.EndedAt = Time(r.CreatedAt), Time(r.StartedAt), Time(r.EndedAt)
+	r.LeaseUntil = Time(r.LeaseUntil)
 	return nil
 }
 
-func checkStep(s *store.StepState) error {
+// Step checks a step state and normalizes its times.
+func Step(s *store.StepState) error {
 	var errs []error
 	if s.RunID == "" {
 		errs = append(errs, errors.New("run id is empty"))
@@ -61,11 +67,12 @@ func checkStep(s *store.StepState) error {
 	if s.Attempts < 0 {
 		errs = append(errs, fmt.Errorf("attempts %d is negative", s.Attempts))
 	}
-	s.StartedAt, s.EndedAt = norm(s.StartedAt), norm(s.EndedAt)
+	s.StartedAt, s.EndedAt = Time(s.StartedAt), Time(s.EndedAt)
 	return errors.Join(errs...)
 }
 
-func checkApproval(a *store.Approval) error {
+// Approval checks a decision and normalizes its time.
+func Approval(a *store.Approval) error {
 	var errs []error
 	if a.RunID == "" {
 		errs = append(errs, errors.New("run id is empty"))
@@ -76,14 +83,40 @@ func checkApproval(a *store.Approval) error {
 	if a.Decision != store.Approve && a.Decision != store.Reject {
 		errs = append(errs, fmt.Errorf("unknown decision %q", a.Decision))
 	}
-	a.At = norm(a.At)
+	a.At = Time(a.At)
 	return errors.Join(errs...)
 }
 
-func checkEvent(e *store.AuditEvent) error {
+// Event checks an audit event and normalizes its time.
+func Event(e *store.AuditEvent) error {
 	if e.Type == "" {
 		return errors.New("type is empty")
 	}
-	e.At = norm(e.At)
+	e.At = Time(e.At)
 	return nil
+}
+
+// EncodeMap is a map's column value: a JSON object, or nil (NULL) for an
+// empty map.
+func EncodeMap(m map[string]string) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// DecodeMap reads a column written by EncodeMap; NULL (nil) is a nil map.
+func DecodeMap(b []byte) (map[string]string, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
