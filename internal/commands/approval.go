@@ -327,11 +327,6 @@ func (h *Handler) quorum(ctx context.Context, runID string, rb *runbook.Runbook,
 		return
 	}
 	h.audit(ctx, runID, "bot", "run.approved", fmt.Sprintf("quorum reached: %s", strings.Join(by, ", ")), map[string]string{"approvers": strings.Join(by, ",")})
-	if h.o.Cards != nil {
-		if err := h.o.Cards.Open(ctx, runID); err != nil {
-			h.log.WarnContext(ctx, "open progress card", "run", runID, h.errAttr(err))
-		}
-	}
 	if err := h.o.Executor.Start(ctx, runID, rb); err != nil {
 		h.log.ErrorContext(ctx, "start run", "run", runID, h.errAttr(err))
 		h.audit(ctx, runID, "bot", "run.start_failed", "start: "+err.Error(), nil)
@@ -343,6 +338,12 @@ func (h *Handler) quorum(ctx context.Context, runID string, rb *runbook.Runbook,
 		}
 		if run.ApprovalMsg.TS != "" {
 			_, _ = h.o.Poster.Reply(ctx, chat.MessageRef(run.ApprovalMsg), chat.Message{Text: fmt.Sprintf("Run %s was approved but could not start: %s", runID, h.o.Scrub(err.Error())), Error: true})
+		}
+	} else if h.o.Cards != nil {
+		// Post the card now rather than on the first event, so that it
+		// is there when the approvers look for it.
+		if err := h.o.Cards.Open(ctx, runID); err != nil {
+			h.log.WarnContext(ctx, "open progress card", "run", runID, h.errAttr(err))
 		}
 	}
 	if r, err := h.o.Store.GetRun(ctx, runID); err == nil {

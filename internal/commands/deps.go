@@ -48,9 +48,9 @@ type Executor interface {
 
 var _ Executor = (*executor.Executor)(nil)
 
-// CardOpener posts a run's progress card before the run starts, so that
-// its reference is stored while nobody else writes the run. The progress
-// card notifier (notify/card) implements it; it is optional.
+// CardOpener posts a run's progress card as soon as the run starts (the
+// first event would, a moment later). The progress card notifier
+// (notify/card) implements it; it is optional.
 type CardOpener interface {
 	Open(ctx context.Context, runID string) error
 }

@@ -149,8 +149,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 	return nil
 }
 
-// Open posts the run's card now if it has none (before the run starts,
-// while nobody else writes the run) and stores its reference.
+// Open posts the run's card now if it has none and stores its reference
+// in the run (retrying on a concurrent change of the run).
 func (n *Notifier) Open(ctx context.Context, runID string) error {
 	_, _, err := n.ensureCard(ctx, runID)
 	return err
