@@ -236,13 +236,19 @@ func approveAndRun(t *testing.T, s *stack, rbName, startArgs string, timeout tim
 	}
 	s.eventually(10*time.Second, func() string { return fmt.Sprintf("bob's approval not recorded: %v", s.approvals(run.ID)) },
 		func() bool { return len(s.approvals(run.ID)) > 0 })
+	// Bob also presses Approve: one person counts once.
+	if _, err := s.fake.Click("UBOB", run.ApprovalMsg.Channel, run.ApprovalMsg.TS, "approve", run.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually(10*time.Second, func() string { return "bob was not told his second approval did not count: " + s.ephemeralText("UBOB") },
+		func() bool { return strings.Contains(s.ephemeralText("UBOB"), "counts once") })
 	// Dave is not in the approver group. His event comes after the
 	// redelivered one, so by the time he is answered a duplicate would show.
 	s.react("UDAVE", run.ApprovalMsg, "white_check_mark")
 	s.eventually(10*time.Second, func() string { return "dave was not told: " + s.ephemeralText("UDAVE") },
 		func() bool { return len(s.fake.Ephemerals("UDAVE")) > 0 })
 	if got := s.approvals(run.ID); len(got) != 1 || got[0] != "UBOB:approve" {
-		t.Fatalf("approvals after self-approval, bob (redelivered) and dave = %v, want only bob's, once", got)
+		t.Fatalf("approvals after self-approval, bob (reaction redelivered, then button) and dave = %v, want only bob's, once", got)
 	}
 	if r, _ := s.st.GetRun(s.ctx, run.ID); r.State != store.RunPending {
 		t.Fatalf("run is %s after one approval, want pending", r.State)
