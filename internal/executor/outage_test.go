@@ -78,3 +78,49 @@ func TestASinkThatPanicsDoesNotFailTheRun(t *testing.T) {
 		t.Fatalf("run is %s: %s", run.State, run.StateReason)
 	}
 }
+
+// stolenStore refuses lease renewals once stolen is set, as the store does
+// when another executor took the run over after the lease expired.
+type stolenStore struct {
+	store.Store
+	stolen atomic.Bool
+}
+
+func (s *stolenStore) ClaimRun(ctx context.Context, id, owner string, ttl time.Duration) (*store.Run, error) {
+	if s.stolen.Load() {
+		return nil, store.ErrLeaseHeld
+	}
+	return s.Store.ClaimRun(ctx, id, owner, ttl)
+}
+
+func TestAnExecutorThatLosesTheLeaseStopsExecutingTheRun(t *testing.T) {
+	e := newEnv(t)
+	ss := &stolenStore{Store: e.st}
+	ex, err := New(Config{Store: ss, Owner: "a", PlanHash: testHash, LeaseTTL: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close(context.Background())
+	w := newWorld()
+	g := newGate()
+	rb := mkRunbook("lease", []*runbook.Step{mkStep(w, "a", g.opt())}, []*runbook.Step{mkStep(w, "b")})
+	id := e.create(rb, nil)
+	ctx := context.Background()
+	if err := ex.Start(ctx, id, rb); err != nil {
+		t.Fatal(err)
+	}
+	g.waitEntered(t)
+	ss.stolen.Store(true)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := ex.Wait(wctx, id); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	if w.has("a") || w.appliesOf("b") != 0 {
+		t.Errorf("the executor went on after losing the lease: a in place %v, b applied %d", w.has("a"), w.appliesOf("b"))
+	}
+	if run := e.run(id); run.State != store.RunRunning {
+		t.Errorf("run is %s: the new owner's run must be left as it is", run.State)
+	}
+}
