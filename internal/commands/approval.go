@@ -349,4 +349,3 @@ func (h *Handler) quorum(ctx context.Context, runID string, rb *runbook.Runbook,
 	}
 	h.updatePlan(ctx, run)
 }
-
