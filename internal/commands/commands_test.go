@@ -139,7 +139,7 @@ func TestStartPostsThePlanAndCreatesAPendingRun(t *testing.T) {
 	if !v.ExpiresAt.Equal(f.clock().Add(15 * 60e9)) {
 		t.Errorf("expires at %v", v.ExpiresAt)
 	}
-	if !strings.Contains(out.text(), "needs 2 approval(s)") || out.replies[0].Public {
+	if !strings.Contains(out.text(), "it needs 2 approvals from group oncall (not the requester) within 15m0s") || out.replies[0].Public {
 		t.Errorf("requester was told %q", out.text())
 	}
 	if got := f.audit(run.ID, "run.", "approval."); !slices.Equal(got, []string{"oncall-1 run.requested", "bot approval.requested"}) {

@@ -214,8 +214,21 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 		_ = out.Ephemeral(ctx, chat.Message{Text: fmt.Sprintf("Run %s of %s needs no approval: started.", run.ID, rb.Name)})
 		return
 	}
-	_ = out.Ephemeral(ctx, chat.Message{Text: fmt.Sprintf("Run %s of %s requested; the plan is posted in %s and needs %d approval(s) (%s) within %s: react :%s: or press Approve.",
-		run.ID, rb.Name, channel, rb.Approval.Required, policyText(rb.Approval), expiry(rb), h.o.ApproveEmoji)})
+	_ = out.Ephemeral(ctx, chat.Message{Text: fmt.Sprintf("Run %s of %s requested. The plan is posted in %s; it needs %s within %s (react :%s: or press Approve; :%s: or Reject rejects).",
+		run.ID, rb.Name, channel, approvalsNeeded(rb, h.o.Responders, h), expiry(rb), h.o.ApproveEmoji, h.o.RejectEmoji)})
+}
+
+// approvalsNeeded says who must approve: "2 approvals from group oncall".
+func approvalsNeeded(rb *runbook.Runbook, responders Access, h *Handler) string {
+	n := "1 approval"
+	if rb.Approval.Required != 1 {
+		n = fmt.Sprintf("%d approvals", rb.Approval.Required)
+	}
+	n += " from " + h.describeAccess(approvers(rb, responders))
+	if !rb.Approval.AllowRequester {
+		n += " (not the requester)"
+	}
+	return n
 }
 
 func expiry(rb *runbook.Runbook) time.Duration {
