@@ -115,6 +115,10 @@ func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *R
 		}
 		return nil, newValidationError(is.list)
 	}
+	if line, msg := checkAliases(&doc); msg != "" {
+		is.add(line, "", "%s", msg)
+		return nil, newValidationError(is.list)
+	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		is.add(extra.Line, "", "one runbook per file: a second YAML document starts here")

@@ -281,3 +281,50 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// maxExpandedNodes bounds the size of a document with its aliases
+// expanded: the walkers of this package follow aliases, and a "billion
+// laughs" document must be refused, not walked.
+const maxExpandedNodes = 100_000
+
+// checkAliases reports a recursive alias or a document too large once its
+// aliases are expanded ("" when fine). It runs in time linear in the
+// document's nodes.
+func checkAliases(root *yaml.Node) (line int, msg string) {
+	const inProgress = -1
+	size := map[*yaml.Node]int{}
+	var visit func(n *yaml.Node) int
+	visit = func(n *yaml.Node) int {
+		if n == nil || msg != "" {
+			return 0
+		}
+		if s, ok := size[n]; ok {
+			if s == inProgress {
+				line, msg = n.Line, "recursive alias: an anchor cannot contain an alias of itself"
+				return 0
+			}
+			return s
+		}
+		size[n] = inProgress
+		total := 1
+		if n.Kind == yaml.AliasNode {
+			if size[n.Alias] == inProgress && n.Alias != nil {
+				line, msg = n.Line, "recursive alias: an anchor cannot contain an alias of itself"
+				return 0
+			}
+			total += visit(n.Alias)
+		}
+		for _, c := range n.Content {
+			total += visit(c)
+			if total > maxExpandedNodes {
+				total = maxExpandedNodes + 1
+			}
+		}
+		size[n] = total
+		return total
+	}
+	if visit(root) > maxExpandedNodes && msg == "" {
+		return 1, fmt.Sprintf("document too large once its aliases are expanded (over %d nodes)", maxExpandedNodes)
+	}
+	return line, msg
+}

@@ -461,6 +461,17 @@ phases:
 			want: []string{"runbooks/x.yaml:2: YAML syntax: mapping values are not allowed in this context"},
 		},
 		{
+			name: "a recursive alias is refused",
+			src:  "name: t\nphases: &p\n- id: p\n  steps: *p\n",
+			want: []string{"runbooks/x.yaml:4: recursive alias: an anchor cannot contain an alias of itself"},
+		},
+		{
+			name: "a document that explodes once aliases are expanded is refused",
+			src: "name: t\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+				"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+			want: []string{"runbooks/x.yaml:1: document too large once its aliases are expanded (over 100000 nodes)"},
+		},
+		{
 			name: "a file that is not a mapping is refused",
 			src:  "- name: t\n",
 			want: []string{"runbooks/x.yaml:1: must be a mapping (key: value)"},
