@@ -1,29 +1,3 @@
-// Package executor runs failover runs: it schedules a runbook's steps in
-// phase order and by `needs`, drives each step through the reconciler
-// contract (Check → Apply → wait for Check), retries transient errors within
-// the step's deadline, pauses the run on a permanent one, persists every
-// transition before it announces it, and takes over runs left running by a
-// process that died.
-//
-// API (called by the commands layer and cmd/bot):
-//
-//	New(cfg Config) (*Executor, error)
-//	(*Executor).Assess(ctx, rb) chat.AssessView
-//	(*Executor).Plan(ctx, rb, params) (Plan, error)
-//	(*Executor).Start(ctx, runID, rb) error
-//	(*Executor).Pause(ctx, runID, by) error
-//	(*Executor).Resume(ctx, runID, by) error
-//	(*Executor).Abort(ctx, runID, by) error
-//	(*Executor).RetryStep(ctx, runID, stepID, by) error
-//	(*Executor).SkipStep(ctx, runID, stepID, by) error
-//	(*Executor).Recover(ctx, lookup) error
-//	(*Executor).Wait(ctx, runID) error
-//	(*Executor).Close(ctx) error
-//
-// Runs are created by the commands layer (state pending_approval); Start
-// moves an approved run to running. A run stops when it is terminal
-// (succeeded, aborted, failed) or paused (by an operator, or because a step
-// failed: retry-step, skip-step or abort it).
 package executor
 
 import (

@@ -1,0 +1,67 @@
+// Package executor runs failover runs: it schedules a runbook's steps in
+// phase order and by `needs`, drives each step through the reconciler
+// contract (Check → Apply → wait for Check), retries transient errors within
+// the step's deadline, pauses the run on a permanent one, persists every
+// transition before it announces it, and takes over runs left running by a
+// process that died.
+//
+// # API (called by the commands layer and cmd/bot)
+//
+//	New(cfg Config) (*Executor, error)
+//	(*Executor).Assess(ctx, rb) chat.AssessView
+//	(*Executor).Plan(ctx, rb, params) (Plan, error)
+//	(*Executor).Start(ctx, runID, rb) error
+//	(*Executor).Pause(ctx, runID, by) error
+//	(*Executor).Resume(ctx, runID, by) error
+//	(*Executor).Abort(ctx, runID, by) error
+//	(*Executor).RetryStep(ctx, runID, stepID, by) error
+//	(*Executor).SkipStep(ctx, runID, stepID, by) error
+//	(*Executor).Recover(ctx, lookup) error
+//	(*Executor).Wait(ctx, runID) error
+//	(*Executor).Close(ctx) error
+//
+// Runs are created by the commands layer (state pending_approval); Start
+// moves an approved run to running after checking that the runbook's plan
+// hash for the run's parameters is still the approved one. A run stops when
+// it is terminal (succeeded, aborted, failed) or paused (by an operator, or
+// because a step failed: retry-step, skip-step or abort it). Control
+// methods return the sentinel errors below (wrapped) when an operation
+// does not apply: ErrNotRunning, ErrNotPaused, ErrRunEnded, ErrStepFailed,
+// ErrStepNotFailed, ErrStepInFlight, ErrStepDone, ErrUnknownStep,
+// ErrStalePlan, and store.ErrLeaseHeld when another live executor owns the
+// run.
+//
+// # A step
+//
+// The step is recorded checking, then Check runs. If it reports Done the
+// step is done (AlreadyDone when this run never applied it). Otherwise the
+// step is recorded applying with Attempts+1, then Apply runs, then Check
+// runs at once and, while not done, again with growing intervals
+// (recorded waiting) until the step's deadline (its timeout, default 5m).
+// Read-only steps are never applied: Check is polled until done or the
+// deadline. Transient errors (not steps.IsPermanent) are retried with
+// exponential backoff and jitter inside the deadline, at most
+// Retry.Attempts Apply calls when set; a permanent error, the deadline, or
+// the attempts running out fail the step. A failed step's alternative
+// (AlternativeOf) runs if it has one; if the alternative succeeds the step
+// is replaced (its outputs are the alternative's) and dependents go on,
+// otherwise the run pauses. A step whose `when` is false is skipped.
+//
+// # Records
+//
+// Every transition is written in this order: the step state or run record
+// (store.PutStep / UpdateRun), an audit event (store.Append: actor, type,
+// step, scrubbed message), then the event to the Sink. Errors and
+// summaries pass through the Redactor before any of these, and before they
+// are logged. Step outputs are stored as the step reported them (later
+// steps need them after a restart).
+//
+// # Durability
+//
+// Each running run holds a lease (store.ClaimRun) renewed every LeaseTTL/3.
+// Close leaves runs running; Recover, at start, claims the runs left
+// running (the same Owner reclaims at once, another waits for the lease to
+// expire) and continues them: a step recorded checking, applying or
+// waiting is checked again first and applied again only if its Check does
+// not hold.
+package executor
