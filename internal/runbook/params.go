@@ -9,12 +9,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/failoverbot/failoverbot/internal/secret"
+	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
 // BindParams checks the values given to plan/start against the declared
 // parameters and returns every declared parameter's value: given, else the
-// default, else "". Unknown and missing required parameters are errors,
-// all reported at once.
+// default, else "". Unknown and missing required parameters, and values
+// that look like templates or references, are errors, all reported at once.
 func (rb *Runbook) BindParams(given map[string]string) (map[string]string, error) {
 	declared := make([]string, 0, len(rb.Params))
 	out := make(map[string]string, len(rb.Params))
@@ -23,6 +24,8 @@ func (rb *Runbook) BindParams(given map[string]string) (map[string]string, error
 		declared = append(declared, p.Name)
 		v, ok := given[p.Name]
 		switch {
+		case ok && steps.IsTemplate(v):
+			errs = append(errs, fmt.Errorf("parameter %s: a value cannot hold {{ or ${", p.Name))
 		case ok:
 			out[p.Name] = v
 		case p.Required:

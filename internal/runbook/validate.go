@@ -119,6 +119,9 @@ func (v *validator) paramsDecl() {
 			continue
 		}
 		first[p.Name.Value] = p.Name.Line
+		if steps.IsTemplate(p.Default.Value) {
+			v.add(p.Default.Line, join(path, "default"), "a default is a plain value: it cannot hold {{ or ${")
+		}
 		if p.Required && p.Default.Set {
 			v.add(p.Default.Line, join(path, "default"), "a required parameter cannot have a default")
 		}

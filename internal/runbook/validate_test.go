@@ -353,13 +353,14 @@ phases:
 		},
 		{
 			name: "bad parameter declarations are refused",
-			src:  "name: t\nparams:\n- {name: my-param}\n- {name: a, required: true, default: x}\n- {name: a}\n- {description: nameless}\n- {name: b, required: maybe}\n",
+			src:  "name: t\nparams:\n- {name: my-param}\n- {name: a, required: true, default: x}\n- {name: a}\n- {description: nameless}\n- {name: b, required: maybe}\n- {name: c, default: '${secret:X}'}\n",
 			want: []string{
 				`runbooks/x.yaml:3: params[0].name: bad parameter name "my-param": use letters, digits and _ (templates name it as .params.<name>)`,
 				`runbooks/x.yaml:4: params[1].default: a required parameter cannot have a default`,
 				`runbooks/x.yaml:5: params[2].name: duplicate parameter "a" (first at line 4)`,
 				`runbooks/x.yaml:6: params[3].name: missing parameter name`,
 				`runbooks/x.yaml:7: params[4].required: must be true or false, not "maybe"`,
+				`runbooks/x.yaml:8: params[5].default: a default is a plain value: it cannot hold {{ or ${`,
 			},
 		},
 		{
