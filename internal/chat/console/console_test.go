@@ -348,3 +348,22 @@ func TestCommentsBlankLinesAndAs(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 }
+
+func TestInteractiveModeGoesOnAfterAFailedLine(t *testing.T) {
+	out, cardOut := &syncBuffer{}, &syncBuffer{}
+	b, _ := newBot(t, out, cardOut)
+	err := console.Run(t.Context(), console.Options{In: strings.NewReader("/frobnicate\n/failover status --as oncall-2\n/quit\n/failover list\n"),
+		Out: out, Handler: b.h, Poster: b.poster, Store: b.st})
+	if err != nil {
+		t.Fatalf("interactive mode returned %v", err)
+	}
+	s := out.String()
+	for _, want := range []string{"oncall-1> ", `! line 1: unknown console command "/frobnicate"`, "No active runs."} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "Runbooks:") {
+		t.Error("a line after /quit was executed")
+	}
+}
