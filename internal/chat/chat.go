@@ -94,6 +94,9 @@ type CheckResult struct {
 	Summary  string
 	Error    string
 	Duration time.Duration
+	// Outputs are the check's named outputs (postgres.replicationLag:
+	// lag, bytes), when the executor passes them on.
+	Outputs map[string]string
 }
 
 // AssessView is the go/no-go card of `/failover assess`.

@@ -268,3 +268,12 @@ func TestEveryoneCanReadStatusHistoryAndReport(t *testing.T) {
 		t.Errorf("history %q lacks the run", out.text())
 	}
 }
+
+func TestExpectedDataLossIsTheLagOutputWhenThereIsOne(t *testing.T) {
+	f := newFixture(t)
+	f.exec.lagOutputs = map[string]string{"lag": "1.25s", "bytes": "0"}
+	run := f.startRun()
+	if v := f.poster.lastPlan(run.ApprovalMsg); v.ExpectedDataLoss != "1.25s" {
+		t.Errorf("expected data loss = %q, want the check's lag output", v.ExpectedDataLoss)
+	}
+}

@@ -76,6 +76,8 @@ type fakeExec struct {
 	mu    sync.Mutex
 	calls []string
 	err   error // returned by the controls
+	// lagOutputs are the outputs of the standby_lag check.
+	lagOutputs map[string]string
 }
 
 var _ Executor = (*fakeExec)(nil)
@@ -96,7 +98,7 @@ func (f *fakeExec) Assess(_ context.Context, rb *runbook.Runbook) chat.AssessVie
 	f.record("assess " + rb.Name)
 	return chat.AssessView{Runbook: rb.Name, Go: true, Took: 20 * time.Millisecond, Checks: []chat.CheckResult{
 		{ID: "primary_down", Name: "Primary is down", OK: true, Summary: "connection refused"},
-		{ID: "standby_lag", Name: "Standby lag", OK: true, Summary: "lag 0.2s, 0 bytes behind"},
+		{ID: "standby_lag", Name: "Standby lag", OK: true, Summary: "lag 0.2s, 0 bytes behind", Outputs: f.lagOutputs},
 	}}
 }
 

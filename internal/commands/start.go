@@ -98,8 +98,8 @@ func assessText(v *chat.AssessView) string {
 }
 
 // expectedDataLoss is the replication lag the assessment's
-// postgres.replicationLag check measured (its summary), else what the dry
-// run of such a step said.
+// postgres.replicationLag check measured (its lag output, else its
+// summary), else what the dry run of such a step said.
 func expectedDataLoss(rb *runbook.Runbook, a *chat.AssessView, plan []chat.PlanStep) string {
 	lagChecks := map[string]bool{}
 	for _, s := range rb.Assess {
@@ -109,7 +109,13 @@ func expectedDataLoss(rb *runbook.Runbook, a *chat.AssessView, plan []chat.PlanS
 	}
 	if a != nil {
 		for _, c := range a.Checks {
-			if lagChecks[c.ID] && c.Error == "" && c.Summary != "" {
+			if !lagChecks[c.ID] || c.Error != "" {
+				continue
+			}
+			if lag := c.Outputs["lag"]; lag != "" {
+				return lag
+			}
+			if c.Summary != "" {
 				return c.Summary
 			}
 		}
