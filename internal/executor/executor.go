@@ -89,6 +89,10 @@ type Config struct {
 	MaxRetryBackoff time.Duration
 	// StoreTimeout bounds each store call. Default 10s.
 	StoreTimeout time.Duration
+	// TakeoverInterval is how often, after Recover, the executor looks for
+	// running runs whose lease expired (their executor died) and takes
+	// them over. Default LeaseTTL; negative disables.
+	TakeoverInterval time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -127,6 +131,9 @@ func (c *Config) setDefaults() error {
 	def(&c.RetryBackoff, time.Second)
 	def(&c.MaxRetryBackoff, 30*time.Second)
 	def(&c.StoreTimeout, 10*time.Second)
+	if c.TakeoverInterval == 0 {
+		c.TakeoverInterval = c.LeaseTTL
+	}
 	if c.MaxPollInterval < c.PollInterval {
 		c.MaxPollInterval = c.PollInterval
 	}
@@ -148,6 +155,8 @@ type Executor struct {
 	runs   map[string]*runCtl
 	lookup func(string) (*runbook.Runbook, error)
 	closed bool
+	// takingOver: the takeover loop runs.
+	takingOver bool
 }
 
 // errClosing cancels runners when the executor closes: their runs stay

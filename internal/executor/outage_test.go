@@ -124,3 +124,48 @@ func TestAnExecutorThatLosesTheLeaseStopsExecutingTheRun(t *testing.T) {
 		t.Errorf("run is %s: the new owner's run must be left as it is", run.State)
 	}
 }
+
+func TestASurvivingExecutorTakesOverTheRunsOfADeadOne(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a, err := New(Config{Store: e.st, Owner: "replica-a", PlanHash: testHash, LeaseTTL: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{Store: e.st, Owner: "replica-b", PlanHash: testHash, LeaseTTL: 300 * time.Millisecond,
+		TakeoverInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	w := newWorld()
+	g := newGate()
+	rb := mkRunbook("takeover", []*runbook.Step{mkStep(w, "a", g.opt())}, []*runbook.Step{mkStep(w, "b")})
+	lookup := func(string) (*runbook.Runbook, error) { return rb, nil }
+	id := e.create(rb, nil)
+	if err := a.Start(ctx, id, rb); err != nil {
+		t.Fatal(err)
+	}
+	g.waitEntered(t)
+	if err := b.Recover(ctx, lookup); err != nil {
+		t.Fatal(err)
+	}
+	// While replica a lives (renewing its lease), b leaves the run alone.
+	time.Sleep(600 * time.Millisecond)
+	if run := e.run(id); run.Owner != "replica-a" || w.appliesOf("a") != 1 {
+		t.Fatalf("b took over a live run: owner %s, applies of a %d", run.Owner, w.appliesOf("a"))
+	}
+	a.Close(ctx) // replica a dies with step a in flight
+	close(g.release)
+	deadline := time.Now().Add(30 * time.Second)
+	for e.run(id).State != store.RunSucceeded {
+		if time.Now().After(deadline) {
+			run := e.run(id)
+			t.Fatalf("the run was not taken over: %s owner %s", run.State, run.Owner)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if run := e.run(id); run.Owner != "replica-b" {
+		t.Errorf("run finished by %s", run.Owner)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/runbook"
@@ -11,7 +12,9 @@ import (
 )
 
 // Recover takes over the runs left running by a process that stopped (or
-// by this deployment before a restart) and continues them. A step recorded
+// by this deployment before a restart) and continues them. Afterwards,
+// every Config.TakeoverInterval until Close, it also takes over the runs
+// whose lease expired (another executor sharing the store died). A step recorded
 // as checking, applying or waiting is checked again before anything is
 // applied. lookup finds a runbook by name; it is also used later to resume
 // runs this process did not start. Runs owned by another live executor are
@@ -22,7 +25,20 @@ func (e *Executor) Recover(ctx context.Context, lookup func(name string) (*runbo
 	if lookup != nil {
 		e.lookup = lookup
 	}
+	startLoop := !e.takingOver && e.cfg.TakeoverInterval > 0 && !e.closed
+	e.takingOver = e.takingOver || startLoop
 	e.mu.Unlock()
+	err := e.recoverRuns(ctx, lookup, false)
+	if startLoop {
+		e.runWG.Go(func() { e.takeoverLoop(lookup) })
+	}
+	return err
+}
+
+// recoverRuns takes over the runs left running; with expiredOnly, only
+// those whose lease has expired (a live executor, even one with the same
+// Owner, renews its lease).
+func (e *Executor) recoverRuns(ctx context.Context, lookup func(string) (*runbook.Runbook, error), expiredOnly bool) error {
 	var runs []*store.Run
 	err := e.storeCall(ctx, func(ctx context.Context) error {
 		var err error
@@ -34,11 +50,31 @@ func (e *Executor) Recover(ctx context.Context, lookup func(name string) (*runbo
 	}
 	var errs []error
 	for _, run := range runs {
+		if expiredOnly && run.LeaseUntil.After(e.cfg.Now()) {
+			continue
+		}
 		if err := e.recoverRun(ctx, run, lookup); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// takeoverLoop takes over, every TakeoverInterval, the runs of executors
+// that died (their lease expired), until Close.
+func (e *Executor) takeoverLoop(lookup func(string) (*runbook.Runbook, error)) {
+	t := time.NewTicker(e.cfg.TakeoverInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.base.Done():
+			return
+		case <-t.C:
+			if err := e.recoverRuns(e.base, lookup, true); err != nil && e.base.Err() == nil {
+				e.log.WarnContext(e.base, "take over runs of a dead executor", "err", e.scrub(err.Error()))
+			}
+		}
+	}
 }
 
 func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(string) (*runbook.Runbook, error)) error {
