@@ -266,10 +266,10 @@ func approveAndRun(t *testing.T, s *stack, rbName, startArgs string, timeout tim
 		r, _ := s.st.GetRun(s.ctx, run.ID)
 		return r.State == store.RunSucceeded
 	})
-	run, _ = s.st.GetRun(s.ctx, run.ID)
-	if run.Card.TS == "" {
-		t.Fatal("the run has no progress card")
-	}
+	s.eventually(10*time.Second, func() string { return "the run has no progress card reference in the store" }, func() bool {
+		run, _ = s.st.GetRun(s.ctx, run.ID)
+		return run.Card.TS != ""
+	})
 	s.eventually(15*time.Second, func() string {
 		m, _ := s.fake.Message(run.Card.Channel, run.Card.TS)
 		return "the card does not show the run done:\n" + messageText(m)
