@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -333,23 +334,56 @@ func (s *Server) stop() error {
 	return fmt.Errorf("pgserver: postgres on port %d ignored fast shutdown; killed", s.port)
 }
 
-// Kill crashes the server at once (SIGKILL to the postmaster and its
-// children), as a host failure would; the data directory is kept (a later
-// Start on it runs crash recovery) until Stop removes a temporary one.
-// With the default synchronous_commit=off the last ~200ms of commits may be
-// lost, as on a real crash with asynchronous commit.
+// Kill crashes the server at once, as a host failure would: the postmaster
+// and every server process die by SIGKILL, so open connections break
+// immediately. The data directory is kept (a later Start on it runs crash
+// recovery) until Stop removes a temporary one. With the default
+// synchronous_commit=off the last ~200ms of commits may be lost, as on a
+// real crash with asynchronous commit.
 func (s *Server) Kill() {
 	s.kill()
 }
 
-// kill kills the postmaster and its children (its process group).
+// kill stops the postmaster (so that it forks no more), kills its children
+// (each backend is its own process group leader, so a group kill would
+// miss them), then the postmaster.
 func (s *Server) kill() {
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	pid := s.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	for _, child := range childrenOf(pid) {
+		_ = syscall.Kill(child, syscall.SIGKILL)
+	}
 	_ = s.cmd.Process.Kill()
 	select {
 	case <-s.exited:
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may contain spaces and parentheses.
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) >= 2 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }
 
 func (s *Server) logTail() string {

@@ -2,6 +2,7 @@ package pgserver_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,14 +205,23 @@ func TestKillThenRestartOnTheSameDataDir(t *testing.T) {
 	if _, err := conn.Exec(ctx, "CREATE TABLE t (v int); INSERT INTO t VALUES (42)"); err != nil {
 		t.Fatal(err)
 	}
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		t.Fatal(err)
+	}
 	srv.Kill()
+	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("connection still works after Kill")
+	}
+	for deadline := time.Now().Add(5 * time.Second); alive(backend); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %d survived Kill", backend)
+		}
+	}
 	select {
 	case <-srv.Exited():
 	default:
 		t.Fatal("postmaster alive after Kill")
-	}
-	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
-		t.Fatal("connection still works after Kill")
 	}
 	again, err := pgserver.Start(ctx, pgserver.Options{DataDir: data})
 	if err != nil {
@@ -222,4 +232,18 @@ func TestKillThenRestartOnTheSameDataDir(t *testing.T) {
 	if err := connect(t, ctx, again.DSN()).QueryRow(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != 42 {
 		t.Fatalf("after crash recovery: %d, %v", v, err)
 	}
+}
+
+// alive reports whether pid runs (not gone, not a zombie).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
