@@ -362,17 +362,29 @@ func threadMessage(e events.Event) (chat.Message, bool) {
 		return chat.Message{Text: fmt.Sprintf("✗ %s failed: %s — retry, skip or abort", step, e.Error), Error: true,
 			View: &chat.StepFailedView{RunID: e.RunID, StepID: step, Error: e.Error}}, true
 	case events.RunPaused:
-		return chat.Message{Text: "⏸ run paused " + e.Summary}, true
+		return chat.Message{Text: "⏸ run paused" + suffix(e.Summary)}, true
 	case events.RunResumed:
-		return chat.Message{Text: "▶ run resumed " + e.Summary}, true
+		return chat.Message{Text: "▶ run resumed" + suffix(e.Summary)}, true
 	case events.RunSucceeded:
-		return chat.Message{Text: "✅ run succeeded " + e.Summary}, true
+		return chat.Message{Text: "✅ run succeeded" + suffix(e.Summary)}, true
 	case events.RunFailed:
-		return chat.Message{Text: "❌ run failed: " + e.Error + e.Summary, Error: true}, true
+		why := e.Error
+		if why == "" {
+			why = e.Summary
+		}
+		return chat.Message{Text: "❌ run failed: " + why, Error: true}, true
 	case events.RunAborted:
-		return chat.Message{Text: "⛔ run aborted " + e.Summary}, true
+		return chat.Message{Text: "⛔ run aborted" + suffix(e.Summary)}, true
 	}
 	return chat.Message{}, false
+}
+
+// suffix is ": s", or "" for an empty s.
+func suffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
 }
 
 func sleep(ctx context.Context, d time.Duration) {
