@@ -192,3 +192,32 @@ func duration(v string) time.Duration {
 	d, _ := time.ParseDuration(v)
 	return d
 }
+
+// ReplicaOfConfig configures redis.replicaOf (failback): REPLICAOF host port
+// on the node at the connection's addr, verified by ROLE (a replica of that
+// master with its link connected). Outputs: role, master, link.
+type ReplicaOfConfig struct {
+	// Host and Port of the master to follow (required).
+	Host string `yaml:"host"`
+	Port string `yaml:"port"`
+	// CallTimeout bounds each command (default 5s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *ReplicaOfConfig) Validate() error {
+	var errs []error
+	if c.Host == "" {
+		errs = append(errs, steps.FieldErrorf("host", "is required"))
+	}
+	if c.Port == "" {
+		errs = append(errs, steps.FieldErrorf("port", "is required"))
+	} else {
+		errs = append(errs, checkPort("port", c.Port))
+	}
+	if c.CallTimeout == "" {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	errs = append(errs, checkDuration("callTimeout", c.CallTimeout))
+	return errors.Join(errs...)
+}

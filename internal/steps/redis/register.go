@@ -24,7 +24,7 @@ func Kinds() []steps.Kind {
 			Connection: "redis",
 			Outputs:    []string{"role", "offset"},
 			NewConfig:  func() steps.Config { return &PromoteConfig{} },
-			New:        nil, // implemented below
+			New:        newPromote,
 		},
 		{
 			Name:       "redis.sentinelMonitor",
@@ -32,7 +32,7 @@ func Kinds() []steps.Kind {
 			Connection: "redis",
 			Outputs:    []string{"master"},
 			NewConfig:  func() steps.Config { return &SentinelMonitorConfig{} },
-			New:        nil, // implemented below
+			New:        newSentinelMonitor,
 		},
 		{
 			Name:       "redis.sentinelFailover",
@@ -40,7 +40,7 @@ func Kinds() []steps.Kind {
 			Connection: "redis",
 			Outputs:    []string{"master"},
 			NewConfig:  func() steps.Config { return &SentinelFailoverConfig{} },
-			New:        nil, // implemented below
+			New:        newSentinelFailover,
 		},
 		{
 			Name:       "redis.replicationStatus",
@@ -49,7 +49,15 @@ func Kinds() []steps.Kind {
 			Connection: "redis",
 			Outputs:    []string{"master", "linkStatus", "offsetGap"},
 			NewConfig:  func() steps.Config { return &ReplicationStatusConfig{} },
-			New:        nil, // implemented below
+			New:        newReplicationStatus,
+		},
+		{
+			Name:       "redis.replicaOf",
+			Doc:        "REPLICAOF host port on the connection's addr, verified by ROLE (for failback)",
+			Connection: "redis",
+			Outputs:    []string{"role", "master", "link"},
+			NewConfig:  func() steps.Config { return &ReplicaOfConfig{} },
+			New:        newReplicaOf,
 		},
 	}
 }
