@@ -32,12 +32,13 @@ type runCtl struct {
 	rb      *runbook.Runbook
 	run     *store.Run
 	states  map[string]*store.StepState
-	active  bool                    // a runner goroutine executes the run
-	cancel  context.CancelCauseFunc // cancels the runner
-	done    chan struct{}           // closed when the runner exits
-	pauseBy string                  // a pause was requested (runner stops launching)
-	wake    chan struct{}           // nudges the runner after a control operation
-	flying  map[string]bool         // steps being executed
+	active  bool                     // a runner goroutine executes the run
+	cancel  context.CancelCauseFunc  // cancels the runner
+	done    chan struct{}            // closed when the runner exits
+	pauseBy string                   // a pause was requested (runner stops launching)
+	wake    chan struct{}            // nudges the runner after a control operation
+	flying  map[string]bool          // steps being executed
+	hung    map[string]chan struct{} // abandoned Apply calls, closed when they return
 }
 
 func newRunCtl(e *Executor, run *store.Run, rb *runbook.Runbook) *runCtl {
@@ -49,6 +50,7 @@ func newRunCtl(e *Executor, run *store.Run, rb *runbook.Runbook) *runCtl {
 		states: map[string]*store.StepState{},
 		wake:   make(chan struct{}, 1),
 		flying: map[string]bool{},
+		hung:   map[string]chan struct{}{},
 		done:   closedChan(),
 	}
 }

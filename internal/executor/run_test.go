@@ -254,6 +254,18 @@ func TestAHangingApplyCannotHoldTheRunPastTheDeadline(t *testing.T) {
 	if st := e.steps(id)["hang"]; !strings.Contains(st.Error, "not done within 200ms") {
 		t.Errorf("error = %q", st.Error)
 	}
+	// Retrying while the abandoned Apply still runs must not call Apply
+	// a second time on top of it.
+	if err := e.ex.RetryStep(context.Background(), id, "hang", "U1"); err != nil {
+		t.Fatal(err)
+	}
+	run = e.wait(id)
+	if st := e.steps(id)["hang"]; run.State != store.RunPaused || !strings.Contains(st.Error, "previous Apply of step hang has not returned") {
+		t.Errorf("retry over a hung Apply: run %s, step error %q", run.State, st.Error)
+	}
+	if n := w.appliesOf("hang"); n != 1 {
+		t.Errorf("Apply called %d times while the first call had not returned", n)
+	}
 }
 
 func TestReadOnlyStepsAreNeverAppliedAndWaitForTheirCheck(t *testing.T) {

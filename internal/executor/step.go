@@ -132,7 +132,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 		if err := r.commit(string(events.StepApplying), events.Event{Type: events.StepApplying, Summary: fmt.Sprintf("attempt %d: %s", st.Attempts, res.Summary)}); err != nil {
 			return err
 		}
-		_, err = guard(ctx, "apply", func(ctx context.Context) (struct{}, error) { return struct{}{}, inst.Apply(ctx) })
+		err = r.apply(ctx, inst)
 		switch {
 		case r.run.Err() != nil:
 			return nil
@@ -164,6 +164,36 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 		// Check again before the next Apply: the failed call may have
 		// taken effect after all.
 	}
+}
+
+// apply calls Apply under ctx. An Apply that ignores its deadline is left
+// running, and the step refuses to call Apply again until it returns: two
+// Apply calls of one step never overlap.
+func (r *stepRun) apply(ctx context.Context, inst steps.Step) error {
+	c := r.c
+	c.mu.Lock()
+	prev := c.hung[r.s.ID]
+	c.mu.Unlock()
+	if prev != nil {
+		select {
+		case <-prev:
+		default:
+			return steps.Permanentf("the previous Apply of step %s has not returned yet (it ignored its deadline); retry the step later", r.s.ID)
+		}
+	}
+	returned := make(chan struct{})
+	_, err := guardLate(ctx, "apply", func(ctx context.Context) (struct{}, error) {
+		defer close(returned)
+		return struct{}{}, inst.Apply(ctx)
+	}, nil)
+	select {
+	case <-returned:
+	default: // abandoned: still running
+		c.mu.Lock()
+		c.hung[r.s.ID] = returned
+		c.mu.Unlock()
+	}
+	return err
 }
 
 func (r *stepRun) retrying(err error) error {
