@@ -57,3 +57,13 @@ func TestDirCatalogReloadsChangedFiles(t *testing.T) {
 		t.Error("a removed runbook is still served")
 	}
 }
+
+func TestListSaysWhichRunbookFilesDoNotLoad(t *testing.T) {
+	f := newFixture(t)
+	writeFile(t, filepath.Join(f.dir, "broken.yaml"), "name: broken\nphases: 3\n")
+	out := f.command("visitor", "list")
+	if !strings.Contains(out.text(), "• lab — Fail the lab over") || !strings.Contains(out.text(), "some runbook files do not load") ||
+		!strings.Contains(out.text(), "broken.yaml") {
+		t.Errorf("list says %q", out.text())
+	}
+}

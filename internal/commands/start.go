@@ -38,6 +38,9 @@ func (h *Handler) list(ctx context.Context, out chat.Responder) {
 		}
 		b.WriteString("\n")
 	}
+	if le, ok := h.o.Catalog.(interface{ LoadError() error }); ok && le.LoadError() != nil {
+		fmt.Fprintf(&b, "⚠ some runbook files do not load:\n%s\n", h.o.Scrub(le.LoadError().Error()))
+	}
 	h.respond(ctx, out, chat.Message{Text: strings.TrimRight(b.String(), "\n")})
 }
 
