@@ -67,6 +67,8 @@ type cardState struct {
 	running bool
 	// active: the run is executing (its elapsed time moves).
 	active bool
+	// stopped: the last run-level news was that it ended or paused.
+	stopped bool
 	// flushing is true while the worker posts a batch it took.
 	flushing bool
 	last     time.Time // last edit
@@ -112,11 +114,11 @@ func (n *Notifier) Notify(_ context.Context, e events.Event) {
 	}
 	switch e.Type {
 	case events.RunSucceeded, events.RunFailed, events.RunAborted:
-		st.final, st.active = true, false
+		st.final, st.active, st.stopped = true, false, true
 	case events.RunPaused, events.StepFailed:
-		st.active = false
+		st.active, st.stopped = false, true
 	default:
-		st.active = true
+		st.active, st.stopped = true, false
 	}
 	n.startLocked(e.RunID, st)
 	select {
@@ -396,15 +398,23 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Flush waits until every event of the run that was notified so far has
-// landed on its card (or ctx is done).
+// Flush waits until every event of the run notified so far has landed on
+// its card; when the run has stopped (ended or paused), it also waits for
+// the event that says so, so that the card shows it. It gives up after
+// 10 seconds, or when ctx is done.
 func (n *Notifier) Flush(ctx context.Context, runID string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stopped := false
+	if r, err := n.o.Store.GetRun(ctx, runID); err == nil {
+		stopped = r.State != store.RunRunning && r.State != store.RunPending
+	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
 		n.mu.Lock()
 		st := n.cards[runID]
-		busy := st != nil && (st.dirty || len(st.replies) > 0 || st.flushing)
+		busy := st != nil && (st.dirty || len(st.replies) > 0 || st.flushing || (stopped && !st.stopped))
 		n.mu.Unlock()
 		if !busy {
 			return nil

@@ -159,15 +159,28 @@ func (e *env) stepDone(t *testing.T, i int) {
 
 func (e *env) succeed(t *testing.T) {
 	t.Helper()
-	r, err := e.st.GetRun(e.ctx, "lab-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.State, r.EndedAt = store.RunSucceeded, time.Now()
-	if err := e.st.UpdateRun(e.ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	e.setState(t, store.RunSucceeded)
 	e.n.Notify(e.ctx, events.Event{Type: events.RunSucceeded, RunID: "lab-1", Runbook: "lab"})
+}
+
+// setState moves the run to state as the executor would, re-reading it
+// when the notifier stored the card reference meanwhile.
+func (e *env) setState(t *testing.T, state store.RunState) {
+	t.Helper()
+	for {
+		r, err := e.st.GetRun(e.ctx, "lab-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.State, r.EndedAt = state, time.Now()
+		err = e.st.UpdateRun(e.ctx, r)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatal(err)
+		}
+	}
 }
 
 func lastView(t *testing.T, p *fakePoster) *chat.ProgressView {
@@ -380,6 +393,29 @@ func TestTheCardOfARunningRunIsRefreshed(t *testing.T) {
 		synctest.Wait()
 		if got := len(e.poster.of("update")); got != n {
 			t.Errorf("%d edits of a paused run's card in 5 min", got-n)
+		}
+	})
+}
+
+func TestFlushWaitsForTheCardToShowTheRunStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		e := newEnv(t, ctx, &fakePoster{}, filepath.Join(t.TempDir(), "bot.db"))
+		e.createRun(t)
+		go e.n.Run(ctx)
+		e.stepDone(t, 0)
+		// The run ends in the store; its event comes 3 s later.
+		e.setState(t, store.RunSucceeded)
+		go func() {
+			time.Sleep(3 * time.Second)
+			e.n.Notify(ctx, events.Event{Type: events.RunSucceeded, RunID: "lab-1"})
+		}()
+		if err := e.n.Flush(ctx, "lab-1"); err != nil {
+			t.Fatal(err)
+		}
+		if v := lastView(t, e.poster); v.State != "succeeded" {
+			t.Errorf("Flush returned before the card showed the end: %q", v.State)
 		}
 	})
 }
