@@ -11,10 +11,12 @@ import (
 )
 
 // BenchmarkStepWrite is the executor's write per step transition: PutStep
-// then Append (two autocommit writes in WAL mode, synchronous=NORMAL).
+// then Append (two autocommit writes in WAL mode, synchronous=NORMAL),
+// under a context with a deadline as the executor's calls are.
 func BenchmarkStepWrite(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "bench.db"))
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	if err := s.CreateRun(ctx, &store.Run{ID: "r1", Runbook: "rb", State: store.RunRunning}); err != nil {
 		b.Fatal(err)
 	}
