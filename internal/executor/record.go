@@ -61,8 +61,8 @@ func closedChan() chan struct{} {
 	return c
 }
 
-// loadSteps reads the persisted step states and creates a pending state for
-// every step of the runbook that has none.
+// loadSteps reads the persisted step states; steps with none are pending
+// (a step's first record is written when it starts).
 func (c *runCtl) loadSteps(ctx context.Context) error {
 	var have []*store.StepState
 	err := c.e.storeCall(ctx, func(ctx context.Context) error {
@@ -74,22 +74,13 @@ func (c *runCtl) loadSteps(ctx context.Context) error {
 		return fmt.Errorf("load steps of run %s: %w", c.id, err)
 	}
 	c.mu.Lock()
-	rb := c.rb
+	defer c.mu.Unlock()
 	for _, s := range have {
 		c.states[s.StepID] = s
 	}
-	var missing []*store.StepState
-	for _, s := range rb.AllSteps() {
+	for _, s := range c.rb.AllSteps() {
 		if c.states[s.ID] == nil {
-			st := &store.StepState{RunID: c.id, StepID: s.ID, Status: store.StepPending}
-			c.states[s.ID] = st
-			missing = append(missing, cloneStep(st))
-		}
-	}
-	c.mu.Unlock()
-	for _, st := range missing {
-		if err := c.e.storeCall(ctx, func(ctx context.Context) error { return c.e.cfg.Store.PutStep(ctx, st) }); err != nil {
-			return fmt.Errorf("record step %s of run %s: %w", st.StepID, c.id, err)
+			c.states[s.ID] = &store.StepState{RunID: c.id, StepID: s.ID, Status: store.StepPending}
 		}
 	}
 	return nil

@@ -343,7 +343,17 @@ func (c *runCtl) reconcile(ctx context.Context, ph *runbook.Phase) error {
 			c.states[t.StepID] = t
 			c.mu.Unlock()
 			err = c.stepTransition(ctx, t, actorBot, "step.replaced", events.Event{Type: events.StepDone, Phase: phaseOf(c.rb, t.StepID), Summary: t.Summary})
+		case as.Status == store.StepPending && ts.Status.Terminal():
+			// Not needed: settled in memory only, so that an alternative
+			// that never ran leaves no record (progress cards omit it).
+			a := cloneStep(as)
+			a.Status = store.StepSkipped
+			a.Summary = fmt.Sprintf("not needed: %s is %s", alt.AlternativeOf, ts.Status)
+			c.states[a.StepID] = a
+			c.mu.Unlock()
 		case !as.Status.Terminal() && ts.Status.Terminal():
+			// It ran (and failed, or was cut short) before its step was
+			// retried or skipped: record that it is no longer needed.
 			a := cloneStep(as)
 			a.Status = store.StepSkipped
 			a.Summary = fmt.Sprintf("not needed: %s is %s", alt.AlternativeOf, ts.Status)
