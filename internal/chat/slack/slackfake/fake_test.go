@@ -2,6 +2,9 @@ package slackfake
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +114,26 @@ func TestWebAPIAcceptsBodyOrBearerTokens(t *testing.T) {
 	}
 	if calls := f.Calls("chat.postMessage"); len(calls) != 2 || calls[0].Form.Get("token") != "" {
 		t.Errorf("calls = %+v (tokens must not be recorded)", calls)
+	}
+}
+
+func TestWebAPIAcceptsABearerToken(t *testing.T) {
+	f := New(Options{})
+	defer f.Close()
+	for tok, want := range map[string]string{BotToken: `"ok":true`, "xoxb-nope": "invalid_auth", "": "not_authed"} {
+		req, _ := http.NewRequest(http.MethodPost, f.APIURL()+"auth.test", strings.NewReader(""))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("token %q: %s, want %s", tok, body, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -294,8 +295,13 @@ func BlocksText(blocks string) []string {
 			if t, ok := x["text"].(string); ok {
 				out = append(out, t)
 			}
-			for _, c := range x {
-				walk(c)
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(x[k])
 			}
 		case []any:
 			for _, c := range x {
