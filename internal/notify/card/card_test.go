@@ -407,7 +407,9 @@ func TestFlushWaitsForTheCardToShowTheRunStopped(t *testing.T) {
 		e.stepDone(t, 0)
 		// The run ends in the store; its event comes 3 s later.
 		e.setState(t, store.RunSucceeded)
+		late := make(chan struct{})
 		go func() {
+			defer close(late)
 			time.Sleep(3 * time.Second)
 			e.n.Notify(ctx, events.Event{Type: events.RunSucceeded, RunID: "lab-1"})
 		}()
@@ -417,5 +419,6 @@ func TestFlushWaitsForTheCardToShowTheRunStopped(t *testing.T) {
 		if v := lastView(t, e.poster); v.State != "succeeded" {
 			t.Errorf("Flush returned before the card showed the end: %q", v.State)
 		}
+		<-late
 	})
 }
