@@ -85,6 +85,30 @@ func TestRedeliveredEventIsHandledOnce(t *testing.T) {
 	}
 }
 
+// When an ack is lost, Slack redelivers the event after the ack deadline
+// (retry_attempt 1); the bot acks it and does not handle it again.
+func TestLostAckRedeliveryIsHandledOnce(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{AckDeadline: 300 * time.Millisecond}, nil)
+	hs.fake.LoseAcks(1)
+	ev, err := hs.fake.React("UBOB", "C1", "1700000000.000100", "white_check_mark", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "reaction:white_check_mark")
+	eventually(t, "the redelivery to be acked", func() bool {
+		env := hs.fake.EnvelopeOf(ev)
+		_, acked := hs.fake.AckOf(env)
+		return len(hs.fake.MissedAcks()) == 1 && acked
+	})
+	if _, err := hs.fake.React("UCAROL", "C1", "1700000000.000100", "x", true); err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "reaction:x")
+	if rs := hs.h.reactionsSnapshot(); len(rs) != 2 {
+		t.Fatalf("handler got %d reactions, want 2 (the redelivery dropped): %+v", len(rs), rs)
+	}
+}
+
 func TestReactionOnAFileIsIgnored(t *testing.T) {
 	hs := newHarness(t, slackfake.Options{}, nil)
 	if _, err := hs.fake.Event(map[string]any{"type": "reaction_added", "user": "UBOB", "reaction": "x",

@@ -66,6 +66,7 @@ type Server struct {
 	channels   map[string]string
 	failures   map[string][]Failure
 	closed     bool
+	dropAcks   int
 }
 
 // New starts a fake Slack.

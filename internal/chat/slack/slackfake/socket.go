@@ -138,6 +138,11 @@ func (s *Server) readAcks(c *wsConn) {
 		}
 		now := time.Now()
 		s.mu.Lock()
+		if s.dropAcks > 0 {
+			s.dropAcks-- // lost on the way
+			s.mu.Unlock()
+			continue
+		}
 		if d, ok := s.deliveries[ack.EnvelopeID]; ok && !d.acked {
 			d.acked = true
 			if d.timer != nil {
@@ -305,4 +310,12 @@ func (s *Server) EnvelopeOf(eventID string) string {
 		return ""
 	}
 	return last.id
+}
+
+// LoseAcks makes the next n acks from the bot get lost on the way, so that
+// their envelopes miss the ack deadline (and events are redelivered).
+func (s *Server) LoseAcks(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropAcks += n
 }
