@@ -82,8 +82,9 @@ func runOnce(b *testing.B, ex *Executor, st store.Store, rb *runbook.Runbook, id
 }
 
 // BenchmarkStepOverhead measures what the executor adds per step (build,
-// Check, Apply, Check, four step-state writes and four audit records on
-// SQLite) with no-op steps in a chain, so that nothing overlaps.
+// Check, Apply, Check, three step-state writes and three audit records on
+// a SQLite file, plus each run's own records shared by its steps) with
+// no-op steps in a chain, so that nothing overlaps.
 func BenchmarkStepOverhead(b *testing.B) {
 	const n = 20
 	ex, st := benchEnv(b)

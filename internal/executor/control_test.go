@@ -371,17 +371,18 @@ func TestRecoverLeavesRunsOfALiveExecutorAndPausesChangedRunbooks(t *testing.T) 
 	ctx := context.Background()
 	rb := mkRunbook("owned", []*runbook.Step{mkStep(w, "a")})
 	rb2 := mkRunbook("changed", []*runbook.Step{mkStep(w, "b")})
-	owned, changed := e.create(rb, nil), e.create(rb2, nil)
-	for _, id := range []string{owned, changed} {
+	rb3 := mkRunbook("deleted", []*runbook.Step{mkStep(w, "c")})
+	owned, changed, deleted := e.create(rb, nil), e.create(rb2, nil), e.create(rb3, nil)
+	for _, id := range []string{owned, changed, deleted} {
 		owner := "other-live-executor"
-		if id == changed {
+		if id != owned {
 			owner = "dead-executor"
 		}
 		run, err := e.st.ClaimRun(ctx, id, owner, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id == changed {
+		if id != owned {
 			run, err = e.st.ClaimRun(ctx, id, owner, -time.Second) // expired
 			if err != nil {
 				t.Fatal(err)
@@ -395,7 +396,12 @@ func TestRecoverLeavesRunsOfALiveExecutorAndPausesChangedRunbooks(t *testing.T) 
 	edited := *rb2
 	edited.Hash = "h2"
 	lookup := map[string]*runbook.Runbook{"owned": rb, "changed": &edited}
-	if err := e.ex.Recover(ctx, func(n string) (*runbook.Runbook, error) { return lookup[n], nil }); err != nil {
+	if err := e.ex.Recover(ctx, func(n string) (*runbook.Runbook, error) {
+		if lookup[n] == nil {
+			return nil, fmt.Errorf("no runbook named %s in runbooks/", n)
+		}
+		return lookup[n], nil
+	}); err != nil {
 		t.Fatalf("recover: %v", err)
 	}
 	e.wait(owned)
@@ -405,6 +411,9 @@ func TestRecoverLeavesRunsOfALiveExecutorAndPausesChangedRunbooks(t *testing.T) 
 	run := e.run(changed)
 	if run.State != store.RunPaused || !strings.Contains(run.StateReason, "stale plan") || w.appliesOf("b") != 0 {
 		t.Errorf("a run whose runbook changed: %s %q, applies %d", run.State, run.StateReason, w.appliesOf("b"))
+	}
+	if run := e.run(deleted); run.State != store.RunPaused || !strings.Contains(run.StateReason, "no runbook named deleted") {
+		t.Errorf("a run whose runbook is gone: %s %q", run.State, run.StateReason)
 	}
 	if err := e.ex.Resume(ctx, changed, "U1"); !errors.Is(err, ErrStalePlan) {
 		t.Errorf("resume of a stale run: %v, want ErrStalePlan", err)
