@@ -273,4 +273,3 @@ func renderStepFailed(v *chat.StepFailedView) (string, []slack.Block) {
 			button(ActionAbort, "Abort", v.RunID, "danger")),
 	}
 }
-
