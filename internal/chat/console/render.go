@@ -37,6 +37,21 @@ func dur(d time.Duration) string {
 	}
 }
 
+// idWidth is the width of the widest check ID.
+func idWidth(checks []chat.CheckResult) int {
+	w := 0
+	for _, c := range checks {
+		w = max(w, len(c.ID))
+	}
+	return w
+}
+
+// hang indents the continuation lines of a multi-line text by n spaces,
+// so that they stay in their column.
+func hang(s string, n int) string {
+	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+strings.Repeat(" ", n))
+}
+
 func mark(ok bool) string {
 	if ok {
 		return "✓"
@@ -51,12 +66,13 @@ func renderAssess(v *chat.AssessView) string {
 		verdict = "NO-GO"
 	}
 	fmt.Fprintf(&b, "Assessment of %s: %s (%d checks in %s)", v.Runbook, verdict, len(v.Checks), dur(v.Took))
+	w := idWidth(v.Checks)
 	for _, c := range v.Checks {
 		text := c.Summary
 		if c.Error != "" {
 			text = c.Error
 		}
-		fmt.Fprintf(&b, "\n  %s %-22s %s (%s)", mark(c.OK), c.ID, text, dur(c.Duration))
+		fmt.Fprintf(&b, "\n  %s %-*s  %s (%s)", mark(c.OK), w, c.ID, hang(text, w+6), dur(c.Duration))
 	}
 	return b.String()
 }
@@ -97,24 +113,29 @@ func renderPlan(v *chat.PlanView) string {
 			verdict = "NO-GO"
 		}
 		fmt.Fprintf(&b, "\n  assessment: %s", verdict)
+		w := idWidth(a.Checks)
 		for _, c := range a.Checks {
 			text := c.Summary
 			if c.Error != "" {
 				text = c.Error
 			}
-			fmt.Fprintf(&b, "\n    %s %-20s %s", mark(c.OK), c.ID, text)
+			fmt.Fprintf(&b, "\n    %s %-*s  %s", mark(c.OK), w, c.ID, hang(text, w+8))
 		}
 	}
 	if v.ExpectedDataLoss != "" {
 		fmt.Fprintf(&b, "\n  expected data loss (replication lag): %s", v.ExpectedDataLoss)
 	}
 	b.WriteString("\n  steps:")
+	pw, sw := 0, 0
 	for _, s := range v.Steps {
-		line := fmt.Sprintf("\n    %-12s %-22s %s", s.Phase, s.StepID, s.Verdict)
+		pw, sw = max(pw, len(s.Phase)), max(sw, len(s.StepID))
+	}
+	for _, s := range v.Steps {
+		text := s.Verdict
 		if s.Summary != "" {
-			line += " — " + s.Summary
+			text += " — " + s.Summary
 		}
-		b.WriteString(line)
+		fmt.Fprintf(&b, "\n    %-*s  %-*s  %s", pw, s.Phase, sw, s.StepID, hang(text, pw+sw+8))
 	}
 	if len(v.Approvers) > 0 {
 		fmt.Fprintf(&b, "\n  approved by: %s", strings.Join(v.Approvers, ", "))
