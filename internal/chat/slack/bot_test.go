@@ -353,4 +353,3 @@ func TestShutdownDrainsInFlightWork(t *testing.T) {
 		t.Errorf("messages = %+v", msgs)
 	}
 }
-
