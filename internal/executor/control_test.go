@@ -70,6 +70,11 @@ func TestPauseLetsTheStepInFlightFinishAndStartsNothingNew(t *testing.T) {
 		t.Fatalf("run is %s", run.State)
 	}
 	e.wantStatus(id, map[string]store.StepStatus{"a": store.StepDone, "b": store.StepPending})
+	for _, a := range e.audit(id) {
+		if a.Type == "phase.started" && a.Data["phase"] == "p2" {
+			t.Error("phase p2 was announced as started while the run was pausing")
+		}
+	}
 	if err := e.ex.Resume(ctx, id, "U3"); err != nil {
 		t.Fatalf("resume: %v", err)
 	}

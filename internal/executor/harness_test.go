@@ -237,7 +237,7 @@ var stepEventStatus = map[events.Type][]store.StepStatus{
 	events.StepDone:     {store.StepDone, store.StepReplaced},
 	events.StepFailed:   {store.StepFailed},
 	events.StepSkipped:  {store.StepSkipped},
-	events.StepRetrying: {store.StepChecking, store.StepApplying},
+	events.StepRetrying: {store.StepChecking, store.StepApplying, store.StepWaiting},
 }
 
 var runEventState = map[events.Type]store.RunState{

@@ -88,11 +88,7 @@ func (c *runCtl) execute(ctx context.Context) error {
 		if c.phaseComplete(ph) {
 			continue
 		}
-		if c.phaseFresh(ph) {
-			if err := c.record(ctx, actorBot, string(events.PhaseStarted), events.Event{Type: events.PhaseStarted, Phase: ph.ID, Summary: ph.Name}); err != nil {
-				return err
-			}
-		}
+		announced := !c.phaseFresh(ph)
 		for {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
@@ -100,7 +96,18 @@ func (c *runCtl) execute(ctx context.Context) error {
 			if err := c.reconcile(ctx, ph); err != nil {
 				return err
 			}
-			inflight += c.launch(ctx, ph, results)
+			ready := c.claimReady(ctx, ph)
+			if len(ready) > 0 && !announced {
+				// Announced when its first steps start, not before: a phase
+				// reached while the run is pausing is not started.
+				announced = true
+				if err := c.record(ctx, actorBot, string(events.PhaseStarted), events.Event{Type: events.PhaseStarted, Phase: ph.ID, Summary: ph.Name}); err != nil {
+					c.unclaim(ready)
+					return err
+				}
+			}
+			c.spawn(ctx, ready, results)
+			inflight += len(ready)
 			if inflight > 0 {
 				select {
 				case err := <-results:
@@ -289,23 +296,35 @@ func (c *runCtl) readyLocked(ph *runbook.Phase) []*runbook.Step {
 	return out
 }
 
-// launch starts every ready step unless the run is stopping; it returns
-// how many it started. Each sends its error (nil unless the run cannot be
-// recorded) to results.
-func (c *runCtl) launch(ctx context.Context, ph *runbook.Phase, results chan<- error) int {
+// claimReady returns the steps that may start now, marked in flight, or
+// none while the run is stopping (a failure to handle, a pause).
+func (c *runCtl) claimReady(ctx context.Context, ph *runbook.Phase) []*runbook.Step {
 	if ctx.Err() != nil {
-		return 0
+		return nil
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if _, blocked := c.blockingLocked(ph); blocked || c.pauseBy != "" {
-		c.mu.Unlock()
-		return 0
+		return nil
 	}
 	ready := c.readyLocked(ph)
 	for _, s := range ready {
 		c.flying[s.ID] = true
 	}
-	c.mu.Unlock()
+	return ready
+}
+
+func (c *runCtl) unclaim(ready []*runbook.Step) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range ready {
+		delete(c.flying, s.ID)
+	}
+}
+
+// spawn executes each step in its own goroutine; each sends its error
+// (nil unless the run cannot be recorded) to results.
+func (c *runCtl) spawn(ctx context.Context, ready []*runbook.Step, results chan<- error) {
 	for _, s := range ready {
 		go func() {
 			err := c.runStep(ctx, s)
@@ -315,7 +334,6 @@ func (c *runCtl) launch(ctx context.Context, ph *runbook.Phase, results chan<- e
 			results <- err
 		}()
 	}
-	return len(ready)
 }
 
 // reconcile settles alternatives: a failed step whose alternative is done
