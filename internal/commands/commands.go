@@ -2,6 +2,24 @@
 // transport: it parses commands, checks who may do what, runs assessments
 // and plans, creates runs, counts two-person approvals (reactions and
 // buttons) and drives the executor. It implements chat.Handler.
+//
+// Audit events it records (store.AuditEvent.Type; Data in brackets):
+//
+//	run.requested        start created a pending run [runbook, planHash, params, reason, plan]
+//	approval.requested   the plan was posted [channel, ts]
+//	approval.granted     an approval counted [via, event, planHash]
+//	approval.refused     an approval or rejection was refused [reason: already_decided,
+//	                     expired, bot, self_approval, not_approver, stale_plan,
+//	                     already_approved, no_runbook, directory_error; decision, via, event]
+//	approval.rejected    an approver rejected [via, event]
+//	approval.withdrawn   a removed reaction withdrew an approval [via, event]
+//	run.approved         quorum reached [approvers]
+//	run.rejected, run.expired, run.aborted, run.failed
+//	                     a pending run ended (rejected, expired or stale, cancelled, could not start)
+//	run.start_failed     the executor refused to start an approved run
+//	run.refused          start refused before creating a run (missing secrets)
+//	command.refused      a non-responder used a responder verb or button
+//	command.failed       the executor refused a run control
 package commands
 
 import (
