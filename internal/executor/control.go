@@ -241,7 +241,17 @@ func (e *Executor) Abort(ctx context.Context, runID, by string) error {
 	if err != nil {
 		return fmt.Errorf("abort run %s: %w", runID, err)
 	}
+	e.forget(c)
 	return nil
+}
+
+// forget drops an ended run's controller.
+func (e *Executor) forget(c *runCtl) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.runs[c.id] == c {
+		delete(e.runs, c.id)
+	}
 }
 
 // RetryStep runs a failed step again from its Check; the run goes on if no

@@ -258,6 +258,11 @@ func (e *Executor) ctl(ctx context.Context, runID string, rb *runbook.Runbook) (
 	if err != nil {
 		return nil, err
 	}
+	if rb == nil && !run.State.Active() {
+		// Control operations only apply to active runs: say so, whether or
+		// not the runbook still exists.
+		return nil, fmt.Errorf("%w (it is %s)", ErrRunEnded, run.State)
+	}
 	if rb == nil {
 		if lookup == nil {
 			return nil, fmt.Errorf("run %s: runbook %s: %w", runID, run.Runbook, ErrNoRunbook)

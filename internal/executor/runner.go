@@ -36,7 +36,11 @@ func (c *runCtl) startRunner() {
 		err := c.execute(ctx)
 		c.mu.Lock()
 		c.active = false
+		ended := !c.run.State.Active()
 		c.mu.Unlock()
+		if ended {
+			c.e.forget(c)
+		}
 		log := c.e.log.With("run", c.id)
 		switch cause := context.Cause(ctx); {
 		case err == nil:
