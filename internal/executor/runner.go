@@ -35,7 +35,9 @@ func (c *runCtl) startRunner() {
 		go c.renewLease(ctx, cancel)
 		err := c.execute(ctx)
 		c.mu.Lock()
-		c.active = false
+		if c.done == done { // not already replaced by a new runner (resume)
+			c.active = false
+		}
 		ended := !c.run.State.Active()
 		c.mu.Unlock()
 		if ended {
@@ -183,8 +185,12 @@ func (c *runCtl) maybeStop(ctx context.Context, ph *runbook.Phase) (bool, error)
 				r.StateReason = reason
 				return nil
 			})
+		if err == nil {
+			c.stopping()
+		}
 		return true, err
 	case paused:
+		c.stopping()
 		return true, nil
 	case ready:
 		return false, nil
@@ -199,6 +205,15 @@ func (c *runCtl) maybeStop(ctx context.Context, ph *runbook.Phase) (bool, error)
 			return nil
 		})
 	return true, err
+}
+
+// stopping marks the runner as gone while the caller holds opMu, so that a
+// control operation that follows (Resume, RetryStep) starts a new runner
+// rather than nudging this one, which is about to return.
+func (c *runCtl) stopping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.active = false
 }
 
 func (c *runCtl) stuckReason(ph *runbook.Phase) string {
