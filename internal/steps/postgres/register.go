@@ -22,7 +22,7 @@ func Kinds() []steps.Kind {
 			Connection: "postgres",
 			Outputs:    []string{"lag", "bytes"},
 			NewConfig:  func() steps.Config { return &ReplicationLagConfig{} },
-			New:        nil, // implemented below
+			New:        newReplicationLag,
 		},
 		{
 			Name:       "postgres.promote",
@@ -30,7 +30,7 @@ func Kinds() []steps.Kind {
 			Connection: "postgres",
 			Outputs:    []string{"lsn", "timeline", "lagAtPromotion"},
 			NewConfig:  func() steps.Config { return &PromoteConfig{} },
-			New:        nil, // implemented below
+			New:        newPromote,
 		},
 		{
 			Name:       "postgres.query",
@@ -39,7 +39,7 @@ func Kinds() []steps.Kind {
 			Connection: "postgres",
 			Outputs:    []string{"rows", "value"},
 			NewConfig:  func() steps.Config { return &QueryConfig{} },
-			New:        nil, // implemented below
+			New:        newQuery,
 		},
 		{
 			Name:       "postgres.rejoinAsStandby",
@@ -47,7 +47,7 @@ func Kinds() []steps.Kind {
 			Connection: "postgres",
 			Outputs:    []string{"method", "receiver"},
 			NewConfig:  func() steps.Config { return &RejoinAsStandbyConfig{} },
-			New:        nil, // implemented below
+			New:        newRejoin,
 		},
 	}
 }

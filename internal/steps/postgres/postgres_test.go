@@ -1,0 +1,355 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+// shared is a lab the non-destructive tests share; tests that promote or
+// rejoin start their own.
+var shared *lab.Lab
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	l, err := lab.Up(ctx, lab.Options{})
+	cancel()
+	if err != nil {
+		// Missing postgresql/redis fails the package: never a skip.
+		fmt.Fprintln(os.Stderr, "postgres tests need the lab:", err)
+		os.Exit(1)
+	}
+	shared = l
+	code := m.Run()
+	_ = l.Down(context.Background())
+	os.Exit(code)
+}
+
+func freshLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{})
+	if err != nil {
+		t.Fatalf("lab.Up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background()); err != nil {
+			t.Errorf("lab.Down: %v", err)
+		}
+	})
+	return l
+}
+
+func conn(dsn string) *steps.Connection {
+	return &steps.Connection{Name: "lab_db", Type: "postgres", Fields: map[string]string{"dsn": dsn}}
+}
+
+func build(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Step {
+	t.Helper()
+	r := steps.NewRegistry()
+	if err := Register(r); err != nil {
+		t.Fatal(err)
+	}
+	k, ok := r.Kind(kind)
+	if !ok {
+		t.Fatalf("kind %s not registered", kind)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%s: Validate: %v", kind, err)
+	}
+	s, err := k.New(context.Background(), cfg, steps.Env{Conn: c})
+	if err != nil {
+		t.Fatalf("%s: New: %v", kind, err)
+	}
+	return s
+}
+
+func check(t *testing.T, s steps.Step) steps.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := s.Check(ctx)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return res
+}
+
+// converge does what the executor does: Check, Apply if not done (read-only
+// kinds are only polled), then poll Check until done or the deadline.
+func converge(t *testing.T, s steps.Step, deadline time.Duration) steps.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	res, err := s.Check(ctx)
+	if err == nil && res.Done {
+		return res
+	}
+	if err := s.Apply(ctx); err != nil && !errors.Is(err, steps.ErrReadOnly) {
+		t.Fatalf("Apply: %v", err)
+	}
+	for {
+		res, err = s.Check(ctx)
+		if err == nil && res.Done {
+			return res
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("not done within %s: %+v, %v", deadline, res, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func sqlExec(t *testing.T, dsn, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if _, err := c.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func intp(n int) *int       { return &n }
+func strp(s string) *string { return &s }
+
+func TestReplicationLagOfTheStandby(t *testing.T) {
+	env := shared.Env()
+	sqlExec(t, env["LAB_PG_PRIMARY_DSN"], "CREATE TABLE IF NOT EXISTS lag_probe(x int); INSERT INTO lag_probe VALUES (1)")
+	res := converge(t, build(t, "postgres.replicationLag", &ReplicationLagConfig{
+		MaxLag: "5s", MaxBytes: 1, PrimaryDSN: env["LAB_PG_PRIMARY_DSN"], RequireStreaming: true,
+	}, conn(env["LAB_PG_STANDBY_DSN"])), 20*time.Second)
+	if res.Outputs["bytes"] != "0" || !strings.Contains(res.Summary, "receiver streaming") {
+		t.Errorf("replicationLag = %+v, want caught up and streaming", res)
+	}
+	if _, err := time.ParseDuration(res.Outputs["lag"]); err != nil {
+		t.Errorf("lag output %q is not a duration", res.Outputs["lag"])
+	}
+}
+
+func TestReplicationLagOnAPrimaryIsPermanent(t *testing.T) {
+	env := shared.Env()
+	_, err := build(t, "postgres.replicationLag", &ReplicationLagConfig{}, conn(env["LAB_PG_PRIMARY_DSN"])).Check(context.Background())
+	if err == nil || !steps.IsPermanent(err) || !strings.Contains(err.Error(), "not a standby") {
+		t.Errorf("replicationLag on the primary = %v, want a permanent 'not a standby' error", err)
+	}
+}
+
+func TestQueryAssertions(t *testing.T) {
+	env := shared.Env()
+	primary := conn(env["LAB_PG_PRIMARY_DSN"])
+	sql := "SELECT n, 'row' || n AS label, NULL::int AS nothing FROM generate_series(1, 3) AS n"
+	tests := []struct {
+		name     string
+		cfg      QueryConfig
+		wantDone bool
+		wantSum  string
+	}{
+		{"all assertions hold", QueryConfig{SQL: sql, ExpectRows: intp(3), MinRows: intp(1), Expect: []Expectation{
+			{Column: "n", Equals: strp("1")}, {Row: 2, Column: "n", AtLeast: "3", AtMost: "3"}, {Row: 1, Column: "label", NotNull: true}}}, true, "3 rows, all assertions hold"},
+		{"a wrong row count", QueryConfig{SQL: sql, ExpectRows: intp(2)}, false, "want 2 rows"},
+		{"too few rows", QueryConfig{SQL: sql, MinRows: intp(5)}, false, "want at least 5 rows"},
+		{"a value below the minimum", QueryConfig{SQL: sql, Expect: []Expectation{{Column: "n", AtLeast: "2"}}}, false, "row 0 column n = 1, want at least 2"},
+		{"a value above the maximum", QueryConfig{SQL: sql, Expect: []Expectation{{Row: 2, Column: "n", AtMost: "2"}}}, false, "want at most 2"},
+		{"a different text", QueryConfig{SQL: sql, Expect: []Expectation{{Column: "label", Equals: strp("x")}}}, false, `"row1", want "x"`},
+		{"a NULL", QueryConfig{SQL: sql, Expect: []Expectation{{Column: "nothing", NotNull: true}}}, false, "is NULL"},
+		{"a missing column", QueryConfig{SQL: sql, Expect: []Expectation{{Column: "nope", NotNull: true}}}, false, "no column nope"},
+		{"a missing row", QueryConfig{SQL: sql, Expect: []Expectation{{Row: 9, Column: "n", NotNull: true}}}, false, "no such row"},
+		{"the last statement with rows counts", QueryConfig{SQL: "CREATE TEMP TABLE t(x int); INSERT INTO t VALUES (7) RETURNING x",
+			Expect: []Expectation{{Column: "x", Equals: strp("7")}}}, true, "1 rows"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := check(t, build(t, "postgres.query", &tt.cfg, primary))
+			if res.Done != tt.wantDone || !strings.Contains(res.Summary, tt.wantSum) {
+				t.Errorf("Check = done %v %q, want done %v and %q", res.Done, res.Summary, tt.wantDone, tt.wantSum)
+			}
+		})
+	}
+}
+
+func TestQueryWritesAreRolledBackUnlessCommit(t *testing.T) {
+	env := shared.Env()
+	primary := conn(env["LAB_PG_PRIMARY_DSN"])
+	write := "CREATE TABLE IF NOT EXISTS failover_probe(id serial, at timestamptz DEFAULT now()); INSERT INTO failover_probe DEFAULT VALUES RETURNING id"
+	res := check(t, build(t, "postgres.query", &QueryConfig{SQL: write, ExpectRows: intp(1)}, primary))
+	if !res.Done {
+		t.Fatalf("writable check on the primary: %+v", res)
+	}
+	res = check(t, build(t, "postgres.query", &QueryConfig{SQL: "SELECT to_regclass('failover_probe') IS NULL AS gone",
+		Expect: []Expectation{{Column: "gone", Equals: strp("t")}}}, primary))
+	if !res.Done {
+		t.Errorf("the rolled-back table exists: %s", res.Summary)
+	}
+	check(t, build(t, "postgres.query", &QueryConfig{SQL: write, Commit: true}, primary))
+	res = check(t, build(t, "postgres.query", &QueryConfig{SQL: "SELECT count(*) FROM failover_probe",
+		Expect: []Expectation{{Column: "count", AtLeast: "1"}}}, primary))
+	if !res.Done {
+		t.Errorf("the committed row is missing: %s", res.Summary)
+	}
+}
+
+func TestQueryErrors(t *testing.T) {
+	env := shared.Env()
+	// A write on the read-only standby: transient (it may be promoted).
+	_, err := build(t, "postgres.query", &QueryConfig{SQL: "CREATE TABLE nope(x int)"}, conn(env["LAB_PG_STANDBY_DSN"])).Check(context.Background())
+	if err == nil || steps.IsPermanent(err) || !strings.Contains(err.Error(), "read-only transaction") {
+		t.Errorf("write on the standby = %v, want a transient read-only error", err)
+	}
+	_, err = build(t, "postgres.query", &QueryConfig{SQL: "SELEC 1"}, conn(env["LAB_PG_PRIMARY_DSN"])).Check(context.Background())
+	if err == nil || !steps.IsPermanent(err) {
+		t.Errorf("syntax error = %v, want permanent", err)
+	}
+	start := time.Now()
+	_, err = build(t, "postgres.query", &QueryConfig{SQL: "SELECT pg_sleep(10)", QueryTimeout: "300ms"}, conn(env["LAB_PG_PRIMARY_DSN"])).Check(context.Background())
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Errorf("a slow query = %v after %s, want an error within the 300ms query timeout", err, time.Since(start))
+	}
+}
+
+func TestPromoteCheckObservesWithoutChanging(t *testing.T) {
+	env := shared.Env()
+	res := check(t, build(t, "postgres.promote", &PromoteConfig{}, conn(env["LAB_PG_PRIMARY_DSN"])))
+	if !res.Done || res.Outputs["timeline"] != "1" || res.Outputs["lagAtPromotion"] != "unknown" {
+		t.Errorf("promote Check on the primary = %+v, want done on timeline 1", res)
+	}
+	res = check(t, build(t, "postgres.promote", &PromoteConfig{}, conn(env["LAB_PG_STANDBY_DSN"])))
+	if res.Done || !strings.Contains(res.Summary, "is a standby") {
+		t.Errorf("promote Check on the standby = %+v, want not done", res)
+	}
+	res = check(t, build(t, "postgres.promote", &PromoteConfig{}, conn(env["LAB_PG_STANDBY_DSN"])))
+	if res.Done {
+		t.Error("Check promoted the standby")
+	}
+}
+
+// deadAddrs are a port nothing listens on and one that accepts and never
+// answers.
+func deadAddrs(t *testing.T) (refused, blackhole string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused = l.Addr().String()
+	l.Close()
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hole.Close() })
+	return refused, hole.Addr().String()
+}
+
+func TestPromoteWhenTheStandbyIsGone(t *testing.T) {
+	refused, hole := deadAddrs(t)
+	for name, addr := range map[string]string{"refused": refused, "blackholed": hole} {
+		dsn := "postgres://postgres:topsecret-pw@" + addr + "/postgres?sslmode=disable"
+		s := build(t, "postgres.promote", &PromoteConfig{QueryTimeout: "500ms"}, conn(dsn))
+		for op, f := range map[string]func() error{
+			"Check": func() error { _, err := s.Check(context.Background()); return err },
+			"Apply": func() error { return s.Apply(context.Background()) },
+		} {
+			start := time.Now()
+			err := f()
+			took := time.Since(start)
+			if err == nil {
+				t.Errorf("%s %s: no error with the standby gone", name, op)
+				continue
+			}
+			if steps.IsPermanent(err) {
+				t.Errorf("%s %s: %v is permanent; a vanished standby may come back", name, op, err)
+			}
+			if took > 500*time.Millisecond+2*time.Second {
+				t.Errorf("%s %s took %s, want about the 500ms query timeout", name, op, took)
+			}
+			if strings.Contains(err.Error(), "topsecret-pw") {
+				t.Errorf("%s %s leaks the password: %v", name, op, err)
+			}
+		}
+	}
+}
+
+func TestSecretsNeverReachErrors(t *testing.T) {
+	env := shared.Env()
+	dsn := strings.Replace(env["LAB_PG_PRIMARY_DSN"], env["LAB_PG_PASSWORD"], "wrong-pass-0123", 1)
+	_, err := build(t, "postgres.query", &QueryConfig{SQL: "SELECT 1"}, conn(dsn)).Check(context.Background())
+	if err == nil || !steps.IsPermanent(err) {
+		t.Fatalf("a wrong password = %v, want a permanent error", err)
+	}
+	if strings.Contains(err.Error(), "wrong-pass-0123") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+	r := steps.NewRegistry()
+	_ = Register(r)
+	k, _ := r.Kind("postgres.query")
+	_, err = k.New(context.Background(), &QueryConfig{SQL: "SELECT 1", QueryTimeout: "1s"},
+		steps.Env{Conn: conn("postgres://u:p4ss-in-bad-dsn@[::1/x")})
+	if err == nil || strings.Contains(err.Error(), "p4ss-in-bad-dsn") || !steps.IsPermanent(err) {
+		t.Errorf("a DSN that does not parse = %v, want a permanent error without the DSN", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    steps.Config
+		fields []string
+	}{
+		{"lag with bad thresholds", &ReplicationLagConfig{MaxLag: "fast", MaxBytes: -1, QueryTimeout: "0s"}, []string{"maxLag", "maxBytes", "queryTimeout"}},
+		{"promote with negative wait", &PromoteConfig{WaitSeconds: -1}, []string{"waitSeconds"}},
+		{"query without sql", &QueryConfig{Expect: []Expectation{{Row: -1, AtLeast: "many"}}}, []string{"sql", "expect[0].column", "expect[0].row", "expect[0].atLeast"}},
+		{"query expectation without comparison", &QueryConfig{SQL: "x", Expect: []Expectation{{Column: "c"}}}, []string{"expect[0]"}},
+		{"rejoin without data dir or primary", &RejoinAsStandbyConfig{Method: "copy", OSUser: "Bad User"}, []string{"dataDir", "primaryConnInfo", "method", "osUser"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			for _, f := range tt.fields {
+				if !hasField(err, f) {
+					t.Errorf("Validate() = %v, want an error on %s", err, f)
+				}
+			}
+		})
+	}
+	ok := []steps.Config{
+		&ReplicationLagConfig{MaxLag: "{{ .params.maxLag }}"},
+		&QueryConfig{SQL: "SELECT 1", Expect: []Expectation{{Column: "x", AtLeast: "${env:MIN}"}}},
+		&RejoinAsStandbyConfig{DataDir: "${env:LAB_PG_PRIMARY_DATA}", PrimaryConnInfo: "${secret:LAB_PG_STANDBY_DSN}"},
+	}
+	for _, c := range ok {
+		if err := c.Validate(); err != nil {
+			t.Errorf("%T with templates: %v", c, err)
+		}
+	}
+}
+
+func hasField(err error, field string) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return false
+	}
+	for _, e := range j.Unwrap() {
+		var fe *steps.FieldError
+		if errors.As(e, &fe) && fe.Field == field {
+			return true
+		}
+	}
+	return false
+}
