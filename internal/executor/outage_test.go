@@ -9,6 +9,7 @@ import (
 
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
@@ -167,5 +168,55 @@ func TestASurvivingExecutorTakesOverTheRunsOfADeadOne(t *testing.T) {
 	}
 	if run := e.run(id); run.Owner != "replica-b" {
 		t.Errorf("run finished by %s", run.Owner)
+	}
+}
+
+// unrenewableStore accepts the first claim of a run and fails later ones,
+// as a store that became unreachable for lease renewals.
+type unrenewableStore struct {
+	store.Store
+	claims atomic.Int32
+}
+
+func (s *unrenewableStore) ClaimRun(ctx context.Context, id, owner string, ttl time.Duration) (*store.Run, error) {
+	if s.claims.Add(1) > 1 {
+		return nil, errors.New("connection refused")
+	}
+	return s.Store.ClaimRun(ctx, id, owner, ttl)
+}
+
+func TestNoApplyOnceTheLeaseCouldNotBeRenewed(t *testing.T) {
+	e := newEnv(t)
+	us := &unrenewableStore{Store: e.st}
+	ex, err := New(Config{Store: us, Owner: "a", PlanHash: testHash, LeaseTTL: 300 * time.Millisecond,
+		PollInterval: 20 * time.Millisecond, MaxPollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close(context.Background())
+	w := newWorld()
+	start := time.Now()
+	slow := mkStep(w, "probe", readOnly(), checkFn(func(ctx context.Context, f *fakeStep) (steps.Result, error) {
+		return steps.Result{Done: time.Since(start) > 600*time.Millisecond}, nil
+	}))
+	rb := mkRunbook("lease-expired", []*runbook.Step{slow, mkStep(w, "change", needs("probe"))})
+	id := e.create(rb, nil)
+	ctx := context.Background()
+	if err := ex.Start(ctx, id, rb); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := ex.Wait(wctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.appliesOf("change"); n != 0 {
+		t.Errorf("applied %d times without a valid lease", n)
+	}
+	if st := e.steps(id)["change"]; st != nil && st.Status == store.StepApplying {
+		t.Errorf("step recorded applying without a valid lease")
+	}
+	if run := e.run(id); run.State != store.RunRunning {
+		t.Errorf("run is %s, want running (for whoever holds the lease, or Recover)", run.State)
 	}
 }

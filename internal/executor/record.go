@@ -39,6 +39,8 @@ type runCtl struct {
 	wake    chan struct{}            // nudges the runner after a control operation
 	flying  map[string]bool          // steps being executed
 	hung    map[string]chan struct{} // abandoned Apply calls, closed when they return
+	// leaseUntil is when the lease taken by the last successful claim ends.
+	leaseUntil time.Time
 }
 
 func newRunCtl(e *Executor, run *store.Run, rb *runbook.Runbook) *runCtl {
@@ -144,6 +146,7 @@ func (c *runCtl) claim(ctx context.Context) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	var run *store.Run
+	asked := time.Now()
 	err := c.e.storeCall(ctx, func(ctx context.Context) error {
 		var err error
 		run, err = c.e.cfg.Store.ClaimRun(ctx, c.id, c.e.cfg.Owner, c.e.cfg.LeaseTTL)
@@ -154,8 +157,17 @@ func (c *runCtl) claim(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.run = run
+	c.leaseUntil = asked.Add(c.e.cfg.LeaseTTL)
 	c.mu.Unlock()
 	return nil
+}
+
+// leaseHeld reports whether this executor's lease on the run is still
+// valid by its own clock (counted from before the claim was asked).
+func (c *runCtl) leaseHeld() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Before(c.leaseUntil)
 }
 
 // putStep persists a copy of st (scrubbed) under the lock-free store path.

@@ -14,6 +14,9 @@ import (
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
+// errLeaseExpired stops a runner whose lease ran out before an Apply.
+var errLeaseExpired = errors.New("lease on the run expired before Apply: not applying")
+
 // errDeadline is the cause of a step context whose deadline passed.
 var errDeadline = errors.New("deadline passed")
 
@@ -127,6 +130,12 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 			continue
 		}
 
+		if !r.c.leaseHeld() {
+			// The lease could not be renewed in time: another executor may
+			// own the run now. Never apply without it; stop, and let
+			// whoever holds the lease (or Recover) go on.
+			return fmt.Errorf("run %s: %w", r.c.id, errLeaseExpired)
+		}
 		st.Status, st.Summary = store.StepApplying, res.Summary
 		st.Attempts++
 		if err := r.commit(string(events.StepApplying), events.Event{Type: events.StepApplying, Summary: fmt.Sprintf("attempt %d: %s", st.Attempts, res.Summary)}); err != nil {
