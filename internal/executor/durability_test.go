@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failoverbot/failoverbot/internal/pgserver"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/postgres"
 	"github.com/failoverbot/failoverbot/internal/store/sqlite"
 )
 
@@ -128,7 +130,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	dir, mode := os.Getenv("HELPER_DIR"), os.Getenv("HELPER_MODE")
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "bot.db"), nil)
+	st, err := openDurableStore(ctx, dir, os.Getenv("HELPER_DSN"))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -169,13 +171,42 @@ type killPoint struct {
 	hit  func(dir string, st store.Store) bool
 }
 
+// openDurableStore opens the PostgreSQL store at dsn, or else the SQLite
+// file in dir.
+func openDurableStore(ctx context.Context, dir, dsn string) (store.Store, error) {
+	if dsn != "" {
+		return postgres.Open(ctx, dsn, nil)
+	}
+	return sqlite.Open(ctx, filepath.Join(dir, "bot.db"), nil)
+}
+
 func TestRunSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	t.Run("sqlite", func(t *testing.T) { testSurvivesSIGKILL(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		srv, err := pgserver.Start(ctx, pgserver.Options{})
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("start PostgreSQL: %v", err)
+			}
+			t.Skipf("no PostgreSQL server (set CI=true to make this a failure): %v", err)
+		}
+		defer srv.Stop()
+		if err := srv.CreateDatabase(ctx, "durable"); err != nil {
+			t.Fatal(err)
+		}
+		testSurvivesSIGKILL(t, srv.DSNFor("durable"))
+	})
+}
+
+func testSurvivesSIGKILL(t *testing.T, dsn string) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "bot.db"), nil)
+	st, err := openDurableStore(ctx, dir, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +253,7 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 		if kp.hit(dir, st) {
 			t.Fatalf("kill point %q reached before the child started", kp.what)
 		}
-		child := startHelper(t, dir, mode)
+		child := startHelper(t, dir, dsn, mode)
 		mode = "recover"
 		if !waitUntil(func() bool { return kp.hit(dir, st) }, child.exited, 60*time.Second) {
 			child.kill()
@@ -241,7 +272,7 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("after the kill the run is %v (%v), want running", run, err)
 		}
 	}
-	child := startHelper(t, dir, "recover")
+	child := startHelper(t, dir, dsn, "recover")
 	select {
 	case <-child.exited:
 	case <-time.After(2 * time.Minute):
@@ -298,14 +329,14 @@ type helper struct {
 	err    error
 }
 
-func startHelper(t *testing.T, dir, mode string) *helper {
+func startHelper(t *testing.T, dir, dsn, mode string) *helper {
 	t.Helper()
 	out, err := os.CreateTemp(dir, "child-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "HELPER_DIR="+dir, "HELPER_MODE="+mode)
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "HELPER_DIR="+dir, "HELPER_MODE="+mode, "HELPER_DSN="+dsn)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
