@@ -113,6 +113,11 @@ type QueryConfig struct {
 	Expect []Expectation `yaml:"expect"`
 	// Commit keeps the effects of the SQL (default: rolled back).
 	Commit bool `yaml:"commit"`
+	// ExpectDown inverts the check for assessments ("the primary database
+	// is unreachable"): done when the server cannot be reached or does not
+	// answer within queryTimeout; not done when it answers (even with an
+	// error: then it is up). Assertions are not allowed with it.
+	ExpectDown bool `yaml:"expectDown"`
 	// QueryTimeout bounds the query (default 10s); it is also sent to the
 	// server as statement_timeout.
 	QueryTimeout string `yaml:"queryTimeout"`
@@ -149,6 +154,9 @@ func (c *QueryConfig) Validate() error {
 	}
 	if c.MinRows != nil && *c.MinRows < 0 {
 		errs = append(errs, steps.FieldErrorf("minRows", "must be >= 0, got %d", *c.MinRows))
+	}
+	if c.ExpectDown && (len(c.Expect) > 0 || c.ExpectRows != nil || c.MinRows != nil || c.Commit) {
+		errs = append(errs, steps.FieldErrorf("expectDown", "cannot be combined with expect, expectRows, minRows or commit"))
 	}
 	for i, e := range c.Expect {
 		f := fmt.Sprintf("expect[%d]", i)

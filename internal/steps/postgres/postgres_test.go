@@ -353,3 +353,31 @@ func hasField(err error, field string) bool {
 	}
 	return false
 }
+
+func TestQueryExpectDown(t *testing.T) {
+	env := shared.Env()
+	refused, hole := deadAddrs(t)
+	for name, tc := range map[string]struct {
+		dsn  string
+		done bool
+	}{
+		"a refused port is down":          {"postgres://postgres:x@" + refused + "/postgres?sslmode=disable", true},
+		"a blackholed port is down":       {"postgres://postgres:x@" + hole + "/postgres?sslmode=disable", true},
+		"a live server is not down":       {env["LAB_PG_PRIMARY_DSN"], false},
+		"a server refusing a login is up": {strings.Replace(env["LAB_PG_PRIMARY_DSN"], env["LAB_PG_PASSWORD"], "nope", 1), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			res := check(t, build(t, "postgres.query", &QueryConfig{SQL: "SELECT 1", ExpectDown: true, QueryTimeout: "500ms"}, conn(tc.dsn)))
+			if res.Done != tc.done {
+				t.Errorf("Check = %+v, want done %v", res, tc.done)
+			}
+			if took := time.Since(start); took > 500*time.Millisecond+2*time.Second {
+				t.Errorf("took %s, want about the 500ms query timeout", took)
+			}
+		})
+	}
+	if err := (&QueryConfig{SQL: "SELECT 1", ExpectDown: true, Commit: true}).Validate(); !hasField(err, "expectDown") {
+		t.Errorf("expectDown with commit: %v, want an error on expectDown", err)
+	}
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -75,6 +76,9 @@ func (q *Query) Check(ctx context.Context) (steps.Result, error) {
 		}
 		return err
 	})
+	if q.cfg.ExpectDown {
+		return q.down(err), nil
+	}
 	if err != nil {
 		return steps.Result{}, q.srv.wrap(err, "query %s", q.srv.name)
 	}
@@ -86,6 +90,21 @@ func (q *Query) Check(ctx context.Context) (steps.Result, error) {
 		return steps.Result{Outputs: out, Summary: fmt.Sprintf("%s: %d rows; %s", q.srv.name, len(rows), strings.Join(failed, "; "))}, nil
 	}
 	return steps.Result{Done: true, Outputs: out, Summary: fmt.Sprintf("%s: %d rows, all assertions hold", q.srv.name, len(rows))}, nil
+}
+
+// down reports the result of an expectDown check: a server that answered,
+// even with an error, is up.
+func (q *Query) down(err error) steps.Result {
+	out := map[string]string{"rows": "", "value": ""}
+	var pe *pgconn.PgError
+	switch {
+	case err == nil:
+		return steps.Result{Outputs: out, Summary: fmt.Sprintf("%s (%s) answers (expected down)", q.srv.name, q.srv.addr())}
+	case errors.As(err, &pe):
+		return steps.Result{Outputs: out, Summary: fmt.Sprintf("%s (%s) answers with an error (%s; expected down)", q.srv.name, q.srv.addr(), pe.Code)}
+	}
+	reason := q.srv.wrap(err, "query %s", q.srv.name).Error()
+	return steps.Result{Done: true, Outputs: out, Summary: fmt.Sprintf("%s (%s) is down: %s", q.srv.name, q.srv.addr(), reason)}
 }
 
 // Apply is never called: postgres.query is a check.

@@ -221,3 +221,29 @@ func (c *ReplicaOfConfig) Validate() error {
 	errs = append(errs, checkDuration("callTimeout", c.CallTimeout))
 	return errors.Join(errs...)
 }
+
+// SentinelsHealthyConfig configures redis.sentinelsHealthy, a read-only
+// check for assessments: done when every sentinel of the connection
+// answers and they all report the same master for masterName (and it is
+// expectMaster, when set). Output: master.
+type SentinelsHealthyConfig struct {
+	// MasterName is the monitored name (default: the connection's masterName).
+	MasterName string `yaml:"masterName"`
+	// ExpectMaster, optional host:port, is the master they must agree on.
+	ExpectMaster string `yaml:"expectMaster"`
+	// CallTimeout bounds each command (default 5s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// Validate fills defaults and checks every field.
+func (c *SentinelsHealthyConfig) Validate() error {
+	var errs []error
+	if c.ExpectMaster != "" {
+		errs = append(errs, checkAddr("expectMaster", c.ExpectMaster))
+	}
+	if c.CallTimeout == "" {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	errs = append(errs, checkDuration("callTimeout", c.CallTimeout))
+	return errors.Join(errs...)
+}

@@ -182,6 +182,27 @@ func TestSentinelMonitorCheckSeesTheCurrentMaster(t *testing.T) {
 	}
 }
 
+func TestSentinelsHealthy(t *testing.T) {
+	env := shared.Env()
+	res := check(t, build(t, "redis.sentinelsHealthy", &SentinelsHealthyConfig{}, conn(shared, "")))
+	if !res.Done || res.Outputs["master"] != env["LAB_REDIS_PRIMARY_ADDR"] {
+		t.Errorf("sentinelsHealthy = %+v, want done on the primary", res)
+	}
+	res = check(t, build(t, "redis.sentinelsHealthy", &SentinelsHealthyConfig{ExpectMaster: env["LAB_REDIS_DR_ADDR"]}, conn(shared, "")))
+	if res.Done || !strings.Contains(res.Summary, "not "+env["LAB_REDIS_DR_ADDR"]) {
+		t.Errorf("sentinelsHealthy expecting DR = %+v, want not done", res)
+	}
+	c := conn(shared, "")
+	refused, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := refused.Addr().String()
+	refused.Close()
+	c.Fields["sentinels"] += "," + dead
+	res = check(t, build(t, "redis.sentinelsHealthy", &SentinelsHealthyConfig{CallTimeout: "500ms"}, c))
+	if res.Done || !strings.Contains(res.Summary, "1 of 4 sentinels unreachable") || !strings.Contains(res.Summary, dead) {
+		t.Errorf("with a dead sentinel = %+v, want not done naming it", res)
+	}
+}
+
 func TestWrongPasswordIsPermanentAndNeverPrinted(t *testing.T) {
 	env := shared.Env()
 	c := conn(shared, env["LAB_REDIS_DR_ADDR"])

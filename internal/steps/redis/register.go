@@ -52,6 +52,15 @@ func Kinds() []steps.Kind {
 			New:        newReplicationStatus,
 		},
 		{
+			Name:       "redis.sentinelsHealthy",
+			Doc:        "every sentinel answers and they agree on the master (optionally the expected one)",
+			ReadOnly:   true,
+			Connection: "redis",
+			Outputs:    []string{"master"},
+			NewConfig:  func() steps.Config { return &SentinelsHealthyConfig{} },
+			New:        newSentinelsHealthy,
+		},
+		{
 			Name:       "redis.replicaOf",
 			Doc:        "REPLICAOF host port on the connection's addr, verified by ROLE (for failback)",
 			Connection: "redis",

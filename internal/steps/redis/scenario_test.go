@@ -63,7 +63,14 @@ func TestFailoverToDRAndBack(t *testing.T) {
 		!strings.Contains(res.Summary, sentinels[1]+" → "+primary) {
 		t.Errorf("with disagreeing sentinels, Check = %+v, want not done naming them", res)
 	}
+	healthy := build(t, "redis.sentinelsHealthy", &SentinelsHealthyConfig{ExpectMaster: dr}, conn(l, ""))
+	if res := check(t, healthy); res.Done || !strings.Contains(res.Summary, "sentinels disagree") {
+		t.Errorf("sentinelsHealthy with disagreeing sentinels = %+v, want not done", res)
+	}
 	res = converge(t, monitor, 20*time.Second)
+	if res := check(t, healthy); !res.Done || res.Outputs["master"] != dr {
+		t.Errorf("sentinelsHealthy after the move = %+v, want done on %s", res, dr)
+	}
 	if res.Outputs["master"] != dr {
 		t.Errorf("after sentinelMonitor: %+v", res)
 	}
