@@ -130,7 +130,7 @@ func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(s
 	}
 	if why != "" {
 		log.WarnContext(ctx, "pausing recovered run", "why", e.scrub(why))
-		err := c.runTransition(ctx, actorBot, string(events.RunPaused), events.Event{Type: events.RunPaused, Error: why},
+		err := c.runTransition(ctx, actorBot, string(events.RunPaused), events.Event{Type: events.RunPaused, Summary: why},
 			func(r *store.Run) error {
 				r.State, r.StateReason = store.RunPaused, why
 				return nil

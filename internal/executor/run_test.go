@@ -203,6 +203,8 @@ func TestAPermanentErrorPausesTheRun(t *testing.T) {
 	evs := e.rec.all()
 	if len(evs) < 2 || evs[len(evs)-2].Type != events.StepFailed || evs[len(evs)-1].Type != events.RunPaused {
 		t.Errorf("last events are not step.failed, run.paused: %v", evs)
+	} else if !strings.Contains(evs[len(evs)-1].Summary, "refused promotion") {
+		t.Errorf("run.paused event does not say why: %+v", evs[len(evs)-1])
 	}
 }
 
@@ -325,6 +327,11 @@ func TestAnAlternativeReplacesAFailedStep(t *testing.T) {
 		t.Fatalf("run is %s: %s", run.State, run.StateReason)
 	}
 	e.wantStatus(id, map[string]store.StepStatus{"promote": store.StepReplaced, "force_promote": store.StepDone, "repoint": store.StepDone})
+	for _, ev := range e.rec.all() {
+		if ev.Type == events.StepFailed && ev.StepID == "promote" && ev.Summary != "its alternative force_promote runs next" {
+			t.Errorf("step.failed of promote does not say its alternative runs: %q", ev.Summary)
+		}
+	}
 	if got, _ := tl.Load().(string); got != "2" {
 		t.Errorf("the replaced step's outputs are those of its alternative: got timeline %q", got)
 	}

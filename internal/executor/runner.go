@@ -179,7 +179,7 @@ func (c *runCtl) maybeStop(ctx context.Context, ph *runbook.Phase) (bool, error)
 	c.mu.Unlock()
 	switch {
 	case blocked:
-		err := c.runTransition(ctx, actorBot, string(events.RunPaused), events.Event{Type: events.RunPaused, Phase: ph.ID, Error: reason},
+		err := c.runTransition(ctx, actorBot, string(events.RunPaused), events.Event{Type: events.RunPaused, Phase: ph.ID, Summary: reason},
 			func(r *store.Run) error {
 				r.State = store.RunPaused
 				r.StateReason = reason

@@ -237,7 +237,16 @@ func (r *stepRun) fail(err error) error {
 	}
 	r.st.Status, r.st.Error, r.st.EndedAt = store.StepFailed, err.Error(), r.c.e.cfg.Now()
 	r.c.e.log.WarnContext(r.run, "step failed", "run", r.c.id, "step", r.s.ID, "err", r.c.e.scrub(err.Error()))
-	return r.commit(string(events.StepFailed), events.Event{Type: events.StepFailed, Error: r.st.Error})
+	summary := ""
+	r.c.mu.Lock()
+	for _, alt := range r.c.alternativesOf(r.s.ID) {
+		if st := r.c.states[alt.ID]; st != nil && st.Status == store.StepPending {
+			summary = "its alternative " + alt.ID + " runs next"
+			break
+		}
+	}
+	r.c.mu.Unlock()
+	return r.commit(string(events.StepFailed), events.Event{Type: events.StepFailed, Summary: summary, Error: r.st.Error})
 }
 
 func (r *stepRun) deadline(last string, err error) error {
