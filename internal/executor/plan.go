@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 
@@ -59,8 +58,9 @@ type planResult struct {
 // step, whether it will change something, is already done, cannot be known
 // until an earlier step runs (its templates need that step's outputs, or it
 // needs a step that will change), or cannot be told (the Check failed).
-// Steps of a phase are checked in parallel as their needs allow, each
-// Check bounded by Config.CheckTimeout. Alternative steps are not checked:
+// Steps are checked in parallel as far as their needs (and the outputs their
+// templates use) allow, each Check bounded by Config.CheckTimeout, so that
+// checks that hang cost one timeout, not one per phase. Alternative steps are not checked:
 // they only run if their step fails. Plan fails only on bad parameters.
 func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) (Plan, error) {
 	bound, err := rb.BindParams(params)
@@ -81,29 +81,31 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 		done[s.ID] = make(chan struct{})
 	}
 	var wg sync.WaitGroup
-	var earlier []string // steps of the phases before the current one
-	for _, ph := range rb.Phases {
-		before := slices.Clone(earlier)
-		for _, s := range ph.Steps {
-			wg.Go(func() {
-				defer close(done[s.ID])
-				for _, id := range append(before, s.Needs...) {
-					if ch := done[id]; ch != nil {
-						<-ch
-					}
+	for i, s := range all {
+		earlier := all[:i]
+		wg.Go(func() {
+			defer close(done[s.ID])
+			for _, id := range s.Needs {
+				if ch := done[id]; ch != nil {
+					<-ch
 				}
+			}
+			for {
 				mu.Lock()
 				prior := maps.Clone(results)
 				mu.Unlock()
-				r := e.planStep(ctx, s, bound, prior)
-				mu.Lock()
-				results[s.ID] = r
-				mu.Unlock()
-			})
-		}
-		for _, s := range ph.Steps {
-			earlier = append(earlier, s.ID)
-		}
+				r, waitFor := e.planStep(ctx, rb, s, earlier, bound, prior)
+				if waitFor == "" {
+					mu.Lock()
+					results[s.ID] = r
+					mu.Unlock()
+					return
+				}
+				// Its templates need the outputs of a step still being
+				// checked: wait for that one, then try again.
+				<-done[waitFor]
+			}
+		})
 	}
 	wg.Wait()
 	for _, s := range all {
@@ -130,17 +132,21 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 	return p, nil
 }
 
-func (e *Executor) planStep(ctx context.Context, s *runbook.Step, params map[string]string, prior map[string]*planResult) *planResult {
+// planStep gives one step's verdict from the verdicts of the steps already
+// planned (prior). When the step's templates name a step of earlier that
+// is still being planned, it returns that step's ID to wait for instead.
+func (e *Executor) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook.Step, earlier []*runbook.Step,
+	params map[string]string, prior map[string]*planResult) (*planResult, string) {
 	if s.AlternativeOf != "" {
-		return &planResult{kind: vAlternative}
+		return &planResult{kind: vAlternative}, ""
 	}
 	for _, n := range s.Needs {
 		switch r := prior[n]; {
 		case r == nil:
 		case r.kind == vUnknown:
-			return &planResult{kind: vUnknown, root: r.root}
+			return &planResult{kind: vUnknown, root: r.root}, ""
 		case r.kind == vWillChange || r.kind == vCannotTell:
-			return &planResult{kind: vUnknown, root: n}
+			return &planResult{kind: vUnknown, root: n}, ""
 		}
 	}
 	vars := runbook.Vars{Params: params, Outputs: map[string]map[string]string{}}
@@ -149,20 +155,29 @@ func (e *Executor) planStep(ctx context.Context, s *runbook.Step, params map[str
 			vars.Outputs[id] = maps.Clone(r.outputs)
 		}
 	}
-	// An error naming an earlier step whose outputs are not known yet
-	// means the step depends on that step's run.
-	unknownFrom := func(err error) *planResult {
+	// An error naming an earlier step whose outputs are not known means
+	// the step depends on that step's run (or, while that step is still
+	// being planned, on its verdict).
+	unknownFrom := func(err error) (*planResult, string) {
 		msg := err.Error()
-		for id, r := range prior {
-			if r.kind == vDone || !mentions(msg, id) {
+		for _, o := range earlier {
+			if !mentions(msg, o.ID) {
 				continue
 			}
-			if r.kind == vUnknown {
-				return &planResult{kind: vUnknown, root: r.root}
+			r := prior[o.ID]
+			switch {
+			case r == nil && !dependsOn(rb, o.ID, s.ID):
+				return nil, o.ID
+			case r == nil:
+				return &planResult{kind: vUnknown, root: o.ID}, ""
+			case r.kind == vDone:
+				continue
+			case r.kind == vUnknown:
+				return &planResult{kind: vUnknown, root: r.root}, ""
 			}
-			return &planResult{kind: vUnknown, root: id}
+			return &planResult{kind: vUnknown, root: o.ID}, ""
 		}
-		return &planResult{kind: vCannotTell, detail: msg}
+		return &planResult{kind: vCannotTell, detail: msg}, ""
 	}
 	if s.When != nil {
 		ok, err := s.When(vars)
@@ -170,7 +185,7 @@ func (e *Executor) planStep(ctx context.Context, s *runbook.Step, params map[str
 			return unknownFrom(fmt.Errorf("evaluate when: %w", err))
 		}
 		if !ok {
-			return &planResult{kind: vSkipped}
+			return &planResult{kind: vSkipped}, ""
 		}
 	}
 	timeout := e.cfg.CheckTimeout
@@ -184,16 +199,41 @@ func (e *Executor) planStep(ctx context.Context, s *runbook.Step, params map[str
 		if strings.HasPrefix(err.Error(), "build step:") && !errors.Is(err, context.DeadlineExceeded) {
 			return unknownFrom(err)
 		}
-		return &planResult{kind: vCannotTell, detail: err.Error()}
+		return &planResult{kind: vCannotTell, detail: err.Error()}, ""
 	}
 	switch {
 	case res.Done:
-		return &planResult{kind: vDone, summary: res.Summary, outputs: res.Outputs}
+		return &planResult{kind: vDone, summary: res.Summary, outputs: res.Outputs}, ""
 	case s.ReadOnly:
 		// Nothing will change, so the steps after it can be told now.
-		return &planResult{kind: vWillWait, summary: res.Summary}
+		return &planResult{kind: vWillWait, summary: res.Summary}, ""
 	}
-	return &planResult{kind: vWillChange, summary: res.Summary}
+	return &planResult{kind: vWillChange, summary: res.Summary}, ""
+}
+
+// dependsOn reports whether step from needs step to, directly or through
+// other steps (waiting for from would then never end).
+func dependsOn(rb *runbook.Runbook, from, to string) bool {
+	seen := map[string]bool{}
+	var walk func(id string) bool
+	walk = func(id string) bool {
+		if id == to {
+			return true
+		}
+		if seen[id] {
+			return false
+		}
+		seen[id] = true
+		if s := rb.Step(id); s != nil {
+			for _, n := range s.Needs {
+				if walk(n) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(from)
 }
 
 // mentions reports whether a template error is about step id's outputs,

@@ -168,3 +168,63 @@ func TestAssessAnswersWithinTheDeadlineOfAHangingCheck(t *testing.T) {
 		}
 	})
 }
+
+func TestPlanWithChecksThatHangInEveryPhaseTakesOneTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ex, err := New(Config{Store: nopStore{}, Owner: "t", CheckTimeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newWorld()
+		w.set("lb")
+		release := make(chan struct{})
+		hang := checkFn(func(ctx context.Context, f *fakeStep) (steps.Result, error) {
+			<-release
+			return steps.Result{}, nil
+		})
+		// lb answers after 3s; dns (a later phase, no needs) uses its output.
+		slowLB := checkFn(func(ctx context.Context, f *fakeStep) (steps.Result, error) {
+			time.Sleep(3 * time.Second)
+			return steps.Result{Done: true, Outputs: map[string]string{"host": "lb.dr"}}, nil
+		})
+		var target atomic.Value
+		dns := mkStep(w, "dns")
+		onBuild(w, "dns", func(v runbook.Vars, f *fakeStep) error {
+			h, ok := v.Outputs["lb"]["host"]
+			if !ok {
+				return fmt.Errorf(`with.target: template: value:1:3: executing "value" at <.steps.lb.outputs.host>: map has no entry for key "lb"`)
+			}
+			target.Store(h)
+			return nil
+		})
+		rb := mkRunbook("hangs",
+			[]*runbook.Step{mkStep(w, "primary_1", hang), mkStep(w, "lb", slowLB)},
+			[]*runbook.Step{mkStep(w, "primary_2", hang)},
+			[]*runbook.Step{mkStep(w, "primary_3", hang), dns})
+		start := time.Now()
+		plan, err := ex.Plan(context.Background(), rb, nil)
+		took := time.Since(start)
+		close(release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took != 10*time.Second {
+			t.Errorf("plan took %v, want one check timeout (10s), not one per phase", took)
+		}
+		for _, ps := range plan.Steps {
+			want := "cannot tell: check: no answer within 10s"
+			switch ps.StepID {
+			case "lb":
+				want = "already done"
+			case "dns":
+				want = "will change"
+			}
+			if ps.Verdict != want {
+				t.Errorf("%s: %q, want %q", ps.StepID, ps.Verdict, want)
+			}
+		}
+		if got, _ := target.Load().(string); got != "lb.dr" {
+			t.Errorf("dns was built with %q, want lb's output", got)
+		}
+	})
+}
