@@ -248,6 +248,13 @@ func (n *Notifier) flush(ctx context.Context, runID string, st *cardState, dirty
 		return err
 	}
 	if dirty && !posted {
+		// Open may have posted the card a moment ago: keep to the rate.
+		n.mu.Lock()
+		wait := st.last.Add(n.o.Interval).Sub(n.o.Now())
+		n.mu.Unlock()
+		if wait > 0 {
+			sleep(ctx, wait)
+		}
 		v, err := BuildView(ctx, n.o.Store, n.runbook(ctx, runID), runID, n.o.Now())
 		if err != nil {
 			return err

@@ -422,3 +422,26 @@ func TestFlushWaitsForTheCardToShowTheRunStopped(t *testing.T) {
 		<-late
 	})
 }
+
+func TestAnEditRightAfterOpenWaitsForTheInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		e := newEnv(t, ctx, &fakePoster{}, filepath.Join(t.TempDir(), "bot.db"))
+		e.createRun(t)
+		go e.n.Run(ctx)
+		if err := e.n.Open(ctx, "lab-1"); err != nil {
+			t.Fatal(err)
+		}
+		e.stepDone(t, 0)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		posts, updates := e.poster.of("post"), e.poster.of("update")
+		if len(posts) != 1 || len(updates) != 1 {
+			t.Fatalf("%d posts, %d edits; want 1 and 1", len(posts), len(updates))
+		}
+		if gap := updates[0].at.Sub(posts[0].at); gap < time.Second {
+			t.Errorf("edit %s after the post, want ≥ 1s", gap)
+		}
+	})
+}
