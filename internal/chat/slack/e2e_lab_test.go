@@ -16,7 +16,7 @@ import (
 // TestEndToEndLabFailover fails the real lab's primary region and fails it
 // over through Slack: assess, start, a refused self-approval, a redelivered
 // reaction counted once, two approvals, and the card shows the run done.
-// The lab's DR database must then accept writes.
+// The runbook itself verifies that the DR database accepts writes.
 func TestEndToEndLabFailover(t *testing.T) {
 	src := filepath.Join("..", "..", "..", "runbooks", "lab-failover.yaml")
 	yaml, err := os.ReadFile(src)
@@ -53,6 +53,16 @@ func TestEndToEndLabFailover(t *testing.T) {
 	if run.State != store.RunSucceeded {
 		t.Fatalf("run %s", run.State)
 	}
+	if ops := s.channelText("C0OPS"); !strings.Contains(ops, "*GO*: 5 of 5 checks passed") {
+		t.Errorf("the assessment was not a GO with 5 checks:\n%s", ops)
+	}
+	card, _ := s.fake.Message(run.Card.Channel, run.Card.TS)
+	for _, want := range []string{"Promote the DR standby (pg_promote)", "Point every Sentinel at the DR master", "DR health endpoint up"} {
+		if !strings.Contains(messageText(card), want) {
+			t.Errorf("the card lacks %q", want)
+		}
+	}
+	t.Logf("final card:\n%s", messageText(card))
 	// No secret of the lab reaches Slack.
 	seen := s.channelText("C0OPS") + s.channelText(run.Card.Channel) + s.ephemeralText("")
 	for _, name := range []string{"LAB_PG_PASSWORD", "LAB_REDIS_PASSWORD"} {
