@@ -356,5 +356,5 @@ func (h *healthServer) Serving() bool {
 	return h.srv != nil
 }
 
-// dataDirOf is a helper for status: where a server's data lives.
+// path is a file or directory inside the lab directory.
 func (l *Lab) path(name string) string { return filepath.Join(l.dir, name) }

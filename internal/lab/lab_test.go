@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -149,5 +150,66 @@ func BenchmarkLabUp(b *testing.B) {
 		if err := l.Down(context.Background()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestServeRecordsTheLabForOtherProcesses(t *testing.T) {
+	stateDir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *State, 1)
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, stateDir, Options{}, func(_ *Lab, st *State) { ready <- st }) }()
+	var st *State
+	select {
+	case st = <-ready:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	case <-time.After(90 * time.Second):
+		t.Fatal("lab not ready within 90s")
+	}
+	if st.Env["LAB_PG_STANDBY_DSN"] == "" || st.StartupMillis <= 0 {
+		t.Errorf("state = %+v", st)
+	}
+	if err := Serve(ctx, stateDir, Options{}, nil); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("a second Serve on the same state dir = %v, want refused", err)
+	}
+	r, err := Connect(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.FailPrimary(ctx, "sideways"); err == nil {
+		t.Error("an unknown failure mode was accepted")
+	}
+	if err := r.FailPrimary(ctx, FailRefuse); err != nil {
+		t.Fatal(err)
+	}
+	status, err := r.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.Failed != FailRefuse || serviceByName(status, "primary", "redis").Up {
+		t.Errorf("remote status after failing: %s", status)
+	}
+	bad := *r.State
+	bad.Token = "wrong"
+	if _, err := (&Remote{State: &bad, client: r.client}).Status(ctx); err == nil {
+		t.Error("a wrong token was accepted")
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer dcancel()
+	if err := r.Down(dctx, stateDir); err != nil {
+		t.Errorf("Down: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return after Down")
+	}
+	if _, err := ReadState(stateDir); !errors.Is(err, ErrNoLab) {
+		t.Errorf("state after down: %v, want ErrNoLab", err)
 	}
 }
