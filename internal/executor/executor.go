@@ -52,6 +52,8 @@ type Config struct {
 	// Store persists runs, step states and the audit trail.
 	Store store.Store
 	// Sink receives events after they are persisted; nil means none.
+	// Steps run in parallel, so Notify is called from several goroutines;
+	// it must return quickly, and a panic in it is logged, not fatal.
 	Sink events.Sink
 	// Logger; nil discards.
 	Logger *slog.Logger
