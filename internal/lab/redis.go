@@ -137,7 +137,7 @@ func (r *redisProc) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, 10*time.Second, fmt.Errorf("%s did not answer PING within 10s", r.name))
 	defer cancel()
 	c := goredis.NewClient(&goredis.Options{Addr: r.Addr(), Password: r.password,
-		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1})
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, DialerRetries: 1})
 	defer c.Close()
 	for {
 		err := c.Ping(ctx).Err()

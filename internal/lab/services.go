@@ -207,7 +207,7 @@ func (l *Lab) upRedis(ctx context.Context) error {
 
 func redisOpts(addr, password string) *goredis.Options {
 	return &goredis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 2}
+		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, DialerRetries: 1, PoolSize: 2}
 }
 
 // waitFor polls f until it succeeds or the timeout passes.

@@ -74,7 +74,8 @@ func newTarget(kind string, env steps.Env, callTimeout string, needAddr, needSen
 
 func (t *target) opts(addr, password string) *goredis.Options {
 	return &goredis.Options{Addr: addr, Password: password, DialTimeout: t.timeout, ReadTimeout: t.timeout,
-		WriteTimeout: t.timeout, MaxRetries: -1, PoolSize: 2, ContextTimeoutEnabled: true, DisableIdentity: true}
+		WriteTimeout: t.timeout, MaxRetries: -1, DialerRetries: 1, PoolSize: 2, ContextTimeoutEnabled: true,
+		DisableIdentity: true}
 }
 
 // node returns a client for a Redis server (with the connection password).
