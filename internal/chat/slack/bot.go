@@ -94,7 +94,7 @@ func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
 		jobs:   make(chan job, cfg.QueueSize),
 		fatal:  make(chan string, 1),
 	}
-	b.poster = newPoster(api, cfg, log)
+	b.poster = newPoster(api, httpc, cfg, log)
 	b.poster.onAuthError = func(code string) {
 		select {
 		case b.fatal <- code:

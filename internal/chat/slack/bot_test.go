@@ -53,6 +53,30 @@ func TestAckComesBeforeTheWork(t *testing.T) {
 	}
 }
 
+// In a channel the bot is not a member of, a command is answered through
+// its response_url.
+func TestCommandOutsideTheBotsChannelsUsesResponseURL(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, nil)
+	hs.fake.KeepBotOut("CPRIVATE")
+	hs.h.onCommand = func(ctx context.Context, req chat.Request, out chat.Responder) {
+		if err := out.Ephemeral(ctx, chat.Message{Text: "usage: ..."}); err != nil {
+			t.Errorf("Ephemeral: %v", err)
+		}
+		if err := out.Respond(ctx, chat.Message{View: &chat.AssessView{Runbook: "lab", Go: true}}); err != nil {
+			t.Errorf("Respond: %v", err)
+		}
+	}
+	if _, err := hs.fake.SlashCommand("UALICE", "CPRIVATE", "assess"); err != nil {
+		t.Fatal(err)
+	}
+	hs.h.wait(t, "command:assess")
+	got := hs.fake.ResponseURLMessages()
+	if len(got) != 2 || got[0].ResponseType != "ephemeral" || got[0].Text != "usage: ..." ||
+		got[1].ResponseType != "in_channel" || !strings.Contains(got[1].Blocks, "Assessment: lab") {
+		t.Fatalf("response_url messages = %+v", got)
+	}
+}
+
 func TestRedeliveredEventIsHandledOnce(t *testing.T) {
 	hs := newHarness(t, slackfake.Options{}, nil)
 	ev, err := hs.fake.React("UBOB", "C1", "1700000000.000100", "white_check_mark", true)

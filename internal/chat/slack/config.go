@@ -58,6 +58,8 @@ type Config struct {
 	DedupeSize int
 	// UserCacheTTL is how long users.info answers are cached (default 10m).
 	UserCacheTTL time.Duration
+	// JobTimeout bounds one handler call (default 10m).
+	JobTimeout time.Duration
 	// ShutdownTimeout bounds the draining of in-flight work (default 30s).
 	ShutdownTimeout time.Duration
 }
@@ -140,7 +142,8 @@ func (c *Config) CheckAndSetDefaults() error {
 		def  time.Duration
 	}{{"PingInterval", &c.PingInterval, 30 * time.Second}, {"CallTimeout", &c.CallTimeout, 10 * time.Second},
 		{"UpdateInterval", &c.UpdateInterval, time.Second}, {"DedupeTTL", &c.DedupeTTL, 10 * time.Minute},
-		{"UserCacheTTL", &c.UserCacheTTL, 10 * time.Minute}, {"ShutdownTimeout", &c.ShutdownTimeout, 30 * time.Second}} {
+		{"UserCacheTTL", &c.UserCacheTTL, 10 * time.Minute}, {"ShutdownTimeout", &c.ShutdownTimeout, 30 * time.Second},
+		{"JobTimeout", &c.JobTimeout, 10 * time.Minute}} {
 		if *f.d < 0 {
 			errs = append(errs, fmt.Errorf("slack: %s must not be negative", f.name))
 		} else if *f.d == 0 {

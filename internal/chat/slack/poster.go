@@ -18,6 +18,7 @@ import (
 // and waits out rate limits.
 type Poster struct {
 	api     *slack.Client
+	httpc   *http.Client
 	log     *slog.Logger
 	timeout time.Duration
 	tries   int
@@ -29,8 +30,8 @@ type Poster struct {
 
 var _ chat.Poster = (*Poster)(nil)
 
-func newPoster(api *slack.Client, cfg Config, log *slog.Logger) *Poster {
-	p := &Poster{api: api, log: log, timeout: cfg.CallTimeout, tries: cfg.MaxAttempts, sleep: sleepCtx}
+func newPoster(api *slack.Client, httpc *http.Client, cfg Config, log *slog.Logger) *Poster {
+	p := &Poster{api: api, httpc: httpc, log: log, timeout: cfg.CallTimeout, tries: cfg.MaxAttempts, sleep: sleepCtx}
 	p.updates = newCoalescer(cfg.UpdateInterval, p.update, log)
 	return p
 }
@@ -88,6 +89,19 @@ func (p *Poster) update(ctx context.Context, ref chat.MessageRef, m chat.Message
 	return p.call(ctx, "chat.update of "+ref.Channel+"/"+ref.TS, func(ctx context.Context) error {
 		_, _, _, err := p.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, opts...)
 		return err
+	})
+}
+
+// webhook answers through a slash command's response_url (responseType
+// in_channel or ephemeral).
+func (p *Poster) webhook(ctx context.Context, responseURL, responseType string, m chat.Message) error {
+	text, blocks := Render(m)
+	msg := &slack.WebhookMessage{Text: text, ResponseType: responseType}
+	if len(blocks) > 0 {
+		msg.Blocks = &slack.Blocks{BlockSet: blocks}
+	}
+	return p.call(ctx, "response_url ("+responseType+")", func(ctx context.Context) error {
+		return slack.PostWebhookCustomHTTPContext(ctx, responseURL, p.httpc, msg)
 	})
 }
 

@@ -2,7 +2,9 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"runtime/debug"
 	"time"
 
@@ -40,8 +42,8 @@ func (b *Bot) enqueue(j job) {
 }
 
 // work runs jobs until the queue is closed and empty. Handlers get a
-// context that outlives Run's, so that in-flight work finishes during
-// shutdown.
+// context that outlives Run's (so that in-flight work finishes during
+// shutdown), bounded by JobTimeout.
 func (b *Bot) work() {
 	for j := range b.jobs {
 		b.run(j)
@@ -49,7 +51,9 @@ func (b *Bot) work() {
 }
 
 func (b *Bot) run(j job) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeoutCause(context.Background(), b.cfg.JobTimeout,
+		fmt.Errorf("slack: %s handler took longer than %s", j.kind, b.cfg.JobTimeout))
+	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
 			b.log.Error("slack handler panicked", "kind", j.kind, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -61,7 +65,8 @@ func (b *Bot) run(j job) {
 		c := j.command
 		u := b.dir.lookup(ctx, c.UserID, c.UserName)
 		req := chat.Request{User: u, Channel: c.ChannelID, Text: c.Text}
-		b.h.HandleCommand(ctx, req, &responder{p: b.poster, channel: c.ChannelID, user: c.UserID})
+		b.h.HandleCommand(ctx, req, &responder{p: b.poster, channel: c.ChannelID, user: c.UserID,
+			responseURL: b.responseURL(c.ResponseURL)})
 	case "reaction":
 		r := *j.reaction
 		r.User = b.dir.lookup(ctx, r.User.ID, "")
@@ -106,11 +111,13 @@ func (b *Bot) reportPanic(j job, p any) {
 	}
 }
 
-// responder answers a slash command in its channel.
+// responder answers a slash command in its channel. When the bot is not a
+// member of the channel, it answers through the command's response_url.
 type responder struct {
-	p       *Poster
-	channel string
-	user    string
+	p           *Poster
+	channel     string
+	user        string
+	responseURL string
 }
 
 var _ chat.Responder = (*responder)(nil)
@@ -118,10 +125,38 @@ var _ chat.Responder = (*responder)(nil)
 // Respond posts m in the channel of the command.
 func (r *responder) Respond(ctx context.Context, m chat.Message) error {
 	_, err := r.p.Post(ctx, r.channel, m)
+	if notMember(err) && r.responseURL != "" {
+		return r.p.webhook(ctx, r.responseURL, "in_channel", m)
+	}
 	return err
 }
 
 // Ephemeral shows m to the person who typed the command.
 func (r *responder) Ephemeral(ctx context.Context, m chat.Message) error {
-	return r.p.Ephemeral(ctx, r.channel, r.user, m)
+	err := r.p.Ephemeral(ctx, r.channel, r.user, m)
+	if notMember(err) && r.responseURL != "" {
+		return r.p.webhook(ctx, r.responseURL, "ephemeral", m)
+	}
+	return err
+}
+
+// notMember reports the errors of a channel the bot cannot post in.
+func notMember(err error) bool {
+	se, ok := errors.AsType[slack.SlackErrorResponse](err)
+	return ok && (se.Err == "not_in_channel" || se.Err == "channel_not_found" || se.Err == "is_archived")
+}
+
+// responseURL keeps a command's response_url only when it points at Slack
+// (or at the configured API host, for proxies and tests).
+func (b *Bot) responseURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	api, _ := url.Parse(b.cfg.APIURL)
+	if (u.Scheme == "https" && u.Host == "hooks.slack.com") || (api != nil && u.Host == api.Host) {
+		return raw
+	}
+	b.log.Warn("slack command has an unexpected response_url; not used", "host", u.Host)
+	return ""
 }

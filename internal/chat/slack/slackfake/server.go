@@ -67,6 +67,8 @@ type Server struct {
 	failures   map[string][]Failure
 	closed     bool
 	dropAcks   int
+	outsiders  map[string]bool // channels the bot is not a member of
+	responses  []ResponseURLMessage
 }
 
 // New starts a fake Slack.
@@ -92,6 +94,7 @@ func New(opts Options) *Server {
 		groups:     map[string][]string{},
 		handles:    map[string]string{},
 		channels:   map[string]string{},
+		outsiders:  map[string]bool{},
 		failures:   map[string][]Failure{},
 		ts:         1700000000000000,
 	}
@@ -99,6 +102,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("POST /api/apps.connections.open", s.connectionsOpen)
 	mux.HandleFunc("/api/{method}", s.webAPI)
 	mux.HandleFunc("GET /link/", s.link)
+	mux.HandleFunc("POST /commands/{n}", s.responseURL)
 	s.srv = httptest.NewServer(mux)
 	return s
 }

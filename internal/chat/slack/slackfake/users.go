@@ -13,12 +13,14 @@ import (
 func (s *Server) SlashCommand(user, channel, text string) (string, error) {
 	s.mu.Lock()
 	name := s.users[user].Name
+	s.seq++
+	responseURL := fmt.Sprintf("%s/commands/%d", s.srv.URL, s.seq)
 	s.mu.Unlock()
 	p, _ := json.Marshal(map[string]string{
 		"token": "verif", "team_id": "T0FAKE", "team_domain": "fake",
 		"channel_id": channel, "channel_name": channel, "user_id": user, "user_name": name,
 		"command": "/failover", "text": text, "api_app_id": AppID,
-		"response_url": "https://hooks.slack.invalid/commands/1", "trigger_id": "trig",
+		"response_url": responseURL, "trigger_id": "trig",
 	})
 	return s.deliver("slash_commands", p, "")
 }

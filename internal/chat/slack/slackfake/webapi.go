@@ -147,6 +147,9 @@ func (s *Server) postMessage(f url.Values) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch := s.channelIDLocked(f.Get("channel"))
+	if s.outsiders[ch] {
+		return map[string]any{"ok": false, "error": "not_in_channel"}
+	}
 	ts := s.nextTS()
 	m := &Message{Channel: ch, TS: ts, ThreadTS: f.Get("thread_ts"), User: BotUserID,
 		Text: f.Get("text"), Blocks: f.Get("blocks")}
@@ -181,6 +184,9 @@ func (s *Server) postEphemeral(f url.Values) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch = s.channelIDLocked(ch)
+	if s.outsiders[ch] {
+		return map[string]any{"ok": false, "error": "channel_not_found"}
+	}
 	if _, ok := s.users[user]; !ok {
 		return map[string]any{"ok": false, "error": "user_not_found"}
 	}
@@ -311,4 +317,44 @@ func BlocksText(blocks string) []string {
 	}
 	walk(v)
 	return out
+}
+
+// KeepBotOut makes the bot a non-member of channel: chat.postMessage
+// answers not_in_channel and chat.postEphemeral channel_not_found.
+func (s *Server) KeepBotOut(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outsiders[s.channelIDLocked(channel)] = true
+}
+
+// ResponseURLMessage is a message posted to a slash command's response_url.
+type ResponseURLMessage struct {
+	// ResponseType is in_channel or ephemeral.
+	ResponseType string
+	Text         string
+	Blocks       string
+}
+
+func (s *Server) responseURL(w http.ResponseWriter, r *http.Request) {
+	var m struct {
+		Text         string          `json:"text"`
+		ResponseType string          `json:"response_type"`
+		Blocks       json.RawMessage `json:"blocks"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+		http.Error(w, "invalid_payload", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Method: "response_url", At: time.Now(), Form: url.Values{"path": {r.URL.Path}}})
+	s.responses = append(s.responses, ResponseURLMessage{ResponseType: m.ResponseType, Text: m.Text, Blocks: string(m.Blocks)})
+	s.mu.Unlock()
+	w.Write([]byte("ok"))
+}
+
+// ResponseURLMessages returns what the bot posted to response_urls.
+func (s *Server) ResponseURLMessages() []ResponseURLMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ResponseURLMessage(nil), s.responses...)
 }
