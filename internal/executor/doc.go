@@ -63,5 +63,9 @@
 // running (the same Owner reclaims at once, another waits for the lease to
 // expire) and continues them: a step recorded checking, applying or
 // waiting is checked again first and applied again only if its Check does
-// not hold.
+// not hold. After Recover, every TakeoverInterval, runs whose lease expired
+// (a dead replica's) are taken over the same way. An executor that loses
+// its lease stops the run's steps; one that could not renew it in time
+// applies nothing more. Paused runs hold no runner; Resume, RetryStep and
+// SkipStep take the lease again.
 package executor
