@@ -140,9 +140,14 @@ func (r *redisProc) waitReady(ctx context.Context) error {
 		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, DialerRetries: 1})
 	defer c.Close()
 	for {
-		err := c.Ping(ctx).Err()
+		// Dial first: go-redis logs every failed dial on its global logger.
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", r.Addr())
 		if err == nil {
-			return nil
+			conn.Close()
+			if err = c.Ping(ctx).Err(); err == nil {
+				return nil
+			}
 		}
 		select {
 		case <-r.exited:

@@ -381,3 +381,34 @@ func TestQueryExpectDown(t *testing.T) {
 		t.Errorf("expectDown with commit: %v, want an error on expectDown", err)
 	}
 }
+
+func TestRejoinRefusesAWrongConfiguration(t *testing.T) {
+	env := shared.Env()
+	cases := map[string]struct {
+		cfg  RejoinAsStandbyConfig
+		conn string
+		want string
+	}{
+		"a new primary that is a standby": {RejoinAsStandbyConfig{DataDir: env["LAB_PG_PRIMARY_DATA"],
+			PrimaryConnInfo: env["LAB_PG_STANDBY_DSN"]}, env["LAB_PG_PRIMARY_DIRECT_DSN"], "still in recovery"},
+		"the same server twice": {RejoinAsStandbyConfig{DataDir: env["LAB_PG_PRIMARY_DATA"],
+			PrimaryConnInfo: env["LAB_PG_PRIMARY_DIRECT_DSN"]}, env["LAB_PG_PRIMARY_DIRECT_DSN"], "same server"},
+		"a data directory that is not the server's": {RejoinAsStandbyConfig{DataDir: "/tmp/not-the-data-dir",
+			PrimaryConnInfo: env["LAB_PG_PRIMARY_DSN"]}, env["LAB_PG_STANDBY_DSN"], "refusing to stop or rewind"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := tc.cfg
+			err := build(t, "postgres.rejoinAsStandby", &cfg, conn(tc.conn)).Apply(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Apply = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	// Nothing was stopped.
+	if res := check(t, build(t, "postgres.promote", &PromoteConfig{}, conn(env["LAB_PG_PRIMARY_DSN"]))); !res.Done {
+		t.Errorf("the primary after refused rejoins: %s", res.Summary)
+	}
+	res := converge(t, build(t, "postgres.replicationLag", &ReplicationLagConfig{RequireStreaming: true}, conn(env["LAB_PG_STANDBY_DSN"])), 10*time.Second)
+	t.Logf("standby after refused rejoins: %s", res.Summary)
+}

@@ -103,6 +103,9 @@ func (r *Rejoin) Check(ctx context.Context) (steps.Result, error) {
 // and starts it. Every stage is safe to repeat after a crash: the saved
 // configuration is kept next to the data directory until the server runs.
 func (r *Rejoin) Apply(ctx context.Context) error {
+	if err := r.guard(ctx); err != nil {
+		return err
+	}
 	if err := r.stop(ctx); err != nil {
 		return err
 	}
@@ -148,6 +151,40 @@ func (r *Rejoin) Apply(ctx context.Context) error {
 	r.mu.Lock()
 	r.method = method
 	r.mu.Unlock()
+	return nil
+}
+
+// guard refuses to touch anything when the configuration is wrong: the new
+// primary must be a primary, and a running old server must be the one whose
+// data directory the step would rewind.
+func (r *Rejoin) guard(ctx context.Context) error {
+	if r.old.addr() == r.primary.addr() {
+		return steps.Permanentf("postgres.rejoinAsStandby: the connection and primaryConnInfo name the same server %s", r.old.addr())
+	}
+	var inRecovery bool
+	if err := r.primary.with(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		cctx, cancel := r.primary.call(ctx)
+		defer cancel()
+		return c.QueryRow(cctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+	}); err != nil {
+		return r.primary.wrap(err, "check the new primary")
+	}
+	if inRecovery {
+		return fmt.Errorf("postgres.rejoinAsStandby: the new primary %s is still in recovery: promote it first", r.primary.addr())
+	}
+	var dataDir string
+	err := r.old.with(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		cctx, cancel := r.old.call(ctx)
+		defer cancel()
+		return c.QueryRow(cctx, "SELECT current_setting('data_directory')").Scan(&dataDir)
+	})
+	if err != nil {
+		return nil // not running (or not allowed to say): nothing to compare
+	}
+	if filepath.Clean(dataDir) != filepath.Clean(r.cfg.DataDir) {
+		return steps.Permanentf("postgres.rejoinAsStandby: %s (%s) runs from %s, not dataDir %s: refusing to stop or rewind it",
+			r.old.name, r.old.addr(), dataDir, r.cfg.DataDir)
+	}
 	return nil
 }
 
