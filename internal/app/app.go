@@ -28,6 +28,9 @@ import (
 	"github.com/failoverbot/failoverbot/internal/store/sqlite"
 )
 
+// expirySweep is how often approval requests past their expiry are closed.
+const expirySweep = 30 * time.Second
+
 // Options are what the transport supplies.
 type Options struct {
 	Config    config.Config
@@ -133,6 +136,7 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 func (a *App) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.wg.Go(func() { _ = a.Cards.Run(ctx) })
+	a.wg.Go(func() { a.Handler.RunExpiry(ctx, expirySweep) })
 	if err := a.Executor.Recover(ctx, a.Catalog.Get); err != nil {
 		return fmt.Errorf("recover runs: %w", err)
 	}

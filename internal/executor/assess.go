@@ -52,6 +52,14 @@ func (e *Executor) assessOne(ctx context.Context, s *runbook.Step, vars runbook.
 	}
 	out.OK = res.Done
 	out.Summary = e.scrub(res.Summary)
+	if len(res.Outputs) > 0 {
+		// Shown on the assessment card (e.g. the replication lag as the
+		// expected data loss): scrubbed like every displayed value.
+		out.Outputs = make(map[string]string, len(res.Outputs))
+		for k, v := range res.Outputs {
+			out.Outputs[k] = e.scrub(v)
+		}
+	}
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
@@ -227,4 +228,27 @@ func TestPlanWithChecksThatHangInEveryPhaseTakesOneTimeout(t *testing.T) {
 			t.Errorf("dns was built with %q, want lb's output", got)
 		}
 	})
+}
+
+func TestAssessCarriesCheckOutputsScrubbed(t *testing.T) {
+	red := &secret.Redactor{}
+	red.Add("hunter22")
+	ex, err := New(Config{Store: nopStore{}, Owner: "t", Redactor: red})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld()
+	w.set("lag")
+	s := mkStep(w, "lag", readOnly(), outputs(map[string]string{"lag": "1.25s", "dsn": "postgres://u:hunter22@db"}))
+	view := ex.Assess(context.Background(), &runbook.Runbook{Name: "a", Assess: []*runbook.Step{s}})
+	if len(view.Checks) != 1 {
+		t.Fatalf("checks: %+v", view.Checks)
+	}
+	out := view.Checks[0].Outputs
+	if out["lag"] != "1.25s" {
+		t.Errorf("lag output = %q, want 1.25s (the expected data loss shown on the plan)", out["lag"])
+	}
+	if strings.Contains(out["dsn"], "hunter22") {
+		t.Errorf("a secret reached the assessment card: %q", out["dsn"])
+	}
 }
