@@ -54,6 +54,7 @@ type Server struct {
 	ts         int64
 	outbox     []*delivery // events waiting for a socket
 	deliveries map[string]*delivery
+	byEvent    map[string]*delivery // latest delivery of each event
 	acks       []Ack
 	missed     []string // envelope IDs not acked in time
 	calls      []Call
@@ -89,6 +90,7 @@ func New(opts Options) *Server {
 		botTokens:  map[string]string{BotToken: ""},
 		connCh:     make(chan struct{}),
 		deliveries: map[string]*delivery{},
+		byEvent:    map[string]*delivery{},
 		messages:   map[string]*Message{},
 		users:      map[string]User{BotUserID: {ID: BotUserID, Name: "failoverbot", IsBot: true}},
 		groups:     map[string][]string{},

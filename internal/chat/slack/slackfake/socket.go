@@ -149,6 +149,7 @@ func (s *Server) readAcks(c *wsConn) {
 				d.timer.Stop()
 			}
 			s.acks = append(s.acks, Ack{EnvelopeID: ack.EnvelopeID, Latency: now.Sub(d.sentAt), Payload: ack.Payload})
+			delete(s.deliveries, ack.EnvelopeID) // done; events stay in byEvent
 		}
 		s.mu.Unlock()
 	}
@@ -175,6 +176,9 @@ func (s *Server) send(d *delivery) error {
 	}
 	d.sentAt = time.Now()
 	s.deliveries[d.id] = d
+	if d.eventID != "" {
+		s.byEvent[d.eventID] = d
+	}
 	d.timer = time.AfterFunc(s.opts.AckDeadline, func() { s.ackExpired(d) })
 	s.mu.Unlock()
 	env := map[string]any{
@@ -300,16 +304,10 @@ func (s *Server) MissedAcks() []string {
 func (s *Server) EnvelopeOf(eventID string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var last *delivery
-	for _, d := range s.deliveries {
-		if d.eventID == eventID && (last == nil || d.attempt > last.attempt) {
-			last = d
-		}
+	if d := s.byEvent[eventID]; d != nil {
+		return d.id
 	}
-	if last == nil {
-		return ""
-	}
-	return last.id
+	return ""
 }
 
 // LoseAcks makes the next n acks from the bot get lost on the way, so that

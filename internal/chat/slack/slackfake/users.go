@@ -64,12 +64,7 @@ func (s *Server) Event(inner map[string]any) (string, error) {
 // retry_attempt, as Slack does when it believes the ack was lost.
 func (s *Server) Redeliver(eventID string) (string, error) {
 	s.mu.Lock()
-	var last *delivery
-	for _, d := range s.deliveries {
-		if d.eventID == eventID && (last == nil || d.attempt > last.attempt) {
-			last = d
-		}
-	}
+	last := s.byEvent[eventID]
 	if last == nil {
 		s.mu.Unlock()
 		return "", fmt.Errorf("slackfake: no event %s to redeliver", eventID)
