@@ -54,9 +54,9 @@ type FailMode string
 
 // The ways a region fails.
 const (
-	// FailStop stops the primary region's processes (PostgreSQL shuts
-	// down, Redis is killed, the HTTP endpoint closes): ports then accept
-	// and close at once.
+	// FailStop kills the primary region's processes (PostgreSQL and Redis
+	// with SIGKILL, as a lost machine would: no clean shutdown; the HTTP
+	// endpoint closes): ports then accept and close at once.
 	FailStop FailMode = "stop"
 	// FailRefuse closes the primary region's ports: connections are refused.
 	FailRefuse FailMode = "refuse"
@@ -217,7 +217,7 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 	var errs []error
 	switch mode {
 	case FailStop:
-		errs = append(errs, l.stopPostgres(ctx, l.pgPrimary, l.pgPrimaryData), l.redisMaster.Stop())
+		errs = append(errs, l.killPostgres(l.pgPrimaryData), l.redisMaster.Stop())
 		l.httpPrimary.Stop()
 	case FailRefuse, FailBlackhole:
 		pm := ModeRefuse

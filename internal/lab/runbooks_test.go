@@ -116,7 +116,7 @@ func runPhases(t *testing.T, rb *runbook.Runbook, red *secret.Redactor) time.Dur
 				t.Fatalf("%s/%s: %v (%s)", p.ID, s.ID, red.ScrubError(err), res.Summary)
 			}
 			vars.Outputs[s.ID] = res.Outputs
-			t.Logf("%-22s %6s  %s", s.ID, time.Since(sstart).Round(time.Millisecond), red.Scrub(res.Summary))
+			t.Logf("%-22s %6s  %s %v", s.ID, time.Since(sstart).Round(time.Millisecond), red.Scrub(res.Summary), res.Outputs)
 		}
 	}
 	took := time.Since(start)

@@ -89,18 +89,45 @@ func (l *Lab) stopPostgres(ctx context.Context, s *pgserver.Server, dataDir stri
 	return errors.Join(errs...)
 }
 
+// killPostgres kills the postmaster of dataDir and its children (SIGKILL
+// to its process group; pgserver and pg_ctl both start it as a group
+// leader) and waits until it is gone.
+func (l *Lab) killPostgres(dataDir string) error {
+	pid := postmasterPID(dataDir)
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return nil
+	}
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres (pid %d) still alive after SIGKILL", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// postmasterPID reads the postmaster's pid from dataDir (0 when none).
+func postmasterPID(dataDir string) int {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		return 0
+	}
+	return pid
+}
+
 // postmasterAlive reports whether the data directory's postmaster.pid names
 // a live process.
 func postmasterAlive(dataDir string) bool {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
-	if err != nil || pid <= 0 {
-		return false
-	}
-	return syscall.Kill(pid, 0) == nil
+	pid := postmasterPID(dataDir)
+	return pid > 0 && syscall.Kill(pid, 0) == nil
 }
 
 // upRedis starts the master, its proxy, the replica (replicating through

@@ -97,14 +97,16 @@ func newReplicationLag(_ context.Context, cfg steps.Config, env steps.Env) (step
 // Check measures the standby's lag; a server that is not in recovery is a
 // permanent error (it is no standby: promoted, or the wrong connection).
 func (r *ReplicationLag) Check(ctx context.Context) (steps.Result, error) {
-	// The primary's position is its insert position: with asynchronous
-	// commit the last commits may not even be written yet.
+	// The primary's position is its flush position: what the primary holds
+	// durably and its WAL senders send. (The insert position can stay ahead
+	// on an idle server with records nobody flushes; an asynchronous commit
+	// is behind the flush position for up to wal_writer_delay.)
 	var primaryLSN string
 	if r.primary != nil {
 		err := r.primary.with(ctx, func(ctx context.Context, c *pgx.Conn) error {
 			cctx, cancel := r.primary.call(ctx)
 			defer cancel()
-			return c.QueryRow(cctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&primaryLSN)
+			return c.QueryRow(cctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&primaryLSN)
 		})
 		if err != nil {
 			return steps.Result{}, r.primary.wrap(err, "read the primary's WAL position")

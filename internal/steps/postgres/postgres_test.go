@@ -99,10 +99,15 @@ func converge(t *testing.T, s steps.Step, deadline time.Duration) steps.Result {
 	if err := s.Apply(ctx); err != nil && !errors.Is(err, steps.ErrReadOnly) {
 		t.Fatalf("Apply: %v", err)
 	}
+	last := ""
 	for {
 		res, err = s.Check(ctx)
 		if err == nil && res.Done {
 			return res
+		}
+		if msg := fmt.Sprint(res.Summary, err); msg != last && testing.Verbose() {
+			t.Logf("not done yet: %s", msg)
+			last = msg
 		}
 		select {
 		case <-ctx.Done():
@@ -121,7 +126,9 @@ func sqlExec(t *testing.T, dsn, sql string) {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	if _, err := c.Exec(ctx, sql); err != nil {
+	// The lab runs with synchronous_commit off; a commit the test relies on
+	// must be flushed (replicationLag measures against the flush position).
+	if _, err := c.Exec(ctx, "SET synchronous_commit = on; "+sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }

@@ -121,13 +121,19 @@ func TestRejoinFallsBackToABaseBackup(t *testing.T) {
 	if err := l.FailPrimary(ctx, lab.FailStop); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	converge(t, build(t, "postgres.promote", &PromoteConfig{}, conn(env["LAB_PG_STANDBY_DSN"])), 60*time.Second)
+	t.Logf("promoted in %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 	res := converge(t, build(t, "postgres.rejoinAsStandby", &RejoinAsStandbyConfig{
 		DataDir: env["LAB_PG_PRIMARY_DATA"], PrimaryConnInfo: env["LAB_PG_STANDBY_DSN"], BinDir: env["LAB_PG_BIN"],
 		Method: MethodBaseBackup, StartOptions: env["LAB_PG_PRIMARY_START_OPTIONS"]}, conn(env["LAB_PG_PRIMARY_DIRECT_DSN"])), 2*time.Minute)
+	t.Logf("rejoined in %s", time.Since(start).Round(time.Millisecond))
 	if res.Outputs["method"] != "basebackup" {
 		t.Errorf("method = %q, want basebackup", res.Outputs["method"])
 	}
+	start = time.Now()
+	defer func() { t.Logf("caught up in %s", time.Since(start).Round(time.Millisecond)) }()
 	converge(t, build(t, "postgres.replicationLag", &ReplicationLagConfig{
 		MaxLag: "5s", MaxBytes: 1, PrimaryDSN: env["LAB_PG_STANDBY_DSN"], RequireStreaming: true}, conn(env["LAB_PG_PRIMARY_DIRECT_DSN"])), 30*time.Second)
 }
