@@ -258,8 +258,7 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 		b.ack(ctx, evt.Request)
 		b.enqueue(job{kind: "command", command: &cmd})
 	case socketmode.EventTypeEventsAPI:
-		b.ack(ctx, evt.Request)
-		b.eventsAPI(evt)
+		b.eventsAPI(ctx, evt)
 	case socketmode.EventTypeInteractive:
 		cb, _ := evt.Data.(slack.InteractionCallback)
 		b.ack(ctx, evt.Request)
@@ -302,14 +301,19 @@ func (b *Bot) badMessage(ctx context.Context, evt socketmode.Event) {
 	b.log.Debug("slack envelope of an unsupported type acked and ignored", "type", req.Type, "err", bm.Cause)
 }
 
-func (b *Bot) eventsAPI(evt socketmode.Event) {
-	ev, ok := evt.Data.(slackevents.EventsAPIEvent)
-	if !ok {
-		return
-	}
-	cb, _ := ev.Data.(*slackevents.EventsAPICallbackEvent)
+// eventsAPI acks an events envelope and queues its reaction. Only when the
+// work queue is full is the envelope left unacked (and its event_id
+// forgotten), so that Slack redelivers it later instead of it being lost.
+func (b *Bot) eventsAPI(ctx context.Context, evt socketmode.Event) {
+	ack := true
+	defer func() {
+		if ack {
+			b.ack(ctx, evt.Request)
+		}
+	}()
+	ev, _ := evt.Data.(slackevents.EventsAPIEvent)
 	eventID := ""
-	if cb != nil {
+	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok {
 		eventID = cb.EventID
 	}
 	if eventID != "" && !b.dedupe.Add(eventID) {
@@ -323,20 +327,24 @@ func (b *Bot) eventsAPI(evt socketmode.Event) {
 	var r chat.Reaction
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.ReactionAddedEvent:
-		if e.Item.Type != "message" {
-			return
-		}
 		r = chat.Reaction{EventID: eventID, User: chat.User{ID: e.User}, Emoji: e.Reaction, Added: true,
 			Message: chat.MessageRef{Channel: e.Item.Channel, TS: e.Item.Timestamp}}
-	case *slackevents.ReactionRemovedEvent:
 		if e.Item.Type != "message" {
 			return
 		}
+	case *slackevents.ReactionRemovedEvent:
 		r = chat.Reaction{EventID: eventID, User: chat.User{ID: e.User}, Emoji: e.Reaction, Added: false,
 			Message: chat.MessageRef{Channel: e.Item.Channel, TS: e.Item.Timestamp}}
+		if e.Item.Type != "message" {
+			return
+		}
 	default:
 		b.log.Debug("slack event ignored", "type", ev.InnerEvent.Type)
 		return
 	}
-	b.enqueue(job{kind: "reaction", reaction: &r})
+	if !b.tryEnqueue(job{kind: "reaction", reaction: &r}) {
+		ack = false
+		b.dedupe.Remove(eventID)
+		b.log.Error("slack work queue full; event left unacked for Slack to redeliver", "event_id", eventID, "queue", cap(b.jobs))
+	}
 }

@@ -133,6 +133,43 @@ func TestLostAckRedeliveryIsHandledOnce(t *testing.T) {
 	}
 }
 
+// With the work queue full, a reaction is left unacked and Slack's
+// redelivery brings it back later: nothing is lost and nothing counted twice.
+func TestFullQueueLeavesEventsForRedelivery(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{AckDeadline: 200 * time.Millisecond,
+		RedeliveryDelays: []time.Duration{0, 100 * time.Millisecond, 100 * time.Millisecond}},
+		func(c *Config) { c.Workers, c.QueueSize = 1, 1 })
+	release, started := make(chan struct{}), make(chan struct{})
+	hs.h.onReact = func(ctx context.Context, r chat.Reaction) {
+		if r.Emoji == "one" {
+			close(started)
+			<-release
+		}
+	}
+	react := func(emoji string) {
+		if _, err := hs.fake.React("UBOB", "C1", "1.000100", emoji, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	react("one") // taken by the only worker, which blocks
+	<-started
+	react("two")   // waits in the queue
+	react("three") // queue full: left unacked
+	eventually(t, "the third event to miss its ack", func() bool { return len(hs.fake.MissedAcks()) > 0 })
+	close(release)
+	hs.h.wait(t, "reaction:three")
+	var got []string
+	for _, r := range hs.h.reactionsSnapshot() {
+		got = append(got, r.Emoji)
+	}
+	if strings.Join(got, ",") != "one,two,three" {
+		t.Errorf("handled %v, want one, two, three once each", got)
+	}
+	if !strings.Contains(hs.logs.String(), "queue full") {
+		t.Error("the full queue was not logged")
+	}
+}
+
 func TestReactionOnAFileIsIgnored(t *testing.T) {
 	hs := newHarness(t, slackfake.Options{}, nil)
 	if _, err := hs.fake.Event(map[string]any{"type": "reaction_added", "user": "UBOB", "reaction": "x",

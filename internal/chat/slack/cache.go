@@ -52,6 +52,13 @@ func (s *ttlSet) evict(now time.Time) {
 	}
 }
 
+// Remove forgets key (its stale FIFO entry is skipped later).
+func (s *ttlSet) Remove(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.seen, key)
+}
+
 // Len is the number of remembered keys.
 func (s *ttlSet) Len() int {
 	s.mu.Lock()

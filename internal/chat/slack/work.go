@@ -25,10 +25,7 @@ type job struct {
 // enqueue hands j to the pool without blocking the socket loop. When the
 // queue is full the work is refused and the user told (for commands).
 func (b *Bot) enqueue(j job) {
-	j.queued = time.Now()
-	select {
-	case b.jobs <- j:
-	default:
+	if !b.tryEnqueue(j) {
 		b.log.Error("slack work queue full; event dropped", "kind", j.kind, "queue", cap(b.jobs))
 		if j.command != nil {
 			go func() {
@@ -38,6 +35,17 @@ func (b *Bot) enqueue(j job) {
 					chat.Message{Text: "The bot is overloaded right now; please try again in a minute."})
 			}()
 		}
+	}
+}
+
+// tryEnqueue queues j unless the queue is full.
+func (b *Bot) tryEnqueue(j job) bool {
+	j.queued = time.Now()
+	select {
+	case b.jobs <- j:
+		return true
+	default:
+		return false
 	}
 }
 
