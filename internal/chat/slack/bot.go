@@ -242,7 +242,7 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 			b.log.Warn("slack connection failed; retrying", "attempt", ce.Attempt, "backoff", ce.Backoff, "err", ce.ErrorObj)
 		}
 	case socketmode.EventTypeInvalidAuth:
-		b.log.Error("slack refused the app-level token")
+		b.log.Error("slack apps.connections.open answered 404; check SLACK_API_URL")
 	case socketmode.EventTypeIncomingError:
 		if ie, ok := evt.Data.(*slack.IncomingEventError); ok {
 			b.log.Warn("slack socket read error; reconnecting", "err", ie.ErrorObj)
