@@ -121,6 +121,19 @@ func TestRejoinFallsBackToABaseBackup(t *testing.T) {
 	if err := l.FailPrimary(ctx, lab.FailStop); err != nil {
 		t.Fatal(err)
 	}
+	// The standby notices its primary is gone: not streaming any more.
+	notStreaming := build(t, "postgres.replicationLag", &ReplicationLagConfig{RequireStreaming: true}, conn(env["LAB_PG_STANDBY_DSN"]))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res := check(t, notStreaming)
+		if !res.Done && strings.Contains(res.Summary, "not streaming") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("standby of a killed primary still reported streaming: %+v", res)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	start := time.Now()
 	converge(t, build(t, "postgres.promote", &PromoteConfig{}, conn(env["LAB_PG_STANDBY_DSN"])), 60*time.Second)
 	t.Logf("promoted in %s", time.Since(start).Round(time.Millisecond))

@@ -203,6 +203,38 @@ func TestSentinelsHealthy(t *testing.T) {
 	}
 }
 
+func TestSentinelFailoverCheckIsNotDoneUntilTheExpectedNodeIsMaster(t *testing.T) {
+	env := shared.Env()
+	res := check(t, build(t, "redis.sentinelFailover", &SentinelFailoverConfig{ExpectMaster: env["LAB_REDIS_DR_ADDR"]}, conn(shared, "")))
+	if res.Done || !strings.Contains(res.Summary, "0 of 3 sentinels report") {
+		t.Errorf("sentinelFailover Check before any failover = %+v, want not done", res)
+	}
+	res = check(t, build(t, "redis.sentinelFailover", &SentinelFailoverConfig{ExpectMaster: env["LAB_REDIS_PRIMARY_ADDR"]}, conn(shared, "")))
+	if !res.Done {
+		t.Errorf("sentinelFailover Check expecting the current master = %+v, want done", res)
+	}
+}
+
+func TestSentinelMonitorApplyNamesTheSentinelsItCouldNotConfigure(t *testing.T) {
+	env := shared.Env()
+	c := conn(shared, "")
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	c.Fields["sentinels"] += "," + deadAddr
+	// The current master, so that the live sentinels are left as they are.
+	s := build(t, "redis.sentinelMonitor", &SentinelMonitorConfig{Host: env["LAB_REDIS_PRIMARY_HOST"], Port: env["LAB_REDIS_PRIMARY_PORT"],
+		Quorum: 2, CallTimeout: "500ms"}, c)
+	err := s.Apply(context.Background())
+	if err == nil || !strings.Contains(err.Error(), deadAddr) || steps.IsPermanent(err) {
+		t.Errorf("Apply with a dead sentinel = %v, want a transient error naming %s", err, deadAddr)
+	}
+	res := check(t, s)
+	if res.Done || !strings.Contains(res.Summary, "1 of 4 sentinels do not monitor") {
+		t.Errorf("Check with a dead sentinel = %+v", res)
+	}
+}
+
 func TestWrongPasswordIsPermanentAndNeverPrinted(t *testing.T) {
 	env := shared.Env()
 	c := conn(shared, env["LAB_REDIS_DR_ADDR"])
