@@ -238,3 +238,19 @@ func flatten(err error) []error {
 	}
 	return []error{err}
 }
+
+func TestTLSCertificatesAreCheckedUnlessSkipped(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
+	t.Cleanup(srv.Close)
+	res, err := newCheck(t, CheckConfig{URL: srv.URL, AttemptTimeout: "2s"}).Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Done || !strings.Contains(res.Summary, "certificate") {
+		t.Errorf("a self-signed certificate = %+v, want down naming the certificate", res)
+	}
+	res, err = newCheck(t, CheckConfig{URL: srv.URL, InsecureSkipVerify: true}).Check(context.Background())
+	if err != nil || !res.Done {
+		t.Errorf("with insecureSkipVerify = %+v, %v, want up", res, err)
+	}
+}
