@@ -52,7 +52,8 @@ type Bot struct {
 
 // New builds a Bot from a Config (see ConfigFromEnv). It makes no network
 // calls; Run connects. h may be nil when the handler needs the Bot's Poster
-// and Directory first: then call SetHandler before Run.
+// and Directory first: then call SetHandler before Run. log is used as
+// given (pass a child logger, e.g. log.With("component", "slack")).
 func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, err
@@ -60,7 +61,6 @@ func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("component", "slack")
 	httpc := &http.Client{
 		// A backstop: every call also has its own context deadline.
 		Timeout: cfg.CallTimeout + 5*time.Second,
