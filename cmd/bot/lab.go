@@ -2,29 +2,24 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
 )
 
-// The lab runs in the foreground process of `bot lab up`; the other lab
-// commands talk to it over a unix socket in its state directory.
-const labSocket = "control.sock"
-
 func defaultLabDir() string { return filepath.Join(os.TempDir(), "failover-lab") }
 
-// cmdLab is `bot lab up|down|status|env|fail MODE|restore`.
+// cmdLab is `bot lab up|down|status|env|fail MODE|restore`. The lab runs in
+// the foreground process of `bot lab up` (its proxies fail the primary
+// region); the other verbs reach it through the state directory.
 func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -42,26 +37,19 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() == 0 {
+	verb := fs.Arg(0)
+	if want := map[string]int{"up": 1, "down": 1, "status": 1, "env": 1, "restore": 1, "fail": 2}[verb]; want == 0 || fs.NArg() != want {
+		if verb != "" && want == 0 {
+			fmt.Fprintf(stderr, "bot lab: unknown command %q\n", verb)
+		}
 		fs.Usage()
 		return 2
 	}
 	var err error
-	switch verb := fs.Arg(0); verb {
-	case "up":
+	if verb == "up" {
 		err = labUp(ctx, *dir, stdout, stderr)
-	case "down", "status", "env", "restore":
-		err = labCall(ctx, *dir, "/"+verb, stdout)
-	case "fail":
-		if fs.NArg() != 2 {
-			fs.Usage()
-			return 2
-		}
-		err = labCall(ctx, *dir, "/fail?mode="+fs.Arg(1), stdout)
-	default:
-		fmt.Fprintf(stderr, "bot lab: unknown command %q\n", verb)
-		fs.Usage()
-		return 2
+	} else {
+		err = labControl(ctx, *dir, verb, fs.Arg(1), stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bot lab: %v\n", err)
@@ -71,105 +59,66 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func labUp(ctx context.Context, dir string, stdout, stderr io.Writer) error {
+	// PostgreSQL runs as its own OS user: it must be able to enter the lab.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	sock := filepath.Join(dir, labSocket)
-	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("a lab is already running with state in %s ('bot lab down' stops it)", dir)
-	}
-	_ = os.Remove(sock)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	l, err := lab.Up(ctx, lab.Options{Dir: dir, Logger: log})
+	err := lab.Serve(ctx, dir, lab.Options{Dir: dir, Logger: log}, func(l *lab.Lab, _ *lab.State) {
+		fmt.Fprintf(stdout, "lab up in %s\n%s\nuse it from another shell: eval \"$(bot lab env)\"; 'bot lab down' or Ctrl-C stops it\n",
+			l.StartupTime().Round(time.Millisecond), l.Status(ctx))
+	})
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		return errors.Join(fmt.Errorf("control socket: %w", err), l.Down(context.Background()))
-	}
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	srv := &http.Server{Handler: labControl(l, stop), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "lab up in %s\n%s\nuse it from another shell: eval \"$(bot lab env)\"; 'bot lab down' or Ctrl-C stops it\n",
-		l.StartupTime().Round(time.Millisecond), l.Status(ctx))
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	fmt.Fprintln(stdout, "lab: stopping")
-	return l.Down(sctx)
+	fmt.Fprintln(stdout, "lab: stopped")
+	return nil
 }
 
-// labControl serves the lab's control socket.
-func labControl(l *lab.Lab, stop func()) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, l.Status(r.Context()))
-	})
-	mux.HandleFunc("/env", func(w http.ResponseWriter, _ *http.Request) {
-		env := l.Env()
-		keys := make([]string, 0, len(env))
-		for k := range env {
+func labControl(ctx context.Context, dir, verb, arg string, stdout io.Writer) error {
+	r, err := lab.Connect(dir)
+	if err != nil {
+		return fmt.Errorf("no lab running with state in %s ('bot lab up' starts one): %w", dir, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	switch verb {
+	case "status":
+		st, err := r.Status(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, st)
+	case "env":
+		keys := make([]string, 0, len(r.State.Env))
+		for k := range r.State.Env {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			b, _ := json.Marshal(env[k])
-			fmt.Fprintf(w, "export %s=%s\n", k, b)
+			fmt.Fprintf(stdout, "export %s='%s'\n", k, strings.ReplaceAll(r.State.Env[k], "'", `'\''`))
 		}
-	})
-	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) {
-		mode := lab.FailMode(r.URL.Query().Get("mode"))
+	case "fail":
+		mode := lab.FailMode(arg)
 		switch mode {
 		case lab.FailStop, lab.FailRefuse, lab.FailBlackhole:
 		default:
-			http.Error(w, fmt.Sprintf("unknown failure mode %q: want stop, refuse or blackhole", mode), http.StatusBadRequest)
-			return
+			return fmt.Errorf("unknown failure mode %q: want stop, refuse or blackhole", arg)
 		}
-		if err := l.FailPrimary(r.Context(), mode); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+		if err := r.FailPrimary(ctx, mode); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "primary region failed: %s\n", mode)
-	})
-	mux.HandleFunc("/restore", func(w http.ResponseWriter, r *http.Request) {
-		if err := l.RestorePrimary(r.Context()); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+		fmt.Fprintf(stdout, "primary region failed: %s\n", mode)
+	case "restore":
+		if err := r.RestorePrimary(ctx); err != nil {
+			return err
 		}
-		fmt.Fprintln(w, "primary region network restored")
-	})
-	mux.HandleFunc("/down", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "lab: stopping")
-		stop()
-	})
-	return mux
-}
-
-// labCall sends one request to the running lab and prints the answer.
-func labCall(ctx context.Context, dir, path string, stdout io.Writer) error {
-	sock := filepath.Join(dir, labSocket)
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://lab"+path, nil)
-	if err != nil {
-		return err
+		fmt.Fprintln(stdout, "primary region network restored")
+	case "down":
+		if err := r.Down(ctx, dir); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "lab: down")
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("no lab running with state in %s ('bot lab up' starts one): %w", dir, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", body)
-	}
-	_, err = stdout.Write(body)
-	return err
+	return nil
 }
