@@ -20,7 +20,9 @@ func TestFailoverAndFailback(t *testing.T) {
 	primaryDSN, directDSN, standbyDSN := env["LAB_PG_PRIMARY_DSN"], env["LAB_PG_PRIMARY_DIRECT_DSN"], env["LAB_PG_STANDBY_DSN"]
 	ctx := context.Background()
 
-	sqlExec(t, primaryDSN, "CREATE TABLE orders(id int PRIMARY KEY, region text); INSERT INTO orders VALUES (1, 'primary')")
+	// synchronous_commit=on: the commit is flushed before the lag check
+	// compares the standby with the primary's flushed WAL position.
+	sqlExec(t, primaryDSN, "SET synchronous_commit = on; CREATE TABLE orders(id int PRIMARY KEY, region text); INSERT INTO orders VALUES (1, 'primary')")
 	converge(t, build(t, "postgres.replicationLag", &ReplicationLagConfig{MaxLag: "5s", MaxBytes: 1, PrimaryDSN: primaryDSN}, conn(standbyDSN)), 20*time.Second)
 
 	if err := l.FailPrimary(ctx, lab.FailBlackhole); err != nil {
