@@ -261,6 +261,11 @@ func (e *Executor) RetryStep(ctx context.Context, runID, stepID, by string) erro
 		if st.Status != store.StepFailed {
 			return "", events.Event{}, fmt.Errorf("%w (it is %s)", ErrStepNotFailed, st.Status)
 		}
+		// One step of an alternative chain at a time: not while another
+		// step of the chain is being executed.
+		if other := c.treeFlyingLocked(st.StepID); other != "" {
+			return "", events.Event{}, fmt.Errorf("%w (%s, of the same alternative chain: retry when it has ended)", ErrStepInFlight, other)
+		}
 		st.Status, st.Error, st.EndedAt = store.StepPending, "", zeroTime
 		return "step.retry", events.Event{Summary: "retry requested by " + by}, nil
 	})
@@ -327,20 +332,25 @@ func (e *Executor) stepOp(ctx context.Context, runID, stepID, by, what string,
 	return nil
 }
 
-// failedSteps lists the failed steps that block the run (alternatives whose
-// step has since finished do not).
+// failedSteps lists the failed steps that block the run: a failed step
+// with no alternative left, and the alternatives of it that were tried and
+// failed. A failed step whose next alternative is still to run does not
+// block, nor does an alternative whose step has since been retried or has
+// finished.
 func (c *runCtl) failedSteps() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
 	for _, s := range c.rb.AllSteps() {
-		if c.states[s.ID].Status != store.StepFailed {
-			continue
-		}
-		if s.AlternativeOf != "" && c.states[s.AlternativeOf].Status != store.StepFailed {
+		if _, blocked := c.blockedRootLocked(s); !blocked {
 			continue
 		}
 		out = append(out, s.ID)
+		for _, alt := range c.triedLocked(s.ID) {
+			if c.states[alt.ID].Status == store.StepFailed {
+				out = append(out, alt.ID)
+			}
+		}
 	}
 	slices.Sort(out)
 	return out

@@ -43,9 +43,14 @@
 // exponential backoff and jitter inside the deadline, at most
 // Retry.Attempts Apply calls when set; a permanent error, the deadline, or
 // the attempts running out fail the step. A failed step's alternative
-// (AlternativeOf) runs if it has one; if the alternative succeeds the step
-// is replaced (its outputs are the alternative's) and dependents go on,
-// otherwise the run pauses. A step whose `when` is false is skipped.
+// (AlternativeOf) runs if it has one, and an alternative that fails hands
+// on to its own alternative (promote_db → force_promote →
+// restore_from_backup): one link at a time, never two alternatives of one
+// failure at once, depth first in runbook order. When one succeeds, every
+// failed step above it is replaced (its outputs are the alternative's) and
+// dependents go on; when none is left the run pauses, its reason naming
+// each alternative tried. step.failed says which alternative runs next. A
+// step whose `when` is false is skipped (an alternative's turn passes on).
 //
 // # Records
 //

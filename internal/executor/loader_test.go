@@ -134,3 +134,110 @@ func TestALoadedRunbookPlansRunsAndScrubsSecrets(t *testing.T) {
 		t.Errorf("secret not scrubbed: step error %q", st.Error)
 	}
 }
+
+// chainYAML mirrors phase 2 of runbooks/mimir-region-failover.yaml: the
+// standby is promoted, else forced, else (only when allowed) restored from
+// a backup; the steps after it need promote_db and use its outputs.
+const chainYAML = `
+name: chain-loaded
+description: the database phase of mimir-region-failover
+approval: {required: 0}
+params:
+  - {name: allow_restore_from_backup, default: "no"}
+phases:
+  - id: database
+    steps:
+      - id: promote_db
+        kind: test.mark
+        with: {name: promote_db, fail: "pg_promote: standby not ready"}
+      - id: force_promote
+        kind: test.mark
+        alternativeOf: promote_db
+        with: {name: force_promote, fail: "trigger file: promote_trigger_file not set"}
+      - id: restore_from_backup
+        kind: test.mark
+        alternativeOf: force_promote
+        when: '{{ eq .params.allow_restore_from_backup "yes" }}'
+        with: {name: restore_from_backup}
+      - id: verify_promotion
+        kind: test.mark
+        needs: [promote_db]
+        with: {name: verify_promotion, target: "{{ .steps.promote_db.outputs.host }}"}
+      - id: patch_db_service
+        kind: test.mark
+        needs: [verify_promotion]
+        with: {name: patch_db_service}
+`
+
+func TestALoadedRunbookHonoursChainedAlternatives(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PlanHash = nil }) // the real runbook.PlanHash
+	w := newWorld()
+	targets := map[string]string{}
+	reg := steps.NewRegistry()
+	if err := reg.Register(markKind(w, targets)); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := runbook.Parse("chain.yaml", []byte(chainYAML), reg)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if a, b := rb.Step("force_promote").AlternativeOf, rb.Step("restore_from_backup").AlternativeOf; a != "promote_db" || b != "force_promote" {
+		t.Fatalf("loaded alternativeOf: force_promote → %q, restore_from_backup → %q", a, b)
+	}
+	ctx := context.Background()
+	allow := map[string]string{"allow_restore_from_backup": "yes"}
+	plan, err := e.ex.Plan(ctx, rb, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range plan.Steps {
+		got = append(got, s.StepID+": "+s.Verdict)
+	}
+	want := []string{"promote_db: will change", "force_promote: only if promote_db fails", "restore_from_backup: only if force_promote fails",
+		"verify_promotion: unknown until promote_db runs", "patch_db_service: unknown until promote_db runs"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	start := func(id string, params map[string]string) *store.Run {
+		t.Helper()
+		run := &store.Run{ID: id, Runbook: rb.Name, PlanHash: rb.PlanHash(params), Params: params, State: store.RunPending}
+		if err := e.st.CreateRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ex.Start(ctx, run.ID, rb); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		return e.wait(run.ID)
+	}
+
+	// By default a backup is not restored: the run pauses once the trigger
+	// file failed too, and says why.
+	r := start("chain-default", nil)
+	if r.State != store.RunPaused {
+		t.Fatalf("run is %s, want paused", r.State)
+	}
+	for _, part := range []string{"step promote_db failed: apply: pg_promote: standby not ready",
+		"alternative force_promote failed: apply: trigger file: promote_trigger_file not set",
+		"alternative restore_from_backup (of force_promote) skipped: its when condition is false"} {
+		if !strings.Contains(r.StateReason, part) {
+			t.Errorf("pause reason %q lacks %q", r.StateReason, part)
+		}
+	}
+	if err := e.ex.Abort(ctx, r.ID, "U1"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Allowed: the backup is restored, it replaces both failed steps and
+	// the steps after them use its outputs.
+	r = start("chain-allowed", allow)
+	if r.State != store.RunSucceeded {
+		t.Fatalf("run is %s: %s", r.State, r.StateReason)
+	}
+	e.wantStatus(r.ID, map[string]store.StepStatus{"promote_db": store.StepReplaced, "force_promote": store.StepReplaced,
+		"restore_from_backup": store.StepDone, "verify_promotion": store.StepDone, "patch_db_service": store.StepDone})
+	if targets["verify_promotion"] != "restore_from_backup.example" {
+		t.Errorf("verify_promotion was built with promote_db's host %q, want restore_from_backup's", targets["verify_promotion"])
+	}
+}

@@ -252,32 +252,19 @@ func (c *runCtl) phaseComplete(ph *runbook.Phase) bool {
 }
 
 // blockingLocked reports the failed steps of the phase that no alternative
-// can replace any more, as a pause reason.
+// can replace any more (see alternatives.go), as a pause reason.
 func (c *runCtl) blockingLocked(ph *runbook.Phase) (string, bool) {
 	var reasons []string
 	for _, s := range ph.Steps {
-		st := c.states[s.ID]
-		if st.Status != store.StepFailed || s.AlternativeOf != "" {
-			continue
-		}
-		r := fmt.Sprintf("step %s failed: %s", s.ID, st.Error)
-		pending := false
-		for _, alt := range c.alternativesOf(s.ID) {
-			as := c.states[alt.ID]
-			switch {
-			case as.Status == store.StepFailed:
-				r += fmt.Sprintf("; alternative %s failed: %s", alt.ID, as.Error)
-			case !as.Status.Terminal():
-				pending = true
-			}
-		}
-		if !pending {
+		if r, blocked := c.blockedRootLocked(s); blocked {
 			reasons = append(reasons, r)
 		}
 	}
 	return strings.Join(reasons, "; "), len(reasons) > 0
 }
 
+// alternativesOf returns the direct alternatives of step id, in runbook
+// order.
 func (c *runCtl) alternativesOf(id string) []*runbook.Step {
 	var out []*runbook.Step
 	for _, s := range c.rb.AllSteps() {
@@ -297,7 +284,9 @@ func (c *runCtl) readyLocked(ph *runbook.Phase) []*runbook.Step {
 			continue
 		}
 		if s.AlternativeOf != "" {
-			if t := c.states[s.AlternativeOf]; t == nil || t.Status != store.StepFailed {
+			// One link of the chain at a time: only the alternative its
+			// tree tries now.
+			if root := c.rootOfLocked(s.ID); root == "" || c.nextAlternativeLocked(root) != s {
 				continue
 			}
 		}
@@ -355,9 +344,21 @@ func (c *runCtl) spawn(ctx context.Context, ready []*runbook.Step, results chan<
 	}
 }
 
-// reconcile settles alternatives: a failed step whose alternative is done
-// becomes replaced; an alternative whose step finished is not needed.
+// reconcile settles alternatives until nothing changes: a failed step
+// whose alternative is done (or was itself replaced further down the
+// chain) becomes replaced; an alternative whose step finished is not
+// needed. Each change makes a step terminal, so it ends.
 func (c *runCtl) reconcile(ctx context.Context, ph *runbook.Phase) error {
+	for {
+		changed, err := c.reconcileOnce(ctx, ph)
+		if err != nil || !changed {
+			return err
+		}
+	}
+}
+
+func (c *runCtl) reconcileOnce(ctx context.Context, ph *runbook.Phase) (bool, error) {
+	changed := false
 	for _, alt := range ph.Steps {
 		if alt.AlternativeOf == "" {
 			continue
@@ -371,14 +372,15 @@ func (c *runCtl) reconcile(ctx context.Context, ph *runbook.Phase) error {
 		now := c.e.cfg.Now()
 		var err error
 		switch {
-		case as.Status == store.StepDone && ts.Status == store.StepFailed:
+		case (as.Status == store.StepDone || as.Status == store.StepReplaced) && ts.Status == store.StepFailed:
 			t := cloneStep(ts)
 			t.Status = store.StepReplaced
-			t.Summary = fmt.Sprintf("replaced by %s: %s", alt.ID, as.Summary)
+			t.Summary = c.replacedSummaryLocked(alt)
 			t.Outputs = maps.Clone(as.Outputs)
 			t.EndedAt = now
 			c.states[t.StepID] = t
 			c.mu.Unlock()
+			changed = true
 			err = c.stepTransition(ctx, t, actorBot, "step.replaced", events.Event{Type: events.StepDone, Phase: phaseOf(c.rb, t.StepID), Summary: t.Summary})
 		case as.Status == store.StepPending && ts.Status.Terminal():
 			// Not needed: settled in memory only, so that an alternative
@@ -388,6 +390,7 @@ func (c *runCtl) reconcile(ctx context.Context, ph *runbook.Phase) error {
 			a.Summary = fmt.Sprintf("not needed: %s is %s", alt.AlternativeOf, ts.Status)
 			c.states[a.StepID] = a
 			c.mu.Unlock()
+			changed = true
 		case !as.Status.Terminal() && ts.Status.Terminal():
 			// It ran (and failed, or was cut short) before its step was
 			// retried or skipped: record that it is no longer needed.
@@ -397,15 +400,16 @@ func (c *runCtl) reconcile(ctx context.Context, ph *runbook.Phase) error {
 			a.EndedAt = now
 			c.states[a.StepID] = a
 			c.mu.Unlock()
+			changed = true
 			err = c.stepTransition(ctx, a, actorBot, string(events.StepSkipped), events.Event{Type: events.StepSkipped, Phase: alt.Phase, Summary: a.Summary})
 		default:
 			c.mu.Unlock()
 		}
 		if err != nil {
-			return err
+			return changed, err
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 func phaseOf(rb *runbook.Runbook, stepID string) string {

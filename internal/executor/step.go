@@ -228,7 +228,16 @@ func (r *stepRun) done(res steps.Result) error {
 
 func (r *stepRun) skip(why string) error {
 	r.st.Status, r.st.Summary, r.st.EndedAt = store.StepSkipped, why, r.c.e.cfg.Now()
-	return r.commit(string(events.StepSkipped), events.Event{Type: events.StepSkipped, Summary: why})
+	summary := why
+	if r.s.AlternativeOf != "" {
+		// An alternative skipped by its condition passes the turn on.
+		r.c.mu.Lock()
+		if next := r.c.whatNextLocked(r.s.ID, store.StepSkipped); next != "" {
+			summary += "; " + next
+		}
+		r.c.mu.Unlock()
+	}
+	return r.commit(string(events.StepSkipped), events.Event{Type: events.StepSkipped, Summary: summary})
 }
 
 func (r *stepRun) fail(err error) error {
@@ -237,14 +246,8 @@ func (r *stepRun) fail(err error) error {
 	}
 	r.st.Status, r.st.Error, r.st.EndedAt = store.StepFailed, err.Error(), r.c.e.cfg.Now()
 	r.c.e.log.WarnContext(r.run, "step failed", "run", r.c.id, "step", r.s.ID, "err", r.c.e.scrub(err.Error()))
-	summary := ""
 	r.c.mu.Lock()
-	for _, alt := range r.c.alternativesOf(r.s.ID) {
-		if st := r.c.states[alt.ID]; st != nil && st.Status == store.StepPending {
-			summary = "its alternative " + alt.ID + " runs next"
-			break
-		}
-	}
+	summary := r.c.whatNextLocked(r.s.ID, store.StepFailed)
 	r.c.mu.Unlock()
 	return r.commit(string(events.StepFailed), events.Event{Type: events.StepFailed, Summary: summary, Error: r.st.Error})
 }
