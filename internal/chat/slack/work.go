@@ -23,19 +23,27 @@ type job struct {
 }
 
 // enqueue hands j to the pool without blocking the socket loop. When the
-// queue is full the work is refused and the user told (for commands).
+// queue is full the command or button press is refused and the user told.
 func (b *Bot) enqueue(j job) {
-	if !b.tryEnqueue(j) {
-		b.log.Error("slack work queue full; event dropped", "kind", j.kind, "queue", cap(b.jobs))
-		if j.command != nil {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
-				defer cancel()
-				_ = b.poster.Ephemeral(ctx, j.command.ChannelID, j.command.UserID,
-					chat.Message{Text: "The bot is overloaded right now; please try again in a minute."})
-			}()
-		}
+	if b.tryEnqueue(j) {
+		return
 	}
+	b.log.Error("slack work queue full; event dropped", "kind", j.kind, "queue", cap(b.jobs))
+	var channel, user string
+	switch {
+	case j.command != nil:
+		channel, user = j.command.ChannelID, j.command.UserID
+	case j.interaction != nil:
+		channel, user = j.interaction.Container.ChannelID, j.interaction.User.ID
+	default:
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
+		defer cancel()
+		_ = b.poster.Ephemeral(ctx, channel, user,
+			chat.Message{Text: "The bot is overloaded right now and did not act on this; please try again in a minute."})
+	}()
 }
 
 // tryEnqueue queues j unless the queue is full.
