@@ -156,6 +156,14 @@ func TestFullQueueLeavesEventsForRedelivery(t *testing.T) {
 	react("two")   // waits in the queue
 	react("three") // queue full: left unacked
 	eventually(t, "the third event to miss its ack", func() bool { return len(hs.fake.MissedAcks()) > 0 })
+	// A command cannot wait for redelivery: its author is told at once.
+	if _, err := hs.fake.SlashCommand("UALICE", "C1", "status"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the overload answer", func() bool {
+		e := hs.fake.Ephemerals("UALICE")
+		return len(e) == 1 && strings.Contains(e[0].Text, "overloaded")
+	})
 	close(release)
 	hs.h.wait(t, "reaction:three")
 	var got []string
