@@ -134,8 +134,14 @@ func (b *Bot) Run(ctx context.Context) error {
 		return errors.New("slack: no chat.Handler: pass one to New or call SetHandler before Run")
 	}
 
-	if err := b.checkBotToken(ctx); err != nil {
+	if err := b.checkBotToken(ctx); errors.Is(err, ErrAuth) {
 		return err
+	} else if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Slack unreachable: socket mode keeps trying to connect.
+		b.log.Warn("slack bot token not checked; continuing", "err", err)
 	}
 	for range b.cfg.Workers {
 		b.workers.Go(b.work)
@@ -170,7 +176,8 @@ loop:
 }
 
 // checkBotToken calls auth.test so that a wrong bot token fails at start
-// with a clear message instead of at the first post.
+// with a clear message instead of at the first post. Other failures (Slack
+// unreachable) are returned without ErrAuth.
 func (b *Bot) checkBotToken(ctx context.Context) error {
 	var resp *slack.AuthTestResponse
 	err := b.poster.call(ctx, "auth.test", func(ctx context.Context) error {

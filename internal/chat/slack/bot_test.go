@@ -329,6 +329,42 @@ func TestRevokedBotTokenEndsRunClearly(t *testing.T) {
 	}
 }
 
+// Slack being briefly unreachable at start is not fatal: the bot keeps
+// trying and serves once Slack answers.
+func TestUnreachableSlackAtStartIsRetried(t *testing.T) {
+	f := slackfake.New(slackfake.Options{PingInterval: 100 * time.Millisecond})
+	defer f.Close()
+	f.Fail("auth.test", slackfake.Failure{Status: 503})
+	f.Fail("apps.connections.open", slackfake.Failure{Status: 503})
+	f.AddUser(slackfake.User{ID: "UALICE", Name: "alice"})
+	cfg := testConfig(f)
+	cfg.MaxAttempts = 1
+	h := newRecorder()
+	bot, err := New(cfg, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	connected := f.Connected()
+	go func() { done <- bot.Run(ctx) }()
+	select {
+	case <-connected:
+	case err := <-done:
+		t.Fatalf("Run gave up: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("never connected after Slack came back")
+	}
+	if _, err := f.SlashCommand("UALICE", "C1", "help"); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, "command:help")
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v after shutdown", err)
+	}
+}
+
 func TestWrongTokensAreRefusedAtStart(t *testing.T) {
 	for _, tc := range []struct {
 		name, app, bot, want string
