@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/pgserver"
+)
+
+// needLabBinaries skips tb when the lab's servers (Debian packages
+// postgresql, redis-server, redis-sentinel) are not installed, and fails it
+// instead when CI=true: CI must run these tests.
+func needLabBinaries(tb testing.TB) {
+	tb.Helper()
+	var missing []string
+	if _, err := pgserver.FindBinDir(); err != nil {
+		missing = append(missing, err.Error())
+	}
+	for _, name := range []string{"redis-server", "redis-sentinel"} {
+		if _, err := exec.LookPath(name); err != nil {
+			missing = append(missing, name+" not found (apt-get install redis-server redis-sentinel)")
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("the lab needs PostgreSQL and Redis: %v", missing)
+	}
+	tb.Skipf("the lab needs PostgreSQL and Redis (set CI=true to make this a failure): %v", missing)
+}
+
+// upFailedLab starts a lab whose primary region then blackholes every
+// connection (the failure that hangs naive tools). The lab is torn down
+// when tb ends.
+func upFailedLab(tb testing.TB) *lab.Lab {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{})
+	if err != nil {
+		tb.Fatalf("lab up: %v", err)
+	}
+	tb.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := l.Down(dctx); err != nil {
+			tb.Errorf("lab down: %v", err)
+		}
+	})
+	if err := l.FailPrimary(ctx, lab.FailBlackhole); err != nil {
+		tb.Fatalf("fail the lab's primary region: %v", err)
+	}
+	return l
+}
