@@ -228,7 +228,9 @@ func (b *Bot) shutdown() {
 	case <-ctx.Done():
 		b.log.Error("slack: shutdown timed out with work still running", "timeout", b.cfg.ShutdownTimeout)
 	}
-	if err := b.poster.updates.Close(ctx); err != nil {
+	// The Web API outlives the socket: later updates (a card notifier's
+	// last edits) are still sent; here we wait for those already queued.
+	if err := b.poster.Flush(ctx); err != nil {
 		b.log.Error("slack: shutdown timed out with card updates still queued", "err", err)
 	}
 	b.log.Info("slack bot stopped")

@@ -454,7 +454,19 @@ func TestShutdownDrainsInFlightWork(t *testing.T) {
 	if !finished.Load() {
 		t.Fatal("Run returned before the in-flight command finished")
 	}
-	if msgs := hs.fake.Messages("C1"); len(msgs) != 1 || msgs[0].Text != "finished" {
-		t.Errorf("messages = %+v", msgs)
+	msgs := hs.fake.Messages("C1")
+	if len(msgs) != 1 || msgs[0].Text != "finished" {
+		t.Fatalf("messages = %+v", msgs)
+	}
+	// A card notifier's last edit after the socket closed still lands.
+	ref := chat.MessageRef{Channel: msgs[0].Channel, TS: msgs[0].TS}
+	if err := hs.bot.Poster().Update(ctxT(t), ref, chat.Message{Text: "run paused: bot stopping"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hs.bot.Poster().Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := hs.fake.Message(ref.Channel, ref.TS); m.Text != "run paused: bot stopping" {
+		t.Errorf("last edit after shutdown = %q", m.Text)
 	}
 }

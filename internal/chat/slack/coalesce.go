@@ -22,9 +22,6 @@ type coalescer struct {
 	chans   map[string]*channelQueue
 	running int
 	idle    chan struct{} // closed when running drops to 0
-	closed  bool
-	ctx     context.Context
-	cancel  context.CancelFunc
 }
 
 type channelQueue struct {
@@ -35,23 +32,17 @@ type channelQueue struct {
 }
 
 func newCoalescer(interval time.Duration, send func(context.Context, chat.MessageRef, chat.Message) error, log *slog.Logger) *coalescer {
-	ctx, cancel := context.WithCancel(context.Background())
 	idle := make(chan struct{})
 	close(idle)
 	return &coalescer{interval: interval, send: send, log: log, chans: map[string]*channelQueue{},
-		idle: idle, ctx: ctx, cancel: cancel}
+		idle: idle}
 }
-
-var errClosed = errors.New("slack: poster is shut down")
 
 // Enqueue records m as the latest content of ref and makes sure a sender
 // runs for ref's channel.
 func (c *coalescer) Enqueue(ref chat.MessageRef, m chat.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return errClosed
-	}
 	q := c.chans[ref.Channel]
 	if q == nil {
 		q = &channelQueue{pending: map[string]chat.Message{}}
@@ -87,7 +78,7 @@ func (c *coalescer) run(channel string, q *channelQueue) {
 		wait := time.Until(q.lastSent.Add(c.interval))
 		c.mu.Unlock()
 		if wait > 0 {
-			_ = sleepCtx(c.ctx, wait)
+			time.Sleep(wait)
 		}
 		c.mu.Lock()
 		ts := q.order[0]
@@ -96,11 +87,11 @@ func (c *coalescer) run(channel string, q *channelQueue) {
 		delete(q.pending, ts)
 		c.mu.Unlock()
 
-		err := c.send(c.ctx, chat.MessageRef{Channel: channel, TS: ts}, m)
+		err := c.send(context.Background(), chat.MessageRef{Channel: channel, TS: ts}, m)
 
 		c.mu.Lock()
 		q.lastSent = time.Now()
-		if errors.Is(err, errRateLimited) && c.ctx.Err() == nil {
+		if errors.Is(err, errRateLimited) {
 			// Still limited after every attempt: keep it (unless newer
 			// content arrived meanwhile) so nothing is lost.
 			if _, newer := q.pending[ts]; !newer {
@@ -126,15 +117,4 @@ func (c *coalescer) Flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// Close refuses new updates, waits for queued ones until ctx ends, then
-// abandons the rest.
-func (c *coalescer) Close(ctx context.Context) error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	err := c.Flush(ctx)
-	c.cancel()
-	return err
 }
