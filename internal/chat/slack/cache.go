@@ -84,6 +84,7 @@ func newTTLCache[V any](ttl time.Duration, max int, now func() time.Time) *ttlCa
 	return &ttlCache[V]{ttl: ttl, max: max, now: now, m: make(map[string]cached[V])}
 }
 
+// Get returns the cached value of key, if fresh.
 func (c *ttlCache[V]) Get(key string) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -95,6 +96,7 @@ func (c *ttlCache[V]) Get(key string) (V, bool) {
 	return e.v, true
 }
 
+// Put caches v under key, evicting when full.
 func (c *ttlCache[V]) Put(key string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
