@@ -124,3 +124,34 @@ func procRSSKiB(pid int) int {
 	}
 	return 0
 }
+
+// `bot serve` with a revoked app-level token exits 1 with a message naming
+// the variable and Slack's error, and never prints the token.
+func TestServeBinaryExitsOnRevokedToken(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "bot")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/failoverbot/failoverbot/cmd/bot").CombinedOutput(); err != nil {
+		t.Fatalf("build cmd/bot: %v\n%s", err, out)
+	}
+	f := slackfake.New(slackfake.Options{})
+	defer f.Close()
+	f.RevokeToken(slackfake.AppToken)
+	runbooks, _ := filepath.Abs(filepath.Join("..", "..", "..", "runbooks"))
+	cmd := exec.CommandContext(ctx, bin, "serve")
+	cmd.Env = append(os.Environ(), "SLACK_APP_TOKEN="+slackfake.AppToken, "SLACK_BOT_TOKEN="+slackfake.BotToken,
+		"SLACK_API_URL="+f.APIURL(), "FAILOVER_RUNBOOK_DIR="+runbooks, "FAILOVER_STORE_PATH="+filepath.Join(t.TempDir(), "bot.db"))
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("bot serve = %v, want exit status 1; output:\n%s", err, out)
+	}
+	for _, want := range []string{"SLACK_APP_TOKEN", "token_revoked"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), slackfake.AppToken) || strings.Contains(string(out), slackfake.BotToken) {
+		t.Errorf("a token was printed:\n%s", out)
+	}
+}
