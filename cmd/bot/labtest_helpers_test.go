@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func needLabBinaries(tb testing.TB) {
 		missing = append(missing, err.Error())
 	}
 	for _, name := range []string{"redis-server", "redis-sentinel"} {
-		if _, err := exec.LookPath(name); err != nil {
+		if !haveProgram(name) {
 			missing = append(missing, name+" not found (apt-get install redis-server redis-sentinel)")
 		}
 	}
@@ -32,6 +33,20 @@ func needLabBinaries(tb testing.TB) {
 		tb.Fatalf("the lab needs PostgreSQL and Redis: %v", missing)
 	}
 	tb.Skipf("the lab needs PostgreSQL and Redis (set CI=true to make this a failure): %v", missing)
+}
+
+// haveProgram looks for name where the lab does: PATH, then the usual
+// binary directories.
+func haveProgram(name string) bool {
+	if _, err := exec.LookPath(name); err == nil {
+		return true
+	}
+	for _, dir := range []string{"/usr/bin", "/usr/local/bin", "/usr/sbin"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && !fi.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // upFailedLab starts a lab whose primary region then blackholes every
