@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +18,6 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/chat/console"
 	"github.com/failoverbot/failoverbot/internal/config"
-	"github.com/failoverbot/failoverbot/internal/executor"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
@@ -36,24 +37,17 @@ import (
 // overhead-ms (total minus in-steps: the bot's own work: approval, plan
 // hash, store writes, scheduling, card posts, building steps).
 //
-//	go test -run '^$' -bench LabFailover -benchtime 5x ./cmd/bot/
+// The executor runs with its defaults, as `bot serve` and `bot console` run
+// it. Each failover needs a fresh lab (a few seconds, untimed): prefer a
+// fixed count,
 //
-// "defaults" runs the executor as `bot serve` and `bot console` do; "demo"
-// with the shorter poll and retry intervals of `make demo`.
+//	go test -run '^$' -bench LabFailover -benchtime 5x ./cmd/bot/
 func BenchmarkLabFailover(b *testing.B) {
 	needLabBinaries(b)
-	b.Run("defaults", func(b *testing.B) { benchLabFailover(b, executor.Config{}) })
-	b.Run("demo", func(b *testing.B) {
-		benchLabFailover(b, executor.Config{PollInterval: 100 * time.Millisecond, MaxPollInterval: time.Second,
-			RetryBackoff: 200 * time.Millisecond})
-	})
-}
-
-func benchLabFailover(b *testing.B, ec executor.Config) {
 	var sum failoverTimes
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		f := newBenchFailover(b, ec)
+		f := newBenchFailover(b)
 		b.StartTimer()
 		t0 := time.Now()
 		f.approveAndWait(b)
@@ -89,7 +83,7 @@ type benchFailover struct {
 	env    map[string]string
 }
 
-func newBenchFailover(b *testing.B, ec executor.Config) *benchFailover {
+func newBenchFailover(b *testing.B) *benchFailover {
 	b.Helper()
 	l := upFailedLab(b)
 	env := l.Env()
@@ -109,7 +103,7 @@ func newBenchFailover(b *testing.B, ec executor.Config) *benchFailover {
 				return v, true
 			}
 			return os.LookupEnv(k)
-		}, Executor: ec})
+		}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +115,7 @@ func newBenchFailover(b *testing.B, ec executor.Config) *benchFailover {
 	// The catalog keeps this runbook while its file does not change: the
 	// executor builds the steps through these factories.
 	for _, s := range rb.AllSteps() {
-		s.Factory = timedFactory{inner: s.Factory, backend: backendOf(s.Kind), log: f.calls}
+		s.Factory = timedFactory{inner: s.Factory, step: s.ID, backend: backendOf(s.Kind), log: f.calls}
 	}
 	if err := a.Start(ctx); err != nil {
 		b.Fatal(err)
@@ -179,6 +173,7 @@ func (f *benchFailover) close(b *testing.B) {
 type failoverTimes struct {
 	total, inSteps time.Duration
 	byBackend      map[string]time.Duration
+	byStep         map[string]time.Duration // summed, for the log
 }
 
 func (s *failoverTimes) add(o failoverTimes) {
@@ -196,7 +191,11 @@ func (s *failoverTimes) add(o failoverTimes) {
 // overall, overlapping calls counted once) and the rest.
 func (f *benchFailover) times(t0, t1 time.Time) failoverTimes {
 	calls := f.calls.within(t0, t1)
-	ft := failoverTimes{total: t1.Sub(t0), inSteps: unionOf(calls), byBackend: map[string]time.Duration{}}
+	ft := failoverTimes{total: t1.Sub(t0), inSteps: unionOf(calls), byBackend: map[string]time.Duration{},
+		byStep: map[string]time.Duration{}}
+	for _, c := range calls {
+		ft.byStep[c.step] += c.end.Sub(c.start)
+	}
 	for _, backend := range []string{"postgres", "redis", "http"} {
 		var mine []stepCall
 		for _, c := range calls {
@@ -217,8 +216,8 @@ func backendOf(kind string) string {
 
 // stepCall is one Check or Apply call.
 type stepCall struct {
-	backend    string
-	start, end time.Time
+	step, backend string
+	start, end    time.Time
 }
 
 // callLog records step calls from concurrent steps.
@@ -227,11 +226,11 @@ type callLog struct {
 	calls []stepCall
 }
 
-func (l *callLog) add(backend string, start time.Time) {
+func (l *callLog) add(step, backend string, start time.Time) {
 	end := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.calls = append(l.calls, stepCall{backend: backend, start: start, end: end})
+	l.calls = append(l.calls, stepCall{step: step, backend: backend, start: start, end: end})
 }
 
 // within returns the calls clipped to [t0, t1].
@@ -279,9 +278,9 @@ func unionOf(calls []stepCall) time.Duration {
 
 // timedFactory builds steps whose Check and Apply calls are logged.
 type timedFactory struct {
-	inner   runbook.Factory
-	backend string
-	log     *callLog
+	inner         runbook.Factory
+	step, backend string
+	log           *callLog
 }
 
 func (f timedFactory) Build(ctx context.Context, vars runbook.Vars) (steps.Step, error) {
@@ -289,22 +288,22 @@ func (f timedFactory) Build(ctx context.Context, vars runbook.Vars) (steps.Step,
 	if err != nil {
 		return nil, err
 	}
-	return &timedStep{inner: s, backend: f.backend, log: f.log}, nil
+	return &timedStep{inner: s, step: f.step, backend: f.backend, log: f.log}, nil
 }
 
 type timedStep struct {
-	inner   steps.Step
-	backend string
-	log     *callLog
+	inner         steps.Step
+	step, backend string
+	log           *callLog
 }
 
 func (s *timedStep) Check(ctx context.Context) (steps.Result, error) {
-	defer s.log.add(s.backend, time.Now())
+	defer s.log.add(s.step, s.backend, time.Now())
 	return s.inner.Check(ctx)
 }
 
 func (s *timedStep) Apply(ctx context.Context) error {
-	defer s.log.add(s.backend, time.Now())
+	defer s.log.add(s.step, s.backend, time.Now())
 	return s.inner.Apply(ctx)
 }
 
@@ -315,8 +314,15 @@ func (s *timedStep) Close() error {
 	return nil
 }
 
-// String names the split, for logs.
+// String names the split and the slowest steps, for logs.
 func (t failoverTimes) String() string {
-	return fmt.Sprintf("total %s, in steps %s (postgres %s, redis %s, http %s), overhead %s",
-		t.total, t.inSteps, t.byBackend["postgres"], t.byBackend["redis"], t.byBackend["http"], t.total-t.inSteps)
+	ids := slices.SortedFunc(maps.Keys(t.byStep), func(a, b string) int { return cmp.Compare(t.byStep[b], t.byStep[a]) })
+	var top []string
+	for _, id := range ids[:min(3, len(ids))] {
+		top = append(top, fmt.Sprintf("%s %s", id, t.byStep[id].Round(time.Millisecond)))
+	}
+	return fmt.Sprintf("total %s, in steps %s (postgres %s, redis %s, http %s; slowest: %s), overhead %s",
+		t.total.Round(time.Microsecond), t.inSteps.Round(time.Microsecond), t.byBackend["postgres"].Round(time.Microsecond),
+		t.byBackend["redis"].Round(time.Microsecond), t.byBackend["http"].Round(time.Microsecond), strings.Join(top, ", "),
+		(t.total - t.inSteps).Round(time.Microsecond))
 }
