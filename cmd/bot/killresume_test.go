@@ -83,9 +83,6 @@ var killPoints = []killPoint{
 // promoted exactly once.
 func TestLabFailoverKillAndResume(t *testing.T) {
 	needLabBinaries(t)
-	if testing.Short() {
-		t.Skip("starts three labs and the bot binary six times")
-	}
 	bin := buildBot(t)
 	rb, err := slowLabFailover()
 	if err != nil {
