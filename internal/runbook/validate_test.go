@@ -159,6 +159,24 @@ phases:
 			},
 		},
 		{
+			name: "an unknown field does not hide the kind's Validate errors",
+			src: "name: t\n" + conns + `phases:
+- id: p
+  steps:
+  - id: a
+    kind: test.scale
+    connection: k8s
+    with:
+      name: api
+      replcas: 2
+      replicas: -1
+`,
+			want: []string{
+				"runbooks/x.yaml:15: phases[0].steps[0].with.replcas: unknown field \"replcas\" (did you mean replicas?)",
+				"runbooks/x.yaml:16: phases[0].steps[0].with.replicas: must be ≥ 0",
+			},
+		},
+		{
 			name: "a kind's Validate error about a missing field is placed at the with line",
 			src: "name: t\n" + conns + `phases:
 - id: p

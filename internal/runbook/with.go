@@ -32,7 +32,15 @@ func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path
 	before := len(is.list)
 	is.checkFields(node, reflect.TypeOf(cfg), path, lines, 0)
 	if len(is.list) > before {
-		return nil // decoding would only repeat the same problems
+		// Still report the config's own checks on the fields that are
+		// fine (Node.Decode ignores unknown keys), so that one pass shows
+		// every error. A value that does not decode was reported already.
+		if err := node.Decode(cfg); err == nil {
+			if err := cfg.Validate(); err != nil {
+				is.configErrors(err, node, withLine, path)
+			}
+		}
+		return nil
 	}
 	if err := node.Decode(cfg); err != nil {
 		is.decodeErrors(err, withLine, path, lines)
