@@ -173,3 +173,17 @@ type StepFailedView struct {
 	StepID string
 	Error  string
 }
+
+// FormatDuration formats a duration for people: under a second to the
+// millisecond ("450ms"), above it rounded to precision ("2m3.5s"). Each
+// renderer picks the precision that suits its medium.
+func FormatDuration(d, precision time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	default:
+		return d.Round(precision).String()
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
@@ -188,12 +189,5 @@ func (t *Timeline) measure() {
 
 // Dur formats a duration for people: 1.23s, 450ms, 2m3.5s.
 func Dur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	default:
-		return d.Round(Precision).String()
-	}
+	return chat.FormatDuration(d, Precision)
 }

@@ -27,14 +27,7 @@ func Render(m chat.Message) string {
 }
 
 func dur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	default:
-		return d.Round(100 * time.Millisecond).String()
-	}
+	return chat.FormatDuration(d, 100*time.Millisecond)
 }
 
 // idWidth is the width of the widest check ID.

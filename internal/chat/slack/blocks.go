@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/failoverbot/failoverbot/internal/chat"
 )
 
 // Block Kit building blocks and text helpers of the renderers.
@@ -57,14 +59,7 @@ func button(actionID, label, value, style string) *slack.ButtonBlockElement {
 }
 
 func dur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	default:
-		return d.Round(time.Second).String()
-	}
+	return chat.FormatDuration(d, time.Second)
 }
 
 func mark(ok bool) string {
