@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -36,10 +35,10 @@ func (c *PromoteReadReplicaConfig) Validate() error {
 	var e errs
 	e.dbIdentifier("dbInstanceIdentifier", c.DBInstanceIdentifier)
 	if p := c.BackupRetentionPeriod; p != nil && (*p < 0 || *p > 35) {
-		e.add("backupRetentionPeriod", "must be between 0 and 35 days, got %d", *p)
+		e.Add("backupRetentionPeriod", "must be between 0 and 35 days, got %d", *p)
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // InstanceStatusConfig configures aws.rds.instanceStatus, a read-only probe
@@ -67,12 +66,12 @@ func (c *InstanceStatusConfig) Validate() error {
 	if c.Expect == "" {
 		c.Expect = ExpectAvailable
 	}
-	e.oneOf("expect", c.Expect, ExpectAvailable, ExpectUnavailable)
+	e.OneOf("expect", c.Expect, ExpectAvailable, ExpectUnavailable)
 	if c.ReadReplica && c.Expect == ExpectUnavailable {
-		e.add("readReplica", "only applies with expect: available")
+		e.Add("readReplica", "only applies with expect: available")
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // CreateReadReplicaConfig configures aws.rds.createReadReplica
@@ -107,23 +106,23 @@ func (c *CreateReadReplicaConfig) Validate() error {
 	src := c.SourceDBInstanceIdentifier
 	switch {
 	case src == "":
-		e.add("sourceDbInstanceIdentifier", "is required")
+		e.Add("sourceDbInstanceIdentifier", "is required")
 	case steps.IsTemplate(src):
 	case strings.HasPrefix(src, "arn:"):
 		if !strings.HasPrefix(src, "arn:aws") || !strings.Contains(src, ":rds:") || !strings.Contains(src, ":db:") {
-			e.add("sourceDbInstanceIdentifier", "must be an RDS DB instance ARN (arn:aws:rds:REGION:ACCOUNT:db:NAME), got %q", src)
+			e.Add("sourceDbInstanceIdentifier", "must be an RDS DB instance ARN (arn:aws:rds:REGION:ACCOUNT:db:NAME), got %q", src)
 		}
 	case c.SourceRegion != "":
-		e.add("sourceDbInstanceIdentifier", "must be the source's ARN (arn:aws:rds:REGION:ACCOUNT:db:NAME) when sourceRegion is set, got %q", src)
+		e.Add("sourceDbInstanceIdentifier", "must be the source's ARN (arn:aws:rds:REGION:ACCOUNT:db:NAME) when sourceRegion is set, got %q", src)
 	default:
 		e.dbIdentifier("sourceDbInstanceIdentifier", src)
 	}
 	e.region("sourceRegion", c.SourceRegion)
 	if checkable(c.DBInstanceClass) && !strings.HasPrefix(c.DBInstanceClass, "db.") {
-		e.add("dbInstanceClass", "must be an instance class such as db.r6g.large, got %q", c.DBInstanceClass)
+		e.Add("dbInstanceClass", "must be an instance class such as db.r6g.large, got %q", c.DBInstanceClass)
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // RegionStatusConfig configures aws.ec2.regionStatus, a read-only probe
@@ -144,15 +143,15 @@ type RegionStatusConfig struct {
 // Validate fills defaults and checks every field.
 func (c *RegionStatusConfig) Validate() error {
 	var e errs
-	if e.required("regionName", c.RegionName) {
+	if e.Required("regionName", c.RegionName) {
 		e.region("regionName", c.RegionName)
 	}
 	if c.Expect == "" {
 		c.Expect = ExpectUp
 	}
-	e.oneOf("expect", c.Expect, ExpectUp, ExpectDown)
+	e.OneOf("expect", c.Expect, ExpectUp, ExpectDown)
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // ScaleNodegroupConfig configures aws.eks.scaleNodegroup
@@ -176,14 +175,14 @@ type ScaleNodegroupConfig struct {
 // Validate fills defaults and checks every field.
 func (c *ScaleNodegroupConfig) Validate() error {
 	var e errs
-	if e.required("clusterName", c.ClusterName) {
+	if e.Required("clusterName", c.ClusterName) {
 		e.match("clusterName", c.ClusterName, eksName, "an EKS cluster name")
 	}
-	if e.required("nodegroupName", c.NodegroupName) {
+	if e.Required("nodegroupName", c.NodegroupName) {
 		e.match("nodegroupName", c.NodegroupName, eksName, "a node group name")
 	}
 	if c.MinSize == nil && c.MaxSize == nil && c.DesiredSize == nil {
-		e.add("desiredSize", "one of minSize, maxSize, desiredSize is required")
+		e.Add("desiredSize", "one of minSize, maxSize, desiredSize is required")
 	}
 	for _, s := range []struct {
 		field string
@@ -191,22 +190,22 @@ func (c *ScaleNodegroupConfig) Validate() error {
 		min   int
 	}{{"minSize", c.MinSize, 0}, {"maxSize", c.MaxSize, 1}, {"desiredSize", c.DesiredSize, 0}} {
 		if s.v != nil && *s.v < s.min {
-			e.add(s.field, "must be ≥ %d, got %d", s.min, *s.v)
+			e.Add(s.field, "must be ≥ %d, got %d", s.min, *s.v)
 		}
 	}
 	if c.MinSize != nil && c.MaxSize != nil && *c.MinSize > *c.MaxSize {
-		e.add("minSize", "must be ≤ maxSize (%d), got %d", *c.MaxSize, *c.MinSize)
+		e.Add("minSize", "must be ≤ maxSize (%d), got %d", *c.MaxSize, *c.MinSize)
 	}
 	if d := c.DesiredSize; d != nil {
 		if c.MinSize != nil && *d < *c.MinSize {
-			e.add("desiredSize", "must be ≥ minSize (%d), got %d", *c.MinSize, *d)
+			e.Add("desiredSize", "must be ≥ minSize (%d), got %d", *c.MinSize, *d)
 		}
 		if c.MaxSize != nil && *d > *c.MaxSize {
-			e.add("desiredSize", "must be ≤ maxSize (%d), got %d", *c.MaxSize, *d)
+			e.Add("desiredSize", "must be ≤ maxSize (%d), got %d", *c.MaxSize, *d)
 		}
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // ReplicasActiveConfig configures aws.dynamodb.replicasActive, a read-only
@@ -225,24 +224,24 @@ type ReplicasActiveConfig struct {
 // Validate fills defaults and checks every field.
 func (c *ReplicasActiveConfig) Validate() error {
 	var e errs
-	if e.required("tableName", c.TableName) {
+	if e.Required("tableName", c.TableName) {
 		e.match("tableName", c.TableName, tableName, "a DynamoDB table name (3–255 of A-Z a-z 0-9 _ . -)")
 	}
 	if len(c.Regions) == 0 {
-		e.add("regions", "at least one region is required")
+		e.Add("regions", "at least one region is required")
 	}
 	seen := map[string]bool{}
 	for i, r := range c.Regions {
 		if r == "" {
-			e.add(idx("regions", i), "must not be empty")
+			e.Add(idx("regions", i), "must not be empty")
 			continue
 		}
 		if seen[r] {
-			e.add(idx("regions", i), "duplicate region %q", r)
+			e.Add(idx("regions", i), "duplicate region %q", r)
 		}
 		seen[r] = true
 		e.region(idx("regions", i), r)
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }

@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -46,12 +45,12 @@ type MetricBelowConfig struct {
 // Validate fills defaults and checks every field.
 func (c *MetricBelowConfig) Validate() error {
 	var e errs
-	if e.required("namespace", c.Namespace) && (len(c.Namespace) > 255 || strings.HasPrefix(c.Namespace, ":")) {
-		e.add("namespace", "is not a CloudWatch namespace: %q", c.Namespace)
+	if e.Required("namespace", c.Namespace) && (len(c.Namespace) > 255 || strings.HasPrefix(c.Namespace, ":")) {
+		e.Add("namespace", "is not a CloudWatch namespace: %q", c.Namespace)
 	}
-	e.required("metricName", c.MetricName)
+	e.Required("metricName", c.MetricName)
 	if len(c.Dimensions) > 30 {
-		e.add("dimensions", "at most 30 dimensions, got %d", len(c.Dimensions))
+		e.Add("dimensions", "at most 30 dimensions, got %d", len(c.Dimensions))
 	}
 	names := make([]string, 0, len(c.Dimensions))
 	for name := range c.Dimensions {
@@ -60,13 +59,13 @@ func (c *MetricBelowConfig) Validate() error {
 	sort.Strings(names)
 	for _, name := range names {
 		if c.Dimensions[name] == "" {
-			e.add("dimensions."+name, "must not be empty")
+			e.Add("dimensions."+name, "must not be empty")
 		}
 	}
 	if c.Statistic == "" {
 		c.Statistic = "Average"
 	}
-	e.oneOf("statistic", c.Statistic, statistics...)
+	e.OneOf("statistic", c.Statistic, statistics...)
 	if c.Period == "" {
 		c.Period = "5m"
 	}
@@ -79,26 +78,26 @@ func (c *MetricBelowConfig) Validate() error {
 		if p, err := time.ParseDuration(c.Period); err == nil && p >= time.Second {
 			switch {
 			case p%time.Second != 0 || (p < time.Minute && p != time.Second && p != 5*time.Second && p != 10*time.Second && p != 30*time.Second):
-				e.add("period", "must be 1s, 5s, 10s, 30s or a multiple of 60s, got %s", c.Period)
+				e.Add("period", "must be 1s, 5s, 10s, 30s or a multiple of 60s, got %s", c.Period)
 			case p >= time.Minute && p%time.Minute != 0:
-				e.add("period", "must be 1s, 5s, 10s, 30s or a multiple of 60s, got %s", c.Period)
+				e.Add("period", "must be 1s, 5s, 10s, 30s or a multiple of 60s, got %s", c.Period)
 			}
 			if checkable(c.Window) {
 				if w, err := time.ParseDuration(c.Window); err == nil && w < p {
-					e.add("window", "must be at least one period (%s), got %s", c.Period, c.Window)
+					e.Add("window", "must be at least one period (%s), got %s", c.Period, c.Window)
 				}
 			}
 		}
 	}
 	if c.Threshold == nil {
-		e.add("threshold", "is required")
+		e.Add("threshold", "is required")
 	}
 	if c.Missing == "" {
 		c.Missing = MissingFail
 	}
-	e.oneOf("missing", c.Missing, MissingFail, MissingOK)
+	e.OneOf("missing", c.Missing, MissingFail, MissingOK)
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // NewestObjectAgeConfig configures aws.s3.newestObjectAge, a read-only
@@ -121,17 +120,17 @@ type NewestObjectAgeConfig struct {
 // Validate fills defaults and checks every field.
 func (c *NewestObjectAgeConfig) Validate() error {
 	var e errs
-	if e.required("bucket", c.Bucket) {
+	if e.Required("bucket", c.Bucket) {
 		e.match("bucket", c.Bucket, bucketName, "an S3 bucket name (3–63 of a-z 0-9 . -)")
 	}
 	if checkable(c.Prefix) && strings.HasPrefix(c.Prefix, "/") {
-		e.add("prefix", "must not start with / (S3 keys have no leading slash), got %q", c.Prefix)
+		e.Add("prefix", "must not start with / (S3 keys have no leading slash), got %q", c.Prefix)
 	}
-	if e.required("maxAge", c.MaxAge) {
+	if e.Required("maxAge", c.MaxAge) {
 		e.duration("maxAge", c.MaxAge, time.Nanosecond)
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // ReplicatorRunningConfig configures aws.msk.replicatorRunning, a
@@ -156,17 +155,17 @@ func (c *ReplicatorRunningConfig) Validate() error {
 	var e errs
 	switch countSet(c.Name != "", c.NameContains != "") {
 	case 0:
-		e.add("name", "one of name, nameContains is required")
+		e.Add("name", "one of name, nameContains is required")
 	case 2:
-		e.add("name", "at most one of name, nameContains")
+		e.Add("name", "at most one of name, nameContains")
 	}
 	if c.MinCount == nil {
 		one := 1
 		c.MinCount = &one
 	}
 	if *c.MinCount < 1 {
-		e.add("minCount", "must be ≥ 1, got %d", *c.MinCount)
+		e.Add("minCount", "must be ≥ 1, got %d", *c.MinCount)
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }

@@ -1,11 +1,12 @@
 package aws
 
 import (
-	"errors"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
 // Expectations of aws.route53.healthCheck.
@@ -34,9 +35,9 @@ type Zone struct {
 func (z *Zone) validate(e *errs) {
 	switch countSet(z.HostedZoneID != "", z.ZoneName != "") {
 	case 0:
-		e.add("hostedZoneId", "one of hostedZoneId, zoneName is required")
+		e.Add("hostedZoneId", "one of hostedZoneId, zoneName is required")
 	case 2:
-		e.add("hostedZoneId", "at most one of hostedZoneId, zoneName")
+		e.Add("hostedZoneId", "at most one of hostedZoneId, zoneName")
 	}
 	e.match("hostedZoneId", z.HostedZoneID, hostedZoneID, "a hosted zone id such as Z1234567890ABC")
 	e.match("zoneName", z.ZoneName, dnsName, "a domain name")
@@ -53,10 +54,10 @@ type AliasTarget struct {
 }
 
 func (a *AliasTarget) validate(e *errs, prefix string) {
-	if e.required(prefix+"hostedZoneId", a.HostedZoneID) {
+	if e.Required(prefix+"hostedZoneId", a.HostedZoneID) {
 		e.match(prefix+"hostedZoneId", a.HostedZoneID, hostedZoneID, "a hosted zone id such as Z35SXDOTRQ7X7K")
 	}
-	if e.required(prefix+"dnsName", a.DNSName) {
+	if e.Required(prefix+"dnsName", a.DNSName) {
 		e.match(prefix+"dnsName", a.DNSName, dnsName, "a domain name")
 	}
 }
@@ -65,35 +66,35 @@ func (a *AliasTarget) validate(e *errs, prefix string) {
 func recordData(e *errs, prefix, typ string, values []string, alias *AliasTarget, ttl *int) {
 	switch {
 	case len(values) == 0 && alias == nil:
-		e.add(prefix+"values", "one of values, aliasTarget is required")
+		e.Add(prefix+"values", "one of values, aliasTarget is required")
 	case len(values) > 0 && alias != nil:
-		e.add(prefix+"values", "at most one of values, aliasTarget")
+		e.Add(prefix+"values", "at most one of values, aliasTarget")
 	}
 	if alias != nil {
 		alias.validate(e, prefix+"aliasTarget.")
 		if ttl != nil {
-			e.add(prefix+"ttl", "is not allowed with aliasTarget (the alias target's TTL applies)")
+			e.Add(prefix+"ttl", "is not allowed with aliasTarget (the alias target's TTL applies)")
 		}
 		if typ == "CNAME" {
-			e.add(prefix+"aliasTarget", "a CNAME record cannot be an alias; use type A or AAAA")
+			e.Add(prefix+"aliasTarget", "a CNAME record cannot be an alias; use type A or AAAA")
 		}
 	}
 	if len(values) > 0 {
 		if ttl == nil {
-			e.add(prefix+"ttl", "is required with values")
+			e.Add(prefix+"ttl", "is required with values")
 		}
 		if typ == "CNAME" && len(values) != 1 {
-			e.add(prefix+"values", "a CNAME record has exactly one value, got %d", len(values))
+			e.Add(prefix+"values", "a CNAME record has exactly one value, got %d", len(values))
 		}
 	}
 	if ttl != nil && (*ttl < 0 || *ttl > maxTTL) {
-		e.add(prefix+"ttl", "must be between 0 and %d, got %d", maxTTL, *ttl)
+		e.Add(prefix+"ttl", "must be between 0 and %d, got %d", maxTTL, *ttl)
 	}
 	for i, v := range values {
 		f := idx(prefix+"values", i)
 		switch {
 		case v == "":
-			e.add(f, "must not be empty")
+			e.Add(f, "must not be empty")
 		case typ == "A":
 			e.ip(f, v, true, false)
 		case typ == "AAAA":
@@ -134,27 +135,27 @@ type UpsertRecordConfig struct {
 func (c *UpsertRecordConfig) Validate() error {
 	var e errs
 	c.Zone.validate(&e)
-	if e.required("name", c.Name) {
+	if e.Required("name", c.Name) {
 		e.match("name", c.Name, dnsName, "a domain name")
 	}
 	if c.Type == "" {
-		e.add("type", "is required")
+		e.Add("type", "is required")
 	} else {
-		e.oneOf("type", c.Type, recordTypes...)
+		e.OneOf("type", c.Type, recordTypes...)
 	}
 	recordData(&e, "", c.Type, c.Values, c.AliasTarget, c.TTL)
 	if c.Weight != nil {
 		if *c.Weight < 0 || *c.Weight > 255 {
-			e.add("weight", "must be between 0 and 255, got %d", *c.Weight)
+			e.Add("weight", "must be between 0 and 255, got %d", *c.Weight)
 		}
 		if c.SetIdentifier == "" {
-			e.add("setIdentifier", "is required with weight")
+			e.Add("setIdentifier", "is required with weight")
 		}
 	} else if c.SetIdentifier != "" {
-		e.add("weight", "is required with setIdentifier")
+		e.Add("weight", "is required with setIdentifier")
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // WeightedRecord is one weighted record of aws.route53.shiftWeights.
@@ -223,26 +224,26 @@ const DefaultHold = "5m"
 func (c *ShiftWeightsConfig) Validate() error {
 	var e errs
 	c.Zone.validate(&e)
-	if e.required("name", c.Name) {
+	if e.Required("name", c.Name) {
 		e.match("name", c.Name, dnsName, "a domain name")
 	}
 	if c.Type == "" {
-		e.add("type", "is required")
+		e.Add("type", "is required")
 	} else {
-		e.oneOf("type", c.Type, "A", "AAAA", "CNAME")
+		e.OneOf("type", c.Type, "A", "AAAA", "CNAME")
 	}
 	if len(c.Records) < 2 {
-		e.add("records", "at least two weighted records are required, got %d", len(c.Records))
+		e.Add("records", "at least two weighted records are required, got %d", len(c.Records))
 	}
 	ids := map[string]bool{}
 	for i, r := range c.Records {
 		p := idx("records", i) + "."
 		if r.SetIdentifier == "" {
-			e.add(p+"setIdentifier", "is required")
+			e.Add(p+"setIdentifier", "is required")
 		} else if strings.ContainsAny(r.SetIdentifier, ".,= ") {
-			e.add(p+"setIdentifier", "must not contain '.', ',', '=' or spaces (it names stage weights), got %q", r.SetIdentifier)
+			e.Add(p+"setIdentifier", "must not contain '.', ',', '=' or spaces (it names stage weights), got %q", r.SetIdentifier)
 		} else if ids[r.SetIdentifier] {
-			e.add(p+"setIdentifier", "duplicate set identifier %q", r.SetIdentifier)
+			e.Add(p+"setIdentifier", "duplicate set identifier %q", r.SetIdentifier)
 		}
 		ids[r.SetIdentifier] = true
 		var ttl *int
@@ -255,30 +256,30 @@ func (c *ShiftWeightsConfig) Validate() error {
 		recordData(&e, p, c.Type, r.Values, r.AliasTarget, ttl)
 	}
 	if c.TTL != nil && slices.ContainsFunc(c.Records, func(r WeightedRecord) bool { return r.AliasTarget != nil }) {
-		e.add("ttl", "is not allowed with alias records (the alias target's TTL applies)")
+		e.Add("ttl", "is not allowed with alias records (the alias target's TTL applies)")
 	}
 	if c.TTL == nil && slices.ContainsFunc(c.Records, func(r WeightedRecord) bool { return len(r.Values) > 0 }) {
-		e.add("ttl", "is required with values")
+		e.Add("ttl", "is required with values")
 	}
 	c.validateStages(&e, ids)
 	if len(c.HealthGate.HealthCheckIDs) == 0 && len(c.HealthGate.AlarmNames) == 0 {
-		e.add("healthGate", "at least one of healthCheckIds, alarmNames is required: a shift without a health gate is not gradual")
+		e.Add("healthGate", "at least one of healthCheckIds, alarmNames is required: a shift without a health gate is not gradual")
 	}
 	for i, id := range c.HealthGate.HealthCheckIDs {
 		e.healthCheckID(idx("healthGate.healthCheckIds", i), id)
 	}
 	for i, n := range c.HealthGate.AlarmNames {
 		if n == "" {
-			e.add(idx("healthGate.alarmNames", i), "must not be empty")
+			e.Add(idx("healthGate.alarmNames", i), "must not be empty")
 		}
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 func (c *ShiftWeightsConfig) validateStages(e *errs, ids map[string]bool) {
 	if len(c.Stages) == 0 {
-		e.add("stages", "at least one stage is required")
+		e.Add("stages", "at least one stage is required")
 	}
 	for i := range c.Stages {
 		s := &c.Stages[i]
@@ -291,20 +292,20 @@ func (c *ShiftWeightsConfig) validateStages(e *errs, ids map[string]bool) {
 		for _, id := range sortedKeys(s.Weights) {
 			w := s.Weights[id]
 			if !ids[id] {
-				e.add(p+".weights."+id, "is not the setIdentifier of a record")
+				e.Add(p+".weights."+id, "is not the setIdentifier of a record")
 			}
 			if w < 0 || w > 255 {
-				e.add(p+".weights."+id, "must be between 0 and 255, got %d", w)
+				e.Add(p+".weights."+id, "must be between 0 and 255, got %d", w)
 			}
 			total += w
 		}
 		for _, r := range c.Records {
 			if _, ok := s.Weights[r.SetIdentifier]; !ok && r.SetIdentifier != "" {
-				e.add(p+".weights", "missing a weight for %q", r.SetIdentifier)
+				e.Add(p+".weights", "missing a weight for %q", r.SetIdentifier)
 			}
 		}
 		if len(s.Weights) > 0 && total == 0 {
-			e.add(p+".weights", "must not all be 0 (Route 53 would then spread traffic evenly)")
+			e.Add(p+".weights", "must not all be 0 (Route 53 would then spread traffic evenly)")
 		}
 	}
 }
@@ -322,7 +323,7 @@ func sortedKeys(m map[string]int) []string {
 func (c *ShiftWeightsConfig) Holds() []time.Duration {
 	out := make([]time.Duration, len(c.Stages))
 	for i, s := range c.Stages {
-		out[i] = ParseDuration(s.Hold)
+		out[i] = steps.ParseDuration(s.Hold)
 	}
 	return out
 }
@@ -347,9 +348,9 @@ func (c *HealthCheckConfig) Validate() error {
 	if c.Expect == "" {
 		c.Expect = ExpectHealthy
 	}
-	e.oneOf("expect", c.Expect, ExpectHealthy, ExpectUnhealthy)
+	e.OneOf("expect", c.Expect, ExpectHealthy, ExpectUnhealthy)
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // UpdateHealthCheckConfig configures aws.route53.updateHealthCheck
@@ -377,26 +378,26 @@ func (c *UpdateHealthCheckConfig) Validate() error {
 	var e errs
 	e.healthCheckID("healthCheckId", c.HealthCheckID)
 	if c.IPAddress == "" && c.FullyQualifiedDomainName == "" && c.Port == nil && c.ResourcePath == "" {
-		e.add("ipAddress", "one of ipAddress, fullyQualifiedDomainName, port, resourcePath is required")
+		e.Add("ipAddress", "one of ipAddress, fullyQualifiedDomainName, port, resourcePath is required")
 	}
 	e.ip("ipAddress", c.IPAddress, false, false)
 	e.match("fullyQualifiedDomainName", c.FullyQualifiedDomainName, dnsName, "a domain name")
 	if c.Port != nil && (*c.Port < 1 || *c.Port > 65535) {
-		e.add("port", "must be between 1 and 65535, got %d", *c.Port)
+		e.Add("port", "must be between 1 and 65535, got %d", *c.Port)
 	}
 	if checkable(c.ResourcePath) && !strings.HasPrefix(c.ResourcePath, "/") {
-		e.add("resourcePath", "must start with /, got %q", c.ResourcePath)
+		e.Add("resourcePath", "must start with /, got %q", c.ResourcePath)
 	}
 	e.callTimeout(&c.CallTimeout)
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // healthCheckID checks a Route 53 health check id (a UUID) unless templated.
 func (e *errs) healthCheckID(field, v string) {
-	if !e.required(field, v) {
+	if !e.Required(field, v) {
 		return
 	}
 	if len(v) != 36 || strings.Count(v, "-") != 4 || strings.Trim(strings.ToLower(v), "0123456789abcdef-") != "" {
-		e.add(field, "must be a health check id (a UUID such as abcdef01-2345-6789-abcd-ef0123456789), got %q", v)
+		e.Add(field, "must be a health check id (a UUID such as abcdef01-2345-6789-abcd-ef0123456789), got %q", v)
 	}
 }

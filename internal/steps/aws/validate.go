@@ -30,22 +30,9 @@ var (
 	eksName = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
 )
 
-// errs collects the field errors of one Validate call.
-type errs []error
-
-func (e *errs) add(field, format string, args ...any) {
-	*e = append(*e, steps.FieldErrorf(field, format, args...))
-}
-
-// required reports an empty string field; it returns whether v is set and
-// not a template, i.e. whether its form can be checked now.
-func (e *errs) required(field, v string) bool {
-	if v == "" {
-		e.add(field, "is required")
-		return false
-	}
-	return !steps.IsTemplate(v)
-}
+// errs collects the field errors of one Validate call: the shared
+// collector plus the checks of AWS names and values.
+type errs struct{ steps.FieldErrors }
 
 // checkable reports whether an optional v is set and not a template.
 func checkable(v string) bool { return v != "" && !steps.IsTemplate(v) }
@@ -53,7 +40,7 @@ func checkable(v string) bool { return v != "" && !steps.IsTemplate(v) }
 // match checks v against re unless empty or templated.
 func (e *errs) match(field, v string, re *regexp.Regexp, what string) {
 	if checkable(v) && !re.MatchString(v) {
-		e.add(field, "must be %s, got %q", what, v)
+		e.Add(field, "must be %s, got %q", what, v)
 	}
 }
 
@@ -66,7 +53,7 @@ func (e *errs) region(field, v string) {
 // 1 to 63 letters, digits or hyphens, starting with a letter, with no two
 // consecutive hyphens and no hyphen at the end.
 func (e *errs) dbIdentifier(field, v string) {
-	if !e.required(field, v) {
+	if !e.Required(field, v) {
 		return
 	}
 	ok := len(v) <= 63 && isLetter(v[0]) && !strings.HasSuffix(v, "-") && !strings.Contains(v, "--")
@@ -74,29 +61,16 @@ func (e *errs) dbIdentifier(field, v string) {
 		ok = isLetter(v[i]) || (v[i] >= '0' && v[i] <= '9') || v[i] == '-'
 	}
 	if !ok {
-		e.add(field, "must be a DB instance identifier (1–63 letters, digits, hyphens; a letter first; no -- or trailing -), got %q", v)
+		e.Add(field, "must be a DB instance identifier (1–63 letters, digits, hyphens; a letter first; no -- or trailing -), got %q", v)
 	}
 }
 
 func isLetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') }
 
-// duration checks a Go duration string unless empty or templated.
+// duration checks a Go duration string of at least min unless empty or
+// templated.
 func (e *errs) duration(field, v string, min time.Duration) {
-	if !checkable(v) {
-		return
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		e.add(field, "is not a duration (like 10s, 5m), got %q", v)
-		return
-	}
-	if d < min {
-		if min <= time.Nanosecond {
-			e.add(field, "must be > 0, got %s", v)
-		} else {
-			e.add(field, "must be ≥ %s, got %s", min, v)
-		}
-	}
+	e.Duration(field, v, min, "10s, 5m")
 }
 
 // callTimeout fills and checks a callTimeout field.
@@ -107,19 +81,6 @@ func (e *errs) callTimeout(v *string) {
 	e.duration("callTimeout", *v, time.Nanosecond)
 }
 
-// oneOf checks v is one of allowed unless templated.
-func (e *errs) oneOf(field, v string, allowed ...string) {
-	if steps.IsTemplate(v) {
-		return
-	}
-	for _, a := range allowed {
-		if v == a {
-			return
-		}
-	}
-	e.add(field, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
-}
-
 // ip checks an IP address unless empty or templated.
 func (e *errs) ip(field, v string, want4, want6 bool) {
 	if !checkable(v) {
@@ -128,11 +89,11 @@ func (e *errs) ip(field, v string, want4, want6 bool) {
 	a, err := netip.ParseAddr(v)
 	switch {
 	case err != nil:
-		e.add(field, "is not an IP address: %q", v)
+		e.Add(field, "is not an IP address: %q", v)
 	case want4 && !a.Is4():
-		e.add(field, "must be an IPv4 address, got %q", v)
+		e.Add(field, "must be an IPv4 address, got %q", v)
 	case want6 && !a.Is6():
-		e.add(field, "must be an IPv6 address, got %q", v)
+		e.Add(field, "must be an IPv6 address, got %q", v)
 	}
 }
 
@@ -148,9 +109,3 @@ func countSet(flags ...bool) int {
 }
 
 func idx(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }
-
-// ParseDuration parses a validated, expanded duration field ("" is 0).
-func ParseDuration(v string) time.Duration {
-	d, _ := time.ParseDuration(v)
-	return d
-}

@@ -43,7 +43,7 @@ func New(cfg *CheckConfig, log *slog.Logger) (*Check, error) {
 		}
 	}
 	c := &Check{cfg: *cfg, log: log}
-	c.timeout, _ = time.ParseDuration(cfg.AttemptTimeout)
+	c.timeout = steps.ParseDuration(cfg.AttemptTimeout)
 	if cfg.BodyRegexp != "" {
 		c.re = regexp.MustCompile(cfg.BodyRegexp) // validated
 	}

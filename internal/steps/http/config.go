@@ -89,10 +89,8 @@ func (c *CheckConfig) Validate() error {
 	if c.AttemptTimeout == "" {
 		c.AttemptTimeout = DefaultAttemptTimeout
 	}
-	if !steps.IsTemplate(c.AttemptTimeout) {
-		if d, err := time.ParseDuration(c.AttemptTimeout); err != nil || d <= 0 {
-			errs = append(errs, steps.FieldErrorf("attemptTimeout", "must be a positive duration (like 5s), got %q", c.AttemptTimeout))
-		}
+	if steps.CheckDuration(c.AttemptTimeout, time.Nanosecond) != steps.DurationOK {
+		errs = append(errs, steps.FieldErrorf("attemptTimeout", "must be a positive duration (like 5s), got %q", c.AttemptTimeout))
 	}
 	for k := range c.Headers {
 		if k == "" || strings.ContainsAny(k, " :\r\n") {

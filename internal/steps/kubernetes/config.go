@@ -1,9 +1,5 @@
 package kubernetes
 
-import (
-	"errors"
-)
-
 // Expectations of kubernetes.nodesReady.
 const (
 	ExpectUp   = "up"
@@ -63,15 +59,15 @@ func (c *NodesReadyConfig) Validate() error {
 	if c.Expect == "" {
 		c.Expect = ExpectUp
 	}
-	e.oneOf("expect", c.Expect, ExpectUp, ExpectDown)
+	e.OneOf("expect", c.Expect, ExpectUp, ExpectDown)
 	if c.AllReady && c.Expect == ExpectDown {
-		e.add("allReady", "only applies with expect: up")
+		e.Add("allReady", "only applies with expect: up")
 	}
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }
 
 // PodsReadyConfig configures kubernetes.podsReady, a read-only probe
@@ -105,8 +101,8 @@ func (c *PodsReadyConfig) Validate() error {
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }
 
 // ScaleConfig configures kubernetes.scale (`kubectl scale deployment … --replicas=N`,
@@ -141,18 +137,18 @@ func (c *ScaleConfig) Validate() error {
 	if c.Workload == "" {
 		c.Workload = WorkloadDeployment
 	}
-	e.oneOf("workload", c.Workload, WorkloadDeployment, WorkloadStatefulSet)
+	e.OneOf("workload", c.Workload, WorkloadDeployment, WorkloadStatefulSet)
 	switch countSet(c.Name != "", c.Selector != "", c.All) {
 	case 0:
-		e.add("name", "one of name, selector, all is required")
+		e.Add("name", "one of name, selector, all is required")
 	case 1:
 	default:
-		e.add("name", "at most one of name, selector, all")
+		e.Add("name", "at most one of name, selector, all")
 	}
 	e.name("name", c.Name)
 	e.selector("selector", c.Selector)
 	if c.Replicas == nil {
-		e.add("replicas", "is required")
+		e.Add("replicas", "is required")
 	} else {
 		e.atLeast("replicas", c.Replicas, 0)
 	}
@@ -163,8 +159,8 @@ func (c *ScaleConfig) Validate() error {
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }
 
 // ResourcesPresentConfig configures kubernetes.resourcesPresent, a read-only
@@ -201,11 +197,11 @@ func (c *ResourcesPresentConfig) Validate() error {
 	for i, n := range c.Names {
 		f := "names[" + itoa(i) + "]"
 		if n == "" {
-			e.add(f, "must not be empty")
+			e.Add(f, "must not be empty")
 			continue
 		}
 		if seen[n] {
-			e.add(f, "duplicate name %q", n)
+			e.Add(f, "duplicate name %q", n)
 		}
 		seen[n] = true
 		e.name(f, n)
@@ -222,8 +218,8 @@ func (c *ResourcesPresentConfig) Validate() error {
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }
 
 // ServiceAddressConfig configures kubernetes.serviceAddress, a read-only
@@ -247,16 +243,16 @@ type ServiceAddressConfig struct {
 func (c *ServiceAddressConfig) Validate() error {
 	var e errs
 	e.namespace("namespace", c.Namespace, true)
-	if e.required("name", c.Name) {
+	if e.Required("name", c.Name) {
 		e.name("name", c.Name)
 	}
 	if c.Require == "" {
 		c.Require = AddressAny
 	}
-	e.oneOf("require", c.Require, AddressAny, AddressHostname, AddressIP)
+	e.OneOf("require", c.Require, AddressAny, AddressHostname, AddressIP)
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }

@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"errors"
 	"regexp"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -46,21 +45,21 @@ func (c *EventsConfig) Validate() error {
 	var e errs
 	e.namespace("namespace", c.Namespace, false)
 	if c.Type != "" {
-		e.oneOf("type", c.Type, EventNormal, EventWarning)
+		e.OneOf("type", c.Type, EventNormal, EventWarning)
 	}
-	e.duration("since", c.Since, true)
+	e.duration("since", c.Since)
 	if c.Limit == 0 {
 		c.Limit = DefaultEventLimit
 	}
 	if c.Limit < 1 || c.Limit > 1000 {
-		e.add("limit", "must be between 1 and 1000, got %d", c.Limit)
+		e.Add("limit", "must be between 1 and 1000, got %d", c.Limit)
 	}
 	e.atLeast("maxWarnings", c.MaxWarnings, 0)
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }
 
 // LogsConfig configures kubernetes.logs, a read-only probe
@@ -89,19 +88,19 @@ func (c *LogsConfig) Validate() error {
 		c.Tail = DefaultLogTail
 	}
 	if c.Tail < 1 || c.Tail > 10000 {
-		e.add("tail", "must be between 1 and 10000, got %d", c.Tail)
+		e.Add("tail", "must be between 1 and 10000, got %d", c.Tail)
 	}
-	e.duration("since", c.Since, true)
+	e.duration("since", c.Since)
 	if c.FailPattern != "" && !steps.IsTemplate(c.FailPattern) {
 		if _, err := regexp.Compile(c.FailPattern); err != nil {
-			e.add("failPattern", "is not a regular expression: %v", err)
+			e.Add("failPattern", "is not a regular expression: %v", err)
 		}
 	}
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }
 
 // PodMetricsConfig configures kubernetes.podMetrics, a read-only probe
@@ -129,12 +128,12 @@ func (c *PodMetricsConfig) Validate() error {
 	e.selector("selector", c.Selector)
 	for _, q := range []struct{ field, v string }{{"maxCpu", c.MaxCPU}, {"maxMemory", c.MaxMemory}} {
 		if q.v != "" && !steps.IsTemplate(q.v) && !quantity.MatchString(q.v) {
-			e.add(q.field, "is not a quantity (like 500m, 2, 512Mi), got %q", q.v)
+			e.Add(q.field, "is not a quantity (like 500m, 2, 512Mi), got %q", q.v)
 		}
 	}
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }

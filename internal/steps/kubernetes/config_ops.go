@@ -40,19 +40,19 @@ func (c *PatchConfig) Validate() error {
 	var e errs
 	e.namespace("namespace", c.Namespace, false)
 	e.resource("resource", c.Resource)
-	if e.required("name", c.Name) {
+	if e.Required("name", c.Name) {
 		e.name("name", c.Name)
 	}
 	if c.Type == "" {
 		c.Type = PatchStrategic
 	}
-	e.oneOf("type", c.Type, PatchStrategic, PatchMerge, PatchJSON)
+	e.OneOf("type", c.Type, PatchStrategic, PatchMerge, PatchJSON)
 	c.validatePatch(&e)
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }
 
 func (c *PatchConfig) validatePatch(e *errs) {
@@ -63,45 +63,45 @@ func (c *PatchConfig) validatePatch(e *errs) {
 		} else if steps.IsTemplate(s) && !json.Valid([]byte(s)) {
 			return // a whole templated patch is checked once expanded
 		} else if err := json.Unmarshal([]byte(s), &p); err != nil {
-			e.add("patch", "is not valid JSON: %v", err)
+			e.Add("patch", "is not valid JSON: %v", err)
 			return
 		}
 	}
 	switch v := p.(type) {
 	case nil:
-		e.add("patch", "is required")
+		e.Add("patch", "is required")
 	case map[string]any:
 		if c.Type == PatchJSON {
-			e.add("patch", "a json patch must be a list of operations, got a mapping")
+			e.Add("patch", "a json patch must be a list of operations, got a mapping")
 		} else if len(v) == 0 {
-			e.add("patch", "must not be empty")
+			e.Add("patch", "must not be empty")
 		}
 	case []any:
 		if c.Type != PatchJSON {
-			e.add("patch", "a %s patch must be a mapping, got a list (use type: json for operations)", c.Type)
+			e.Add("patch", "a %s patch must be a mapping, got a list (use type: json for operations)", c.Type)
 			return
 		}
 		if len(v) == 0 {
-			e.add("patch", "must not be empty")
+			e.Add("patch", "must not be empty")
 		}
 		for i, op := range v {
 			m, ok := op.(map[string]any)
 			f := fmt.Sprintf("patch[%d]", i)
 			if !ok {
-				e.add(f, "must be an operation {op, path, value}")
+				e.Add(f, "must be an operation {op, path, value}")
 				continue
 			}
 			switch m["op"] {
 			case "add", "remove", "replace", "move", "copy", "test":
 			default:
-				e.add(f+".op", "must be one of add, remove, replace, move, copy, test, got %v", m["op"])
+				e.Add(f+".op", "must be one of add, remove, replace, move, copy, test, got %v", m["op"])
 			}
 			if path, _ := m["path"].(string); path == "" {
-				e.add(f+".path", "is required")
+				e.Add(f+".path", "is required")
 			}
 		}
 	default:
-		e.add("patch", "must be a mapping, a list or a JSON string, got %T", p)
+		e.Add("patch", "must be a mapping, a list or a JSON string, got %T", p)
 	}
 }
 
@@ -137,14 +137,14 @@ func (t *PodTarget) validate(e *errs) {
 	e.namespace("namespace", t.Namespace, true)
 	switch countSet(t.Pod != "", t.Selector != "") {
 	case 0:
-		e.add("pod", "one of pod, selector is required")
+		e.Add("pod", "one of pod, selector is required")
 	case 2:
-		e.add("pod", "at most one of pod, selector")
+		e.Add("pod", "at most one of pod, selector")
 	}
 	e.name("pod", t.Pod)
 	e.selector("selector", t.Selector)
 	if t.Container != "" && !steps.IsTemplate(t.Container) && !dns1123Label.MatchString(t.Container) {
-		e.add("container", "must be a container name, got %q", t.Container)
+		e.Add("container", "must be a container name, got %q", t.Container)
 	}
 }
 
@@ -168,11 +168,11 @@ func (c *ExecConfig) Validate() error {
 	c.PodTarget.validate(&e)
 	e.command("command", c.Command)
 	if c.Check == nil {
-		e.add("check", "is required: without it the step cannot tell whether the command took effect")
+		e.Add("check", "is required: without it the step cannot tell whether the command took effect")
 	} else {
 		c.Check.validate(&e, "check.")
 	}
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // ExecCheckConfig configures kubernetes.execCheck, a read-only probe that
@@ -189,7 +189,7 @@ func (c *ExecCheckConfig) Validate() error {
 	var e errs
 	c.PodTarget.validate(&e)
 	c.ExecProbe.validate(&e, "")
-	return errors.Join(e...)
+	return e.Err()
 }
 
 // ApplyConfig configures kubernetes.apply (`kubectl apply -f job.yaml`):
@@ -216,9 +216,9 @@ func (c *ApplyConfig) Validate() error {
 	e.namespace("namespace", c.Namespace, false)
 	switch countSet(c.File != "", c.Manifest != "") {
 	case 0:
-		e.add("file", "one of file, manifest is required")
+		e.Add("file", "one of file, manifest is required")
 	case 2:
-		e.add("file", "at most one of file, manifest")
+		e.Add("file", "at most one of file, manifest")
 	}
 	if c.Manifest != "" && !steps.IsTemplate(c.Manifest) {
 		validateManifest(&e, c.Manifest)
@@ -226,8 +226,8 @@ func (c *ApplyConfig) Validate() error {
 	if c.RequestTimeout == "" {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	e.duration("requestTimeout", c.RequestTimeout, true)
-	return errors.Join(e...)
+	e.duration("requestTimeout", c.RequestTimeout)
+	return e.Err()
 }
 
 // validateManifest checks that every YAML document names an object.
@@ -238,16 +238,16 @@ func validateManifest(e *errs, manifest string) {
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
 			if i == 1 {
-				e.add("manifest", "holds no object")
+				e.Add("manifest", "holds no object")
 			}
 			return
 		}
 		if err != nil {
-			e.add("manifest", "is not YAML: %v", err)
+			e.Add("manifest", "is not YAML: %v", err)
 			return
 		}
 		if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-			e.add("manifest", "document %d is not a Kubernetes object (a mapping with apiVersion, kind and metadata.name)", i)
+			e.Add("manifest", "document %d is not a Kubernetes object (a mapping with apiVersion, kind and metadata.name)", i)
 			continue
 		}
 		var obj struct {
@@ -258,14 +258,14 @@ func validateManifest(e *errs, manifest string) {
 			} `yaml:"metadata"`
 		}
 		if err := doc.Decode(&obj); err != nil {
-			e.add("manifest", "document %d: %v", i, err)
+			e.Add("manifest", "document %d: %v", i, err)
 			continue
 		}
 		for _, f := range []struct{ name, v string }{
 			{"apiVersion", obj.APIVersion}, {"kind", obj.Kind}, {"metadata.name", obj.Metadata.Name},
 		} {
 			if f.v == "" {
-				e.add("manifest", "document %d: %s is required", i, f.name)
+				e.Add("manifest", "document %d: %s is required", i, f.name)
 			}
 		}
 	}

@@ -27,27 +27,15 @@ var (
 	quantity = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
 )
 
-// errs collects the field errors of one Validate call.
-type errs []error
-
-func (e *errs) add(field, format string, args ...any) {
-	*e = append(*e, steps.FieldErrorf(field, format, args...))
-}
-
-// required reports an empty string field.
-func (e *errs) required(field, v string) bool {
-	if v == "" {
-		e.add(field, "is required")
-		return false
-	}
-	return true
-}
+// errs collects the field errors of one Validate call: the shared
+// collector plus the checks of Kubernetes names and values.
+type errs struct{ steps.FieldErrors }
 
 // namespace checks a namespace (a DNS-1123 label) unless templated.
 func (e *errs) namespace(field, v string, required bool) {
 	if v == "" {
 		if required {
-			e.add(field, "is required")
+			e.Add(field, "is required")
 		}
 		return
 	}
@@ -55,7 +43,7 @@ func (e *errs) namespace(field, v string, required bool) {
 		return
 	}
 	if len(v) > 63 || !dns1123Label.MatchString(v) {
-		e.add(field, "must be a namespace name (lowercase letters, digits and '-', at most 63), got %q", v)
+		e.Add(field, "must be a namespace name (lowercase letters, digits and '-', at most 63), got %q", v)
 	}
 }
 
@@ -65,17 +53,17 @@ func (e *errs) name(field, v string) {
 		return
 	}
 	if len(v) > 253 || !dns1123Subdomain.MatchString(v) {
-		e.add(field, "must be an object name (lowercase letters, digits, '-' and '.'), got %q", v)
+		e.Add(field, "must be an object name (lowercase letters, digits, '-' and '.'), got %q", v)
 	}
 }
 
 // resource checks a kubectl-style resource name unless templated.
 func (e *errs) resource(field, v string) {
-	if !e.required(field, v) || steps.IsTemplate(v) {
+	if !e.Required(field, v) || steps.IsTemplate(v) {
 		return
 	}
 	if !resourceName.MatchString(v) {
-		e.add(field, "must be a resource such as service, configmaps or deployments.apps, got %q", v)
+		e.Add(field, "must be a resource such as service, configmaps or deployments.apps, got %q", v)
 	}
 }
 
@@ -111,56 +99,33 @@ func (e *errs) selector(field, v string) {
 	}
 	flush()
 	if bad || depth != 0 {
-		e.add(field, "is not a label selector (like app=web,tier in (a,b)), got %q", v)
+		e.Add(field, "is not a label selector (like app=web,tier in (a,b)), got %q", v)
 	}
 }
 
-// duration checks a Go duration string unless templated; an empty value
-// is accepted (the caller fills defaults first).
-func (e *errs) duration(field, v string, positive bool) {
-	if v == "" || steps.IsTemplate(v) {
-		return
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		e.add(field, "is not a duration (like 10s, 2m), got %q", v)
-		return
-	}
-	if d < 0 || (positive && d == 0) {
-		e.add(field, "must be > 0, got %s", v)
-	}
+// duration checks a positive Go duration string unless templated; an
+// empty value is accepted (the caller fills defaults first).
+func (e *errs) duration(field, v string) {
+	e.Duration(field, v, time.Nanosecond, "10s, 2m")
 }
 
 // command checks an argv list.
 func (e *errs) command(field string, argv []string) {
 	if len(argv) == 0 {
-		e.add(field, "is required (a list: [program, arg, …])")
+		e.Add(field, "is required (a list: [program, arg, …])")
 		return
 	}
 	for i, a := range argv {
 		if i == 0 && strings.TrimSpace(a) == "" {
-			e.add(fmt.Sprintf("%s[0]", field), "the program must not be empty")
+			e.Add(fmt.Sprintf("%s[0]", field), "the program must not be empty")
 		}
 	}
-}
-
-// oneOf reports whether v is one of allowed (templates are accepted).
-func (e *errs) oneOf(field, v string, allowed ...string) {
-	if steps.IsTemplate(v) {
-		return
-	}
-	for _, a := range allowed {
-		if v == a {
-			return
-		}
-	}
-	e.add(field, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
 }
 
 // atLeast checks an optional integer lower bound.
 func (e *errs) atLeast(field string, v *int, min int) {
 	if v != nil && *v < min {
-		e.add(field, "must be ≥ %d, got %d", min, *v)
+		e.Add(field, "must be ≥ %d, got %d", min, *v)
 	}
 }
 
@@ -173,12 +138,6 @@ func countSet(flags ...bool) int {
 		}
 	}
 	return n
-}
-
-// ParseDuration parses a validated, expanded duration field ("" is 0).
-func ParseDuration(v string) time.Duration {
-	d, _ := time.ParseDuration(v)
-	return d
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -255,23 +255,18 @@ func (c *RejoinAsStandbyConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkDuration validates a duration field unless it is templated.
+// checkDuration validates a duration field unless it is empty or templated
+// (positive: it must also be > 0).
 func checkDuration(field, v string, positive bool) error {
-	if v == "" || steps.IsTemplate(v) {
-		return nil
+	min := time.Duration(0)
+	if positive {
+		min = time.Nanosecond
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
+	switch steps.CheckDuration(v, min) {
+	case steps.DurationInvalid:
 		return steps.FieldErrorf(field, "is not a duration (like 10s, 2m): %q", v)
-	}
-	if d < 0 || (positive && d == 0) {
+	case steps.DurationTooShort:
 		return steps.FieldErrorf(field, "must be positive, got %s", v)
 	}
 	return nil
-}
-
-// duration parses a validated, expanded duration field.
-func duration(v string) time.Duration {
-	d, _ := time.ParseDuration(v)
-	return d
 }

@@ -81,11 +81,11 @@ func newReplicationLag(_ context.Context, cfg steps.Config, env steps.Env) (step
 	if steps.IsTemplate(c.MaxLag + c.QueryTimeout) {
 		return nil, steps.Permanentf("postgres.replicationLag: maxLag or queryTimeout still holds an unexpanded template")
 	}
-	s, err := fromEnv("postgres.replicationLag", env, duration(c.QueryTimeout))
+	s, err := fromEnv("postgres.replicationLag", env, steps.ParseDuration(c.QueryTimeout))
 	if err != nil {
 		return nil, err
 	}
-	r := &ReplicationLag{cfg: *c, standby: s, maxLag: duration(c.MaxLag)}
+	r := &ReplicationLag{cfg: *c, standby: s, maxLag: steps.ParseDuration(c.MaxLag)}
 	if c.PrimaryDSN != "" {
 		if r.primary, err = newServer("postgres.replicationLag", "primaryDsn", c.PrimaryDSN, s.timeout, s.red, env.Logger); err != nil {
 			return nil, err

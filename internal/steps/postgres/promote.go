@@ -26,7 +26,7 @@ func newPromote(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step,
 	if !ok {
 		return nil, steps.Permanentf("postgres.promote: config is %T", cfg)
 	}
-	s, err := fromEnv("postgres.promote", env, duration(c.QueryTimeout))
+	s, err := fromEnv("postgres.promote", env, steps.ParseDuration(c.QueryTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func newQuery(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, e
 			}
 		}
 	}
-	s, err := fromEnv("postgres.query", env, duration(c.QueryTimeout))
+	s, err := fromEnv("postgres.query", env, steps.ParseDuration(c.QueryTimeout))
 	if err != nil {
 		return nil, err
 	}

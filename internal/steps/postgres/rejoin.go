@@ -40,7 +40,7 @@ func newRejoin(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, 
 	if !filepath.IsAbs(c.DataDir) {
 		return nil, steps.Permanentf("postgres.rejoinAsStandby: dataDir must be an absolute path, got %q", c.DataDir)
 	}
-	old, err := fromEnv("postgres.rejoinAsStandby", env, duration(c.QueryTimeout))
+	old, err := fromEnv("postgres.rejoinAsStandby", env, steps.ParseDuration(c.QueryTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -74,8 +74,8 @@ func (c *SentinelMonitorConfig) Validate() error {
 	}
 	errs = append(errs,
 		checkDuration("callTimeout", c.CallTimeout),
-		checkOptionalDuration("downAfter", c.DownAfter),
-		checkOptionalDuration("failoverTimeout", c.FailoverTimeout))
+		checkDuration("downAfter", c.DownAfter),
+		checkDuration("failoverTimeout", c.FailoverTimeout))
 	return errors.Join(errs...)
 }
 
@@ -144,25 +144,16 @@ func (c *ReplicationStatusConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
+// checkDuration validates a positive duration field unless it is empty
+// (optional, or filled with a default first) or templated.
 func checkDuration(field, v string) error {
-	if steps.IsTemplate(v) {
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
+	switch steps.CheckDuration(v, time.Nanosecond) {
+	case steps.DurationInvalid:
 		return steps.FieldErrorf(field, "is not a duration (like 5s): %q", v)
-	}
-	if d <= 0 {
+	case steps.DurationTooShort:
 		return steps.FieldErrorf(field, "must be positive, got %s", v)
 	}
 	return nil
-}
-
-func checkOptionalDuration(field, v string) error {
-	if v == "" {
-		return nil
-	}
-	return checkDuration(field, v)
 }
 
 func checkPort(field, v string) error {
@@ -185,12 +176,6 @@ func checkAddr(field, v string) error {
 		return steps.FieldErrorf(field, "is not host:port: %q", v)
 	}
 	return checkPort(field, port)
-}
-
-// duration parses a validated, expanded duration field.
-func duration(v string) time.Duration {
-	d, _ := time.ParseDuration(v)
-	return d
 }
 
 // ReplicaOfConfig configures redis.replicaOf (failback): REPLICAOF host port

@@ -37,7 +37,7 @@ func newTarget(kind string, env steps.Env, callTimeout string, needAddr, needSen
 	}
 	f := env.Conn.Fields
 	t := &target{name: env.Conn.Name, addr: f["addr"], password: f["password"], masterName: f["masterName"],
-		sentinelPassword: f["sentinelPassword"], timeout: duration(callTimeout), red: &secret.Redactor{}, log: env.Logger}
+		sentinelPassword: f["sentinelPassword"], timeout: steps.ParseDuration(callTimeout), red: &secret.Redactor{}, log: env.Logger}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}

@@ -152,10 +152,10 @@ func (s *SentinelMonitor) configure(ctx context.Context, sa, host, port string) 
 		set["auth-pass"] = s.cfg.AuthPass
 	}
 	if s.cfg.DownAfter != "" {
-		set["down-after-milliseconds"] = strconv.FormatInt(duration(s.cfg.DownAfter).Milliseconds(), 10)
+		set["down-after-milliseconds"] = strconv.FormatInt(steps.ParseDuration(s.cfg.DownAfter).Milliseconds(), 10)
 	}
 	if s.cfg.FailoverTimeout != "" {
-		set["failover-timeout"] = strconv.FormatInt(duration(s.cfg.FailoverTimeout).Milliseconds(), 10)
+		set["failover-timeout"] = strconv.FormatInt(steps.ParseDuration(s.cfg.FailoverTimeout).Milliseconds(), 10)
 	}
 	for k, v := range set {
 		if err := do("SENTINEL SET "+k, func(c context.Context) error { return sc.Set(c, s.masterName, k, v).Err() }); err != nil {
