@@ -2,13 +2,13 @@ package aws
 
 import (
 	"bytes"
-	"errors"
 	"slices"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
+	"github.com/failoverbot/failoverbot/internal/steps/stepstest"
 )
 
 // validateCase decodes with (strictly, as the loader does) into the kind's
@@ -32,38 +32,12 @@ func runValidate(t *testing.T, tests []validateCase) {
 			if !ok {
 				t.Fatalf("no kind %s", tt.kind)
 			}
-			cfg := k.NewConfig()
-			dec := yaml.NewDecoder(bytes.NewBufferString(tt.with))
-			dec.KnownFields(true)
-			if err := dec.Decode(cfg); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			got := fieldErrors(t, cfg.Validate())
+			got := stepstest.Validate(t, k, tt.with)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("Validate:\n got  %q\n want %q", got, tt.want)
 			}
 		})
 	}
-}
-
-func fieldErrors(t *testing.T, err error) []string {
-	t.Helper()
-	if err == nil {
-		return nil
-	}
-	list := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	}
-	var out []string
-	for _, e := range list {
-		var fe *steps.FieldError
-		if !errors.As(e, &fe) {
-			t.Errorf("%v is a %T, not a *steps.FieldError", e, e)
-		}
-		out = append(out, e.Error())
-	}
-	return out
 }
 
 const hc = "abcdef01-2345-6789-abcd-ef0123456789"

@@ -5,51 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 	"github.com/failoverbot/failoverbot/internal/steps"
+	"github.com/failoverbot/failoverbot/internal/steps/stepstest"
 )
 
-// shared is a lab the non-destructive tests share; tests that promote or
-// rejoin start their own.
-var shared *lab.Lab
-
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	l, err := lab.Up(ctx, lab.Options{})
-	cancel()
-	if err != nil {
-		// Missing postgresql/redis fails the package: never a skip.
-		fmt.Fprintln(os.Stderr, "postgres tests need the lab:", err)
-		os.Exit(1)
-	}
-	shared = l
-	code := m.Run()
-	_ = l.Down(context.Background())
-	os.Exit(code)
-}
-
-func freshLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab.Up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("lab.Down: %v", err)
-		}
-	})
-	return l
-}
+// TestMain brings up the lab the non-destructive tests share
+// (labtest.Shared); tests that promote or rejoin start their own (labtest.Fresh).
+func TestMain(m *testing.M) { labtest.Main(m, "postgres") }
 
 func conn(dsn string) *steps.Connection {
 	return &steps.Connection{Name: "lab_db", Type: "postgres", Fields: map[string]string{"dsn": dsn}}
@@ -57,33 +26,12 @@ func conn(dsn string) *steps.Connection {
 
 func build(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Step {
 	t.Helper()
-	r := steps.NewRegistry()
-	if err := Register(r); err != nil {
-		t.Fatal(err)
-	}
-	k, ok := r.Kind(kind)
-	if !ok {
-		t.Fatalf("kind %s not registered", kind)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("%s: Validate: %v", kind, err)
-	}
-	s, err := k.New(context.Background(), cfg, steps.Env{Conn: c})
-	if err != nil {
-		t.Fatalf("%s: New: %v", kind, err)
-	}
-	return s
+	return stepstest.Build(t, Register, kind, cfg, c)
 }
 
 func check(t *testing.T, s steps.Step) steps.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := s.Check(ctx)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	return res
+	return stepstest.Check(t, s)
 }
 
 // converge does what the executor does: Check, Apply if not done (read-only
@@ -137,7 +85,7 @@ func intp(n int) *int       { return &n }
 func strp(s string) *string { return &s }
 
 func TestReplicationLagOfTheStandby(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	sqlExec(t, env["LAB_PG_PRIMARY_DSN"], "CREATE TABLE IF NOT EXISTS lag_probe(x int); INSERT INTO lag_probe VALUES (1)")
 	res := converge(t, build(t, "postgres.replicationLag", &ReplicationLagConfig{
 		MaxLag: "5s", MaxBytes: 1, PrimaryDSN: env["LAB_PG_PRIMARY_DSN"], RequireStreaming: true,
@@ -151,7 +99,7 @@ func TestReplicationLagOfTheStandby(t *testing.T) {
 }
 
 func TestReplicationLagOnAPrimaryIsPermanent(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	_, err := build(t, "postgres.replicationLag", &ReplicationLagConfig{}, conn(env["LAB_PG_PRIMARY_DSN"])).Check(context.Background())
 	if err == nil || !steps.IsPermanent(err) || !strings.Contains(err.Error(), "not a standby") {
 		t.Errorf("replicationLag on the primary = %v, want a permanent 'not a standby' error", err)
@@ -159,7 +107,7 @@ func TestReplicationLagOnAPrimaryIsPermanent(t *testing.T) {
 }
 
 func TestQueryAssertions(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	primary := conn(env["LAB_PG_PRIMARY_DSN"])
 	sql := "SELECT n, 'row' || n AS label, NULL::int AS nothing FROM generate_series(1, 3) AS n"
 	tests := []struct {
@@ -192,7 +140,7 @@ func TestQueryAssertions(t *testing.T) {
 }
 
 func TestQueryWritesAreRolledBackUnlessCommit(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	primary := conn(env["LAB_PG_PRIMARY_DSN"])
 	write := "CREATE TABLE IF NOT EXISTS failover_probe(id serial, at timestamptz DEFAULT now()); INSERT INTO failover_probe DEFAULT VALUES RETURNING id"
 	res := check(t, build(t, "postgres.query", &QueryConfig{SQL: write, ExpectRows: intp(1)}, primary))
@@ -213,7 +161,7 @@ func TestQueryWritesAreRolledBackUnlessCommit(t *testing.T) {
 }
 
 func TestQueryErrors(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	// A write on the read-only standby: transient (it may be promoted).
 	_, err := build(t, "postgres.query", &QueryConfig{SQL: "CREATE TABLE nope(x int)"}, conn(env["LAB_PG_STANDBY_DSN"])).Check(context.Background())
 	if err == nil || steps.IsPermanent(err) || !strings.Contains(err.Error(), "read-only transaction") {
@@ -231,7 +179,7 @@ func TestQueryErrors(t *testing.T) {
 }
 
 func TestPromoteCheckObservesWithoutChanging(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	res := check(t, build(t, "postgres.promote", &PromoteConfig{}, conn(env["LAB_PG_PRIMARY_DSN"])))
 	if !res.Done || res.Outputs["timeline"] != "1" || res.Outputs["lagAtPromotion"] != "unknown" {
 		t.Errorf("promote Check on the primary = %+v, want done on timeline 1", res)
@@ -294,7 +242,7 @@ func TestPromoteWhenTheStandbyIsGone(t *testing.T) {
 }
 
 func TestSecretsNeverReachErrors(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	dsn := strings.Replace(env["LAB_PG_PRIMARY_DSN"], env["LAB_PG_PASSWORD"], "wrong-pass-0123", 1)
 	_, err := build(t, "postgres.query", &QueryConfig{SQL: "SELECT 1"}, conn(dsn)).Check(context.Background())
 	if err == nil || !steps.IsPermanent(err) {
@@ -314,7 +262,7 @@ func TestSecretsNeverReachErrors(t *testing.T) {
 }
 
 func TestQueryExpectDown(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	refused, hole := deadAddrs(t)
 	for name, tc := range map[string]struct {
 		dsn  string
@@ -342,7 +290,7 @@ func TestQueryExpectDown(t *testing.T) {
 }
 
 func TestRejoinRefusesAWrongConfiguration(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	cases := map[string]struct {
 		cfg  RejoinAsStandbyConfig
 		conn string

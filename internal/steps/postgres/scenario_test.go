@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 )
 
 // The lab failover and failback, PostgreSQL side: with the primary region
@@ -15,7 +16,7 @@ import (
 // rejoins as its standby with pg_rewind and catches up; then the roles are
 // switched back.
 func TestFailoverAndFailback(t *testing.T) {
-	l := freshLab(t)
+	l := labtest.Fresh(t)
 	env := l.Env()
 	primaryDSN, directDSN, standbyDSN := env["LAB_PG_PRIMARY_DSN"], env["LAB_PG_PRIMARY_DIRECT_DSN"], env["LAB_PG_STANDBY_DSN"]
 	ctx := context.Background()
@@ -117,7 +118,7 @@ func TestFailoverAndFailback(t *testing.T) {
 }
 
 func TestRejoinFallsBackToABaseBackup(t *testing.T) {
-	l := freshLab(t)
+	l := labtest.Fresh(t)
 	env := l.Env()
 	ctx := context.Background()
 	if err := l.FailPrimary(ctx, lab.FailStop); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,39 +12,14 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 	"github.com/failoverbot/failoverbot/internal/steps"
+	"github.com/failoverbot/failoverbot/internal/steps/stepstest"
 )
 
-// shared is a lab the non-destructive tests share; tests that move the
-// master start their own.
-var shared *lab.Lab
-
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	l, err := lab.Up(ctx, lab.Options{})
-	cancel()
-	if err != nil {
-		// Missing redis-server/postgresql fails the package: never a skip.
-		fmt.Fprintln(os.Stderr, "redis tests need the lab:", err)
-		os.Exit(1)
-	}
-	shared = l
-	code := m.Run()
-	_ = l.Down(context.Background())
-	os.Exit(code)
-}
-
-func freshLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab.Up: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Down(context.Background()) })
-	return l
-}
+// TestMain brings up the lab the non-destructive tests share
+// (labtest.Shared); tests that move the master start their own (labtest.Fresh).
+func TestMain(m *testing.M) { labtest.Main(m, "redis") }
 
 // conn is the lab's redis connection with addr set to the given node.
 func conn(l *lab.Lab, addr string) *steps.Connection {
@@ -59,36 +33,12 @@ func conn(l *lab.Lab, addr string) *steps.Connection {
 // kind's constructor.
 func build(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Step {
 	t.Helper()
-	r := steps.NewRegistry()
-	if err := Register(r); err != nil {
-		t.Fatal(err)
-	}
-	k, ok := r.Kind(kind)
-	if !ok {
-		t.Fatalf("kind %s not registered", kind)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("%s: Validate: %v", kind, err)
-	}
-	s, err := k.New(context.Background(), cfg, steps.Env{Conn: c})
-	if err != nil {
-		t.Fatalf("%s: New: %v", kind, err)
-	}
-	if cl, ok := s.(steps.Closer); ok {
-		t.Cleanup(func() { _ = cl.Close() })
-	}
-	return s
+	return stepstest.Build(t, Register, kind, cfg, c)
 }
 
 func check(t *testing.T, s steps.Step) steps.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := s.Check(ctx)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	return res
+	return stepstest.Check(t, s)
 }
 
 // converge does what the executor does: Check, Apply if not done, then
@@ -134,42 +84,42 @@ func converge(t *testing.T, s steps.Step, deadline time.Duration) steps.Result {
 }
 
 func TestReplicationStatusOfTheDRReplica(t *testing.T) {
-	env := shared.Env()
+	env := labtest.Shared().Env()
 	res := check(t, build(t, "redis.replicationStatus", &ReplicationStatusConfig{
 		MasterAddr: env["LAB_REDIS_PRIMARY_ADDR"], ExpectMaster: env["LAB_REDIS_PRIMARY_ADDR"], MaxOffsetGap: 1 << 20,
-	}, conn(shared, env["LAB_REDIS_DR_ADDR"])))
+	}, conn(labtest.Shared(), env["LAB_REDIS_DR_ADDR"])))
 	if !res.Done || res.Outputs["linkStatus"] != "up" || res.Outputs["master"] != env["LAB_REDIS_PRIMARY_ADDR"] {
 		t.Errorf("replicationStatus = %+v, want done, link up, master %s", res, env["LAB_REDIS_PRIMARY_ADDR"])
 	}
 }
 
 func TestReplicationStatusIsNotDoneOnAMasterOrTheWrongMaster(t *testing.T) {
-	env := shared.Env()
-	res := check(t, build(t, "redis.replicationStatus", &ReplicationStatusConfig{}, conn(shared, env["LAB_REDIS_PRIMARY_ADDR"])))
+	env := labtest.Shared().Env()
+	res := check(t, build(t, "redis.replicationStatus", &ReplicationStatusConfig{}, conn(labtest.Shared(), env["LAB_REDIS_PRIMARY_ADDR"])))
 	if res.Done || !strings.Contains(res.Summary, "is a master, not a replica") {
 		t.Errorf("on the master: %+v", res)
 	}
-	res = check(t, build(t, "redis.replicationStatus", &ReplicationStatusConfig{ExpectMaster: "127.0.0.1:1"}, conn(shared, env["LAB_REDIS_DR_ADDR"])))
+	res = check(t, build(t, "redis.replicationStatus", &ReplicationStatusConfig{ExpectMaster: "127.0.0.1:1"}, conn(labtest.Shared(), env["LAB_REDIS_DR_ADDR"])))
 	if res.Done || !strings.Contains(res.Summary, "not 127.0.0.1:1") {
 		t.Errorf("with the wrong expected master: %+v", res)
 	}
 }
 
 func TestPromoteIsDoneOnAMaster(t *testing.T) {
-	env := shared.Env()
-	res := check(t, build(t, "redis.promote", &PromoteConfig{}, conn(shared, env["LAB_REDIS_PRIMARY_ADDR"])))
+	env := labtest.Shared().Env()
+	res := check(t, build(t, "redis.promote", &PromoteConfig{}, conn(labtest.Shared(), env["LAB_REDIS_PRIMARY_ADDR"])))
 	if !res.Done || res.Outputs["role"] != "master" {
 		t.Errorf("promote Check on the master = %+v, want done", res)
 	}
-	res = check(t, build(t, "redis.promote", &PromoteConfig{}, conn(shared, env["LAB_REDIS_DR_ADDR"])))
+	res = check(t, build(t, "redis.promote", &PromoteConfig{}, conn(labtest.Shared(), env["LAB_REDIS_DR_ADDR"])))
 	if res.Done || !strings.Contains(res.Summary, "is a replica of "+env["LAB_REDIS_PRIMARY_ADDR"]) {
 		t.Errorf("promote Check on the replica = %+v, want not done", res)
 	}
 }
 
 func TestSentinelMonitorCheckSeesTheCurrentMaster(t *testing.T) {
-	env := shared.Env()
-	c := conn(shared, "")
+	env := labtest.Shared().Env()
+	c := conn(labtest.Shared(), "")
 	res := check(t, build(t, "redis.sentinelMonitor", &SentinelMonitorConfig{
 		Host: env["LAB_REDIS_PRIMARY_HOST"], Port: env["LAB_REDIS_PRIMARY_PORT"], Quorum: 2}, c))
 	if !res.Done || res.Outputs["master"] != env["LAB_REDIS_PRIMARY_ADDR"] {
@@ -183,16 +133,16 @@ func TestSentinelMonitorCheckSeesTheCurrentMaster(t *testing.T) {
 }
 
 func TestSentinelsHealthy(t *testing.T) {
-	env := shared.Env()
-	res := check(t, build(t, "redis.sentinelsHealthy", &SentinelsHealthyConfig{}, conn(shared, "")))
+	env := labtest.Shared().Env()
+	res := check(t, build(t, "redis.sentinelsHealthy", &SentinelsHealthyConfig{}, conn(labtest.Shared(), "")))
 	if !res.Done || res.Outputs["master"] != env["LAB_REDIS_PRIMARY_ADDR"] {
 		t.Errorf("sentinelsHealthy = %+v, want done on the primary", res)
 	}
-	res = check(t, build(t, "redis.sentinelsHealthy", &SentinelsHealthyConfig{ExpectMaster: env["LAB_REDIS_DR_ADDR"]}, conn(shared, "")))
+	res = check(t, build(t, "redis.sentinelsHealthy", &SentinelsHealthyConfig{ExpectMaster: env["LAB_REDIS_DR_ADDR"]}, conn(labtest.Shared(), "")))
 	if res.Done || !strings.Contains(res.Summary, "not "+env["LAB_REDIS_DR_ADDR"]) {
 		t.Errorf("sentinelsHealthy expecting DR = %+v, want not done", res)
 	}
-	c := conn(shared, "")
+	c := conn(labtest.Shared(), "")
 	refused, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := refused.Addr().String()
 	refused.Close()
@@ -204,20 +154,20 @@ func TestSentinelsHealthy(t *testing.T) {
 }
 
 func TestSentinelFailoverCheckIsNotDoneUntilTheExpectedNodeIsMaster(t *testing.T) {
-	env := shared.Env()
-	res := check(t, build(t, "redis.sentinelFailover", &SentinelFailoverConfig{ExpectMaster: env["LAB_REDIS_DR_ADDR"]}, conn(shared, "")))
+	env := labtest.Shared().Env()
+	res := check(t, build(t, "redis.sentinelFailover", &SentinelFailoverConfig{ExpectMaster: env["LAB_REDIS_DR_ADDR"]}, conn(labtest.Shared(), "")))
 	if res.Done || !strings.Contains(res.Summary, "0 of 3 sentinels report") {
 		t.Errorf("sentinelFailover Check before any failover = %+v, want not done", res)
 	}
-	res = check(t, build(t, "redis.sentinelFailover", &SentinelFailoverConfig{ExpectMaster: env["LAB_REDIS_PRIMARY_ADDR"]}, conn(shared, "")))
+	res = check(t, build(t, "redis.sentinelFailover", &SentinelFailoverConfig{ExpectMaster: env["LAB_REDIS_PRIMARY_ADDR"]}, conn(labtest.Shared(), "")))
 	if !res.Done {
 		t.Errorf("sentinelFailover Check expecting the current master = %+v, want done", res)
 	}
 }
 
 func TestSentinelMonitorApplyNamesTheSentinelsItCouldNotConfigure(t *testing.T) {
-	env := shared.Env()
-	c := conn(shared, "")
+	env := labtest.Shared().Env()
+	c := conn(labtest.Shared(), "")
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadAddr := dead.Addr().String()
 	dead.Close()
@@ -236,8 +186,8 @@ func TestSentinelMonitorApplyNamesTheSentinelsItCouldNotConfigure(t *testing.T) 
 }
 
 func TestWrongPasswordIsPermanentAndNeverPrinted(t *testing.T) {
-	env := shared.Env()
-	c := conn(shared, env["LAB_REDIS_DR_ADDR"])
+	env := labtest.Shared().Env()
+	c := conn(labtest.Shared(), env["LAB_REDIS_DR_ADDR"])
 	c.Fields["password"] = "not-the-password-xyz"
 	_, err := build(t, "redis.promote", &PromoteConfig{}, c).Check(context.Background())
 	if err == nil || !steps.IsPermanent(err) {
@@ -260,7 +210,7 @@ func TestUnreachableNodesAnswerWithinTheCallTimeout(t *testing.T) {
 	}
 	defer hole.Close()
 	for _, addr := range []string{refused, hole.Addr().String()} {
-		s := build(t, "redis.promote", &PromoteConfig{CallTimeout: "500ms"}, conn(shared, addr))
+		s := build(t, "redis.promote", &PromoteConfig{CallTimeout: "500ms"}, conn(labtest.Shared(), addr))
 		start := time.Now()
 		_, err := s.Check(context.Background())
 		if took := time.Since(start); took > 500*time.Millisecond+2*time.Second {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 )
 
 // The lab failover and failback, Redis side: the primary region is
@@ -14,7 +15,7 @@ import (
 // disagrees) are moved to it; then the primary region comes back, its Redis
 // rejoins as a replica, and a Sentinel failover moves the master home.
 func TestFailoverToDRAndBack(t *testing.T) {
-	l := freshLab(t)
+	l := labtest.Fresh(t)
 	env := l.Env()
 	primary, dr := env["LAB_REDIS_PRIMARY_ADDR"], env["LAB_REDIS_DR_ADDR"]
 	sentinels := strings.Split(env["LAB_REDIS_SENTINELS"], ",")
