@@ -87,10 +87,7 @@ func (c *PromoteConfig) Validate() error {
 	if c.WaitSeconds < 0 {
 		errs = append(errs, steps.FieldErrorf("waitSeconds", "must be > 0, got %d", c.WaitSeconds))
 	}
-	if c.QueryTimeout == "" {
-		c.QueryTimeout = DefaultQueryTimeout
-	}
-	errs = append(errs, checkDuration("queryTimeout", c.QueryTimeout, true))
+	errs = append(errs, queryTimeout(&c.QueryTimeout))
 	return errors.Join(errs...)
 }
 
@@ -145,10 +142,7 @@ func (c *QueryConfig) Validate() error {
 	if c.SQL == "" {
 		errs = append(errs, steps.FieldErrorf("sql", "is required"))
 	}
-	if c.QueryTimeout == "" {
-		c.QueryTimeout = DefaultQueryTimeout
-	}
-	errs = append(errs, checkDuration("queryTimeout", c.QueryTimeout, true))
+	errs = append(errs, queryTimeout(&c.QueryTimeout))
 	if c.ExpectRows != nil && *c.ExpectRows < 0 {
 		errs = append(errs, steps.FieldErrorf("expectRows", "must be >= 0, got %d", *c.ExpectRows))
 	}
@@ -248,11 +242,17 @@ func (c *RejoinAsStandbyConfig) Validate() error {
 	if !steps.IsTemplate(c.OSUser) && !osUserPattern.MatchString(c.OSUser) {
 		errs = append(errs, steps.FieldErrorf("osUser", "is not a user name: %q", c.OSUser))
 	}
-	if c.QueryTimeout == "" {
-		c.QueryTimeout = DefaultQueryTimeout
-	}
-	errs = append(errs, checkDuration("queryTimeout", c.QueryTimeout, true))
+	errs = append(errs, queryTimeout(&c.QueryTimeout))
 	return errors.Join(errs...)
+}
+
+// queryTimeout fills a queryTimeout field left empty with
+// DefaultQueryTimeout and checks it.
+func queryTimeout(v *string) error {
+	if *v == "" {
+		*v = DefaultQueryTimeout
+	}
+	return checkDuration("queryTimeout", *v, true)
 }
 
 // checkDuration validates a duration field unless it is empty or templated

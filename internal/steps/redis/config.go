@@ -23,10 +23,7 @@ type PromoteConfig struct {
 
 // Validate fills defaults and checks every field.
 func (c *PromoteConfig) Validate() error {
-	if c.CallTimeout == "" {
-		c.CallTimeout = DefaultCallTimeout
-	}
-	return checkDuration("callTimeout", c.CallTimeout)
+	return callTimeout(&c.CallTimeout)
 }
 
 // SentinelMonitorConfig configures redis.sentinelMonitor: on every sentinel
@@ -58,22 +55,12 @@ type SentinelMonitorConfig struct {
 // Validate fills defaults and checks every field.
 func (c *SentinelMonitorConfig) Validate() error {
 	var errs []error
-	if c.Host == "" {
-		errs = append(errs, steps.FieldErrorf("host", "is required"))
-	}
-	if c.Port == "" {
-		errs = append(errs, steps.FieldErrorf("port", "is required"))
-	} else {
-		errs = append(errs, checkPort("port", c.Port))
-	}
+	errs = append(errs, checkHostPort(c.Host, c.Port)...)
 	if c.Quorum < 0 {
 		errs = append(errs, steps.FieldErrorf("quorum", "must be > 0, got %d", c.Quorum))
 	}
-	if c.CallTimeout == "" {
-		c.CallTimeout = DefaultCallTimeout
-	}
 	errs = append(errs,
-		checkDuration("callTimeout", c.CallTimeout),
+		callTimeout(&c.CallTimeout),
 		checkDuration("downAfter", c.DownAfter),
 		checkDuration("failoverTimeout", c.FailoverTimeout))
 	return errors.Join(errs...)
@@ -100,10 +87,7 @@ func (c *SentinelFailoverConfig) Validate() error {
 	} else {
 		errs = append(errs, checkAddr("expectMaster", c.ExpectMaster))
 	}
-	if c.CallTimeout == "" {
-		c.CallTimeout = DefaultCallTimeout
-	}
-	errs = append(errs, checkDuration("callTimeout", c.CallTimeout))
+	errs = append(errs, callTimeout(&c.CallTimeout))
 	return errors.Join(errs...)
 }
 
@@ -137,11 +121,31 @@ func (c *ReplicationStatusConfig) Validate() error {
 	if c.MasterAddr != "" {
 		errs = append(errs, checkAddr("masterAddr", c.MasterAddr))
 	}
-	if c.CallTimeout == "" {
-		c.CallTimeout = DefaultCallTimeout
-	}
-	errs = append(errs, checkDuration("callTimeout", c.CallTimeout))
+	errs = append(errs, callTimeout(&c.CallTimeout))
 	return errors.Join(errs...)
+}
+
+// callTimeout fills a callTimeout field left empty with
+// DefaultCallTimeout and checks it.
+func callTimeout(v *string) error {
+	if *v == "" {
+		*v = DefaultCallTimeout
+	}
+	return checkDuration("callTimeout", *v)
+}
+
+// checkHostPort checks the required host and port of a master.
+func checkHostPort(host, port string) []error {
+	var errs []error
+	if host == "" {
+		errs = append(errs, steps.FieldErrorf("host", "is required"))
+	}
+	if port == "" {
+		errs = append(errs, steps.FieldErrorf("port", "is required"))
+	} else {
+		errs = append(errs, checkPort("port", port))
+	}
+	return errs
 }
 
 // checkDuration validates a positive duration field unless it is empty
@@ -192,18 +196,8 @@ type ReplicaOfConfig struct {
 // Validate fills defaults and checks every field.
 func (c *ReplicaOfConfig) Validate() error {
 	var errs []error
-	if c.Host == "" {
-		errs = append(errs, steps.FieldErrorf("host", "is required"))
-	}
-	if c.Port == "" {
-		errs = append(errs, steps.FieldErrorf("port", "is required"))
-	} else {
-		errs = append(errs, checkPort("port", c.Port))
-	}
-	if c.CallTimeout == "" {
-		c.CallTimeout = DefaultCallTimeout
-	}
-	errs = append(errs, checkDuration("callTimeout", c.CallTimeout))
+	errs = append(errs, checkHostPort(c.Host, c.Port)...)
+	errs = append(errs, callTimeout(&c.CallTimeout))
 	return errors.Join(errs...)
 }
 
@@ -226,9 +220,6 @@ func (c *SentinelsHealthyConfig) Validate() error {
 	if c.ExpectMaster != "" {
 		errs = append(errs, checkAddr("expectMaster", c.ExpectMaster))
 	}
-	if c.CallTimeout == "" {
-		c.CallTimeout = DefaultCallTimeout
-	}
-	errs = append(errs, checkDuration("callTimeout", c.CallTimeout))
+	errs = append(errs, callTimeout(&c.CallTimeout))
 	return errors.Join(errs...)
 }
