@@ -41,6 +41,24 @@ func (e *FieldErrors) OneOf(field, v string, allowed ...string) {
 	e.Add(field, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
 }
 
+// ExactlyOne reports unless exactly one of the alternative fields names is
+// set (set[i] says whether names[i] is), on the first field: "one of a, b
+// is required" when none is, "at most one of a, b" when several are.
+func (e *FieldErrors) ExactlyOne(names []string, set ...bool) {
+	n := 0
+	for _, s := range set {
+		if s {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		e.Add(names[0], "one of %s is required", strings.Join(names, ", "))
+	case n > 1:
+		e.Add(names[0], "at most one of %s", strings.Join(names, ", "))
+	}
+}
+
 // Duration reports a duration field whose value v is not a Go duration or
 // is below min (see CheckDuration; empty and templated values pass). like
 // gives the examples of the "is not a duration (like …)" message; a min of

@@ -102,3 +102,15 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestExactlyOne(t *testing.T) {
+	var e FieldErrors
+	names := []string{"pod", "selector", "all"}
+	e.ExactlyOne(names, false, false, false)
+	e.ExactlyOne(names, false, true, false)
+	e.ExactlyOne(names, true, false, true)
+	want := []string{"pod: one of pod, selector, all is required", "pod: at most one of pod, selector, all"}
+	if got := messages(t, e); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -153,12 +153,7 @@ type ReplicatorRunningConfig struct {
 // Validate fills defaults and checks every field.
 func (c *ReplicatorRunningConfig) Validate() error {
 	var e errs
-	switch countSet(c.Name != "", c.NameContains != "") {
-	case 0:
-		e.Add("name", "one of name, nameContains is required")
-	case 2:
-		e.Add("name", "at most one of name, nameContains")
-	}
+	e.ExactlyOne([]string{"name", "nameContains"}, c.Name != "", c.NameContains != "")
 	if c.MinCount == nil {
 		one := 1
 		c.MinCount = &one

@@ -33,12 +33,7 @@ type Zone struct {
 }
 
 func (z *Zone) validate(e *errs) {
-	switch countSet(z.HostedZoneID != "", z.ZoneName != "") {
-	case 0:
-		e.Add("hostedZoneId", "one of hostedZoneId, zoneName is required")
-	case 2:
-		e.Add("hostedZoneId", "at most one of hostedZoneId, zoneName")
-	}
+	e.ExactlyOne([]string{"hostedZoneId", "zoneName"}, z.HostedZoneID != "", z.ZoneName != "")
 	e.match("hostedZoneId", z.HostedZoneID, hostedZoneID, "a hosted zone id such as Z1234567890ABC")
 	e.match("zoneName", z.ZoneName, dnsName, "a domain name")
 }

@@ -97,15 +97,4 @@ func (e *errs) ip(field, v string, want4, want6 bool) {
 	}
 }
 
-// countSet returns how many of the flags are true.
-func countSet(flags ...bool) int {
-	n := 0
-	for _, f := range flags {
-		if f {
-			n++
-		}
-	}
-	return n
-}
-
 func idx(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }

@@ -138,13 +138,7 @@ func (c *ScaleConfig) Validate() error {
 		c.Workload = WorkloadDeployment
 	}
 	e.OneOf("workload", c.Workload, WorkloadDeployment, WorkloadStatefulSet)
-	switch countSet(c.Name != "", c.Selector != "", c.All) {
-	case 0:
-		e.Add("name", "one of name, selector, all is required")
-	case 1:
-	default:
-		e.Add("name", "at most one of name, selector, all")
-	}
+	e.ExactlyOne([]string{"name", "selector", "all"}, c.Name != "", c.Selector != "", c.All)
 	e.name("name", c.Name)
 	e.selector("selector", c.Selector)
 	if c.Replicas == nil {

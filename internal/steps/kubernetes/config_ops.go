@@ -135,12 +135,7 @@ type PodTarget struct {
 
 func (t *PodTarget) validate(e *errs) {
 	e.namespace("namespace", t.Namespace, true)
-	switch countSet(t.Pod != "", t.Selector != "") {
-	case 0:
-		e.Add("pod", "one of pod, selector is required")
-	case 2:
-		e.Add("pod", "at most one of pod, selector")
-	}
+	e.ExactlyOne([]string{"pod", "selector"}, t.Pod != "", t.Selector != "")
 	e.name("pod", t.Pod)
 	e.selector("selector", t.Selector)
 	if t.Container != "" && !steps.IsTemplate(t.Container) && !dns1123Label.MatchString(t.Container) {
@@ -214,12 +209,7 @@ type ApplyConfig struct {
 func (c *ApplyConfig) Validate() error {
 	var e errs
 	e.namespace("namespace", c.Namespace, false)
-	switch countSet(c.File != "", c.Manifest != "") {
-	case 0:
-		e.Add("file", "one of file, manifest is required")
-	case 2:
-		e.Add("file", "at most one of file, manifest")
-	}
+	e.ExactlyOne([]string{"file", "manifest"}, c.File != "", c.Manifest != "")
 	if c.Manifest != "" && !steps.IsTemplate(c.Manifest) {
 		validateManifest(&e, c.Manifest)
 	}

@@ -129,15 +129,4 @@ func (e *errs) atLeast(field string, v *int, min int) {
 	}
 }
 
-// countSet returns how many of the flags are true.
-func countSet(flags ...bool) int {
-	n := 0
-	for _, f := range flags {
-		if f {
-			n++
-		}
-	}
-	return n
-}
-
 func itoa(i int) string { return strconv.Itoa(i) }
