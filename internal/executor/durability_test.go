@@ -24,7 +24,7 @@ import (
 )
 
 // The durability test runs the executor in a child process (this test
-// binary, re-executed as TestHelperProcess) over a SQLite file, kills it
+// binary, re-executed as the helper process, see TestMain) over a SQLite file, kills it
 // with SIGKILL at chosen points of a run, restarts it (Recover) and checks
 // that the run completes with every effect in place and no Apply called
 // while its step's Check already held.
@@ -122,23 +122,33 @@ func durableRunbook(dir string) *runbook.Runbook {
 		[]*runbook.Step{mk("s4", slowEffect), mk("s5", 0, "s4"), mk("s6", 0, "s4")})
 }
 
-// TestHelperProcess is the bot-like child process; it does nothing in a
-// normal test run.
-func TestHelperProcess(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
-		t.Skip("helper process for TestRunSurvivesSIGKILL")
+// TestMain runs the bot-like child process of TestRunSurvivesSIGKILL when
+// the test binary is re-executed as one, and the tests otherwise.
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		if err := helperProcess(); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// helperProcess is the child: it starts (or recovers) the durable run over
+// the store named by its environment and waits for it.
+func helperProcess() error {
 	dir, mode := os.Getenv("HELPER_DIR"), os.Getenv("HELPER_MODE")
 	ctx := context.Background()
 	st, err := openDurableStore(ctx, dir, os.Getenv("HELPER_DSN"))
 	if err != nil {
-		t.Fatalf("open store: %v", err)
+		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
 	ex, err := New(Config{Store: st, Owner: "bot-deployment-1", PlanHash: testHash,
 		PollInterval: 20 * time.Millisecond, MaxPollInterval: 50 * time.Millisecond})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	rb := durableRunbook(dir)
 	switch mode {
@@ -151,18 +161,21 @@ func TestHelperProcess(t *testing.T) {
 			}
 			return rb, nil
 		})
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
 	}
 	if err != nil {
-		t.Fatalf("%s: %v", mode, err)
+		return fmt.Errorf("%s: %w", mode, err)
 	}
 	if err := ex.Wait(ctx, durableRun); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	run, err := st.GetRun(ctx, durableRun)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Printf("run %s: %s %s\n", run.ID, run.State, run.StateReason)
+	return nil
 }
 
 // killPoint says when to kill the child.
@@ -335,7 +348,7 @@ func startHelper(t *testing.T, dir, dsn, mode string) *helper {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"=1", "HELPER_DIR="+dir, "HELPER_MODE="+mode, "HELPER_DSN="+dsn)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
