@@ -5,12 +5,16 @@ PKGS      ?= ./...
 BIN       := bin/bot
 export GOTOOLCHAIN := local
 
-.PHONY: build test lint bench demo clean
+.PHONY: build deps test lint bench demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/bot
 
-test:
+# PostgreSQL, Redis and Sentinel from Debian's packages, when missing.
+deps:
+	@scripts/install-deps
+
+test: deps
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 lint:
@@ -21,11 +25,11 @@ lint:
 # Benchmarks print figures (ns/step, wall/critical path, ack p99, RSS, lab
 # failover time); each lab or binary benchmark iteration is a whole lab or
 # process, so those run a fixed number of times.
-bench:
+bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/executor/ ./internal/runbook/ ./internal/store/...
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/chat/slack/ ./internal/lab/ ./cmd/bot/
 
-demo: build
+demo: deps build
 	./$(BIN) demo
 
 clean:
