@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -82,9 +83,18 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Env != nil {
 		ropts = append(ropts, runbook.WithEnv(o.Env))
 	}
+	if st, err := os.Stat(cfg.RunbookDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("load runbooks: %s is not a readable directory", cfg.RunbookDir)
+	}
 	cat, err := commands.NewDirCatalog(cfg.RunbookDir, reg, log.With("component", "runbooks"), ropts...)
-	if err != nil {
+	if cat == nil {
 		return nil, fmt.Errorf("load runbooks: %w", err)
+	}
+	if err != nil {
+		// One broken runbook must not keep the bot (and every other
+		// runbook) down during an incident: it is refused, named here and
+		// by `/failover list`, and the rest stay usable.
+		log.ErrorContext(ctx, "some runbooks do not load; they cannot be run until fixed", "dir", cfg.RunbookDir, "err", err)
 	}
 	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
