@@ -60,7 +60,14 @@ func (h *Handler) HandleAction(ctx context.Context, a chat.Action) {
 			h.ephemeral(ctx, a.Message.Channel, user.ID, fmt.Sprintf("Unknown run %q.", a.Value), true)
 			return
 		}
-		h.decide(ctx, attempt{run: run, user: user, decision: d, added: true, via: "button", channel: a.Message.Channel})
+		at := attempt{run: run, user: user, decision: d, added: true, via: "button", channel: a.Message.Channel}
+		// The value names the run; the button counts only on that run's
+		// plan message.
+		if a.Message != chat.MessageRef(run.ApprovalMsg) {
+			h.refuse(ctx, at, "wrong_message", fmt.Sprintf("This message is not the plan of run %s: your %s was not counted.", run.ID, d))
+			return
+		}
+		h.decide(ctx, at)
 	case "retry", "skip", "abort":
 		runID, stepID, _ := strings.Cut(a.Value, "/")
 		cmd := &Command{Verb: Verb(a.ActionID), Args: []string{runID}}

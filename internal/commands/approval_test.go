@@ -376,3 +376,31 @@ func TestARunThatCannotStartReleasesTheRunbook(t *testing.T) {
 		t.Errorf("the failed run still holds the runbook: %s", out.text())
 	}
 }
+
+// An Approve button counts only on the run's own plan message: a button
+// press whose message is another one (another run's plan, a stale copy, a
+// crafted payload) must not approve the run its value names.
+func TestApproveButtonOnAnotherMessageIsRefused(t *testing.T) {
+	f := newFixture(t)
+	run := f.startRun()
+	other := chat.MessageRef{Channel: run.ApprovalMsg.Channel, TS: "1111.2222"}
+	f.h.HandleAction(f.ctx, chat.Action{User: chat.User{ID: "oncall-2"}, Message: other, ActionID: "approve", Value: run.ID})
+	f.h.HandleAction(f.ctx, chat.Action{User: chat.User{ID: "oncall-3"}, Message: chat.MessageRef{Channel: "#elsewhere", TS: run.ApprovalMsg.TS}, ActionID: "approve", Value: run.ID})
+	if got := f.approvals(run.ID); len(got) != 0 {
+		t.Errorf("approvals from buttons on other messages were recorded: %v", got)
+	}
+	if got := f.run(run.ID).State; got != store.RunPending {
+		t.Errorf("run is %s, want pending", got)
+	}
+	if got := f.audit(run.ID, "approval.refused"); !slices.Equal(got, []string{"oncall-2 approval.refused[wrong_message]", "oncall-3 approval.refused[wrong_message]"}) {
+		t.Errorf("audit = %v", got)
+	}
+	if told := f.poster.ephemeralsTo("oncall-2"); len(told) != 1 || !told[0].Error {
+		t.Errorf("oncall-2 was told %v", told)
+	}
+	// The same button on the plan message still counts.
+	f.h.HandleAction(f.ctx, chat.Action{User: chat.User{ID: "oncall-2"}, Message: chat.MessageRef(run.ApprovalMsg), ActionID: "approve", Value: run.ID})
+	if got := f.approvals(run.ID); !slices.Equal(got, []string{"oncall-2:approve"}) {
+		t.Errorf("approvals = %v", got)
+	}
+}

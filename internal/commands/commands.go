@@ -10,7 +10,8 @@
 //	approval.granted     an approval counted [via, event, planHash]
 //	approval.refused     an approval or rejection was refused [reason: already_decided,
 //	                     expired, bot, self_approval, not_approver, stale_plan,
-//	                     already_approved, no_runbook, directory_error; decision, via, event]
+//	                     already_approved, no_runbook, directory_error, wrong_message;
+//	                     decision, via, event]
 //	approval.rejected    an approver rejected [via, event]
 //	approval.withdrawn   a removed reaction withdrew an approval [via, event]
 //	run.approved         quorum reached [approvers]
