@@ -470,3 +470,33 @@ func TestShutdownDrainsInFlightWork(t *testing.T) {
 		t.Errorf("last edit after shutdown = %q", m.Text)
 	}
 }
+
+// A panic value can carry anything the handler had in hand (a DSN with its
+// password, a token): the report in Slack says what happened, not the value.
+func TestPanicValueIsNotPostedInSlack(t *testing.T) {
+	const secretValue = "postgres://app:hunter2-s3cret@db:5432/app"
+	hs := newHarness(t, slackfake.Options{}, func(c *Config) { c.Workers = 1 })
+	hs.h.onCommand = func(ctx context.Context, req chat.Request, out chat.Responder) {
+		panic("connect " + secretValue + ": refused")
+	}
+	hs.h.onReact = func(ctx context.Context, r chat.Reaction) {
+		panic(errors.New("dial " + secretValue))
+	}
+	if _, err := hs.fake.SlashCommand("UALICE", "C1", "start lab"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.fake.React("UBOB", "C1", "1700000000.000500", "white_check_mark", true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "panic reports", func() bool {
+		return len(hs.fake.Ephemerals("UALICE")) == 1 && len(hs.fake.Thread("C1", "1700000000.000500")) == 1
+	})
+	for _, m := range []string{hs.fake.Ephemerals("UALICE")[0].Text, hs.fake.Thread("C1", "1700000000.000500")[0].Text} {
+		if !strings.Contains(m, "Internal error") {
+			t.Errorf("report = %q, want it to say there was an internal error", m)
+		}
+		if strings.Contains(m, "hunter2") {
+			t.Errorf("the panic value reached Slack: %q", m)
+		}
+	}
+}
