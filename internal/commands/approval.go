@@ -22,6 +22,9 @@ type attempt struct {
 	eventID  string
 	via      string // "reaction" or "button"
 	channel  string
+	// lookupErr is why the directory could not say who user is (then
+	// whether it is a bot is unknown).
+	lookupErr error
 }
 
 // HandleReaction counts ✅ (approve) and ❌ (reject) reactions on a plan
@@ -41,14 +44,15 @@ func (h *Handler) HandleReaction(ctx context.Context, r chat.Reaction) {
 	if run == nil {
 		return
 	}
-	h.decide(ctx, attempt{run: run, user: h.lookupUser(ctx, r.User), decision: d, added: r.Added,
-		eventID: r.EventID, via: "reaction", channel: r.Message.Channel})
+	user, lookupErr := h.lookupUser(ctx, r.User)
+	h.decide(ctx, attempt{run: run, user: user, decision: d, added: r.Added,
+		eventID: r.EventID, via: "reaction", channel: r.Message.Channel, lookupErr: lookupErr})
 }
 
 // HandleAction handles the buttons: approve/reject (value: run ID) on the
 // plan, retry/skip/abort (value: "runID/stepID") on a failed step.
 func (h *Handler) HandleAction(ctx context.Context, a chat.Action) {
-	user := h.lookupUser(ctx, a.User)
+	user, lookupErr := h.lookupUser(ctx, a.User)
 	switch a.ActionID {
 	case "approve", "reject":
 		d := store.Approve
@@ -60,7 +64,7 @@ func (h *Handler) HandleAction(ctx context.Context, a chat.Action) {
 			h.ephemeral(ctx, a.Message.Channel, user.ID, fmt.Sprintf("Unknown run %q.", a.Value), true)
 			return
 		}
-		at := attempt{run: run, user: user, decision: d, added: true, via: "button", channel: a.Message.Channel}
+		at := attempt{run: run, user: user, decision: d, added: true, via: "button", channel: a.Message.Channel, lookupErr: lookupErr}
 		// The value names the run; the button counts only on that run's
 		// plan message.
 		if a.Message != chat.MessageRef(run.ApprovalMsg) {
@@ -102,18 +106,19 @@ func (o *ephemeralOut) Ephemeral(ctx context.Context, m chat.Message) error {
 	return o.h.o.Poster.Ephemeral(ctx, o.channel, o.user, m)
 }
 
-// lookupUser completes a user known by ID only (name, bot flag).
-func (h *Handler) lookupUser(ctx context.Context, u chat.User) chat.User {
+// lookupUser completes a user known by ID only (name, bot flag). When the
+// directory fails it returns u as given and the error.
+func (h *Handler) lookupUser(ctx context.Context, u chat.User) (chat.User, error) {
 	full, err := h.o.Directory.User(ctx, u.ID)
 	if err != nil {
 		h.log.WarnContext(ctx, "look up user", "user", u.ID, h.errAttr(err))
-		return u
+		return u, err
 	}
 	full.IsBot = full.IsBot || u.IsBot
 	if full.ID == "" {
 		full.ID = u.ID
 	}
-	return full
+	return full, nil
 }
 
 // runByMessage finds the run whose plan message is ref.
@@ -175,6 +180,11 @@ func (h *Handler) decide(ctx context.Context, a attempt) {
 	}
 	if h.expireIfDue(ctx, run) {
 		h.refuse(ctx, a, "expired", fmt.Sprintf("The approval request for run %s expired; start a new run.", run.ID))
+		return
+	}
+	if a.lookupErr != nil {
+		// Unknown whether this is a bot: refuse rather than count it.
+		h.refuse(ctx, a, "directory_error", fmt.Sprintf("Could not check whether you may approve run %s: %s", run.ID, h.o.Scrub(a.lookupErr.Error())))
 		return
 	}
 	if a.user.IsBot {

@@ -404,3 +404,24 @@ func TestApproveButtonOnAnotherMessageIsRefused(t *testing.T) {
 		t.Errorf("approvals = %v", got)
 	}
 }
+
+// When the directory cannot say who someone is (users.info failing), the
+// bot cannot tell a bot from a person: the approval is refused, not
+// counted. deploy-bot is in the oncall group.
+func TestApprovalIsRefusedWhenTheDirectoryCannotTellABot(t *testing.T) {
+	f := newFixture(t)
+	f.h.o.Directory.(*fakeDir).down = []string{"deploy-bot"}
+	run := f.startRun()
+	f.react("oncall-2", run, yes, true, "a")
+	f.react("deploy-bot", run, yes, true, "b")
+	f.h.HandleAction(f.ctx, chat.Action{User: chat.User{ID: "deploy-bot"}, Message: chat.MessageRef(run.ApprovalMsg), ActionID: "approve", Value: run.ID})
+	if got := f.approvals(run.ID); !slices.Equal(got, []string{"oncall-2:approve"}) {
+		t.Errorf("approvals = %v, want oncall-2's only", got)
+	}
+	if got := f.run(run.ID).State; got != store.RunPending {
+		t.Errorf("run is %s, want pending", got)
+	}
+	if got := f.audit(run.ID, "approval.refused"); !slices.Equal(got, []string{"deploy-bot approval.refused[directory_error]", "deploy-bot approval.refused[directory_error]"}) {
+		t.Errorf("audit = %v", got)
+	}
+}

@@ -242,6 +242,8 @@ func (r *fakeResponder) text() string {
 type fakeDir struct {
 	groups map[string][]string
 	bots   []string
+	// down: users.info fails for these users.
+	down []string
 }
 
 func (d *fakeDir) Members(_ context.Context, g string) ([]string, error) {
@@ -252,6 +254,9 @@ func (d *fakeDir) Members(_ context.Context, g string) ([]string, error) {
 }
 
 func (d *fakeDir) User(_ context.Context, id string) (chat.User, error) {
+	if slices.Contains(d.down, id) {
+		return chat.User{ID: id}, fmt.Errorf("users.info %s: ratelimited", id)
+	}
 	return chat.User{ID: id, Name: id, IsBot: slices.Contains(d.bots, id)}, nil
 }
 
