@@ -32,15 +32,17 @@ var authErrors = map[string]bool{
 // Bot is a running Slack adapter: a socket-mode connection feeding a
 // chat.Handler through a bounded worker pool.
 type Bot struct {
-	cfg     Config
-	h       chat.Handler
-	log     *slog.Logger
-	api     *slack.Client
-	sm      *socketmode.Client
-	poster  *Poster
-	dir     *Directory
-	dedupe  *ttlSet
-	jobs    chan job
+	cfg    Config
+	h      chat.Handler
+	log    *slog.Logger
+	api    *slack.Client
+	sm     *socketmode.Client
+	poster *Poster
+	dir    *Directory
+	dedupe *ttlSet
+	jobs   chan job
+	// order keeps one person's reactions on one message in socket order.
+	order   *turns
 	workers sync.WaitGroup
 	// fatal receives the error code when Slack refuses the bot token.
 	fatal chan string
@@ -92,6 +94,7 @@ func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
 		sm:     sm,
 		dedupe: newTTLSet(cfg.DedupeTTL, cfg.DedupeSize, time.Now),
 		jobs:   make(chan job, cfg.QueueSize),
+		order:  newTurns(),
 		fatal:  make(chan string, 1),
 	}
 	b.poster = newPoster(api, httpc, cfg, log)
@@ -351,7 +354,10 @@ func (b *Bot) eventsAPI(ctx context.Context, evt socketmode.Event) {
 		b.log.Debug("slack event ignored", "type", ev.InnerEvent.Type)
 		return
 	}
-	if !b.tryEnqueue(job{kind: "reaction", reaction: &r}) {
+	key := r.Message.Channel + "/" + r.Message.TS + "/" + r.User.ID
+	ticket := b.order.issue(key)
+	if !b.tryEnqueue(job{kind: "reaction", reaction: &r, turnKey: key, ticket: ticket}) {
+		b.order.done(key, ticket)
 		ack = false
 		b.dedupe.Remove(eventID)
 		b.log.Error("slack work queue full; event left unacked for Slack to redeliver", "event_id", eventID, "queue", cap(b.jobs))

@@ -3,7 +3,9 @@ package slack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -498,5 +500,39 @@ func TestPanicValueIsNotPostedInSlack(t *testing.T) {
 		if strings.Contains(m, "hunter2") {
 			t.Errorf("the panic value reached Slack: %q", m)
 		}
+	}
+}
+
+// A person who adds ✅ and takes it back at once sends reaction_added then
+// reaction_removed. With several workers the removal must not be handled
+// before the addition (it would withdraw nothing, and the approval would
+// then count with the reaction gone).
+func TestReactionEventsOfOnePersonOnOneMessageAreHandledInOrder(t *testing.T) {
+	hs := newHarness(t, slackfake.Options{}, func(c *Config) { c.Workers = 4 })
+	var mu sync.Mutex
+	var seen []string
+	hs.h.onReact = func(ctx context.Context, r chat.Reaction) {
+		if r.Added {
+			time.Sleep(100 * time.Millisecond) // a slow store
+		}
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %t", r.User.ID, r.Added))
+		mu.Unlock()
+	}
+	if _, err := hs.fake.React("UBOB", "C1", "1700000000.000700", "white_check_mark", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.fake.React("UBOB", "C1", "1700000000.000700", "white_check_mark", false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both reactions handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if seen[0] != "UBOB true" || seen[1] != "UBOB false" {
+		t.Errorf("handled in the order %v, want the addition first", seen)
 	}
 }

@@ -20,6 +20,10 @@ type job struct {
 	reaction    *chat.Reaction
 	interaction *slack.InteractionCallback
 	queued      time.Time
+	// turnKey and ticket order the reactions of one person on one
+	// message (see turns).
+	turnKey string
+	ticket  uint64
 }
 
 // enqueue hands j to the pool without blocking the socket loop. When the
@@ -67,6 +71,10 @@ func (b *Bot) work() {
 }
 
 func (b *Bot) run(j job) {
+	if j.turnKey != "" {
+		b.order.wait(j.turnKey, j.ticket)
+		defer b.order.done(j.turnKey, j.ticket)
+	}
 	ctx, cancel := context.WithTimeoutCause(context.Background(), b.cfg.JobTimeout,
 		fmt.Errorf("slack: %s handler took longer than %s", j.kind, b.cfg.JobTimeout))
 	defer cancel()
