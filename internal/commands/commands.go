@@ -139,7 +139,7 @@ func RandomRunID(runbook string) string {
 
 // HandleCommand parses and executes one `/failover` command.
 func (h *Handler) HandleCommand(ctx context.Context, req chat.Request, out chat.Responder) {
-	log := h.log.With("user", req.User.ID, "text", req.Text)
+	log := h.log.With("user", req.User.ID, "text", h.o.Scrub(req.Text))
 	cmd, err := Parse(req.Text)
 	if err != nil {
 		h.fail(ctx, out, err.Error())
