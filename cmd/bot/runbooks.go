@@ -117,8 +117,8 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bot plan: %v\n", err)
 		return 2
 	}
-	log := app.NewLogger(cfg, stderr)
 	red := &secret.Redactor{}
+	log := app.NewLogger(cfg, stderr, red)
 	res := &secret.Resolver{Dir: cfg.SecretsDir, Redactor: red}
 	reg, err := builtin.Registry()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat/console"
 	"github.com/failoverbot/failoverbot/internal/chat/slack"
 	"github.com/failoverbot/failoverbot/internal/config"
+	"github.com/failoverbot/failoverbot/internal/secret"
 )
 
 // shutdownTimeout bounds the draining of work when the bot stops.
@@ -31,7 +32,8 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	log := app.NewLogger(cfg, stderr)
+	red := &secret.Redactor{}
+	log := app.NewLogger(cfg, stderr, red)
 	scfg, err := slack.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot serve: %v\n", err)
@@ -42,7 +44,7 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bot serve: %v\n", err)
 		return 2
 	}
-	a, err := app.New(ctx, app.Options{Config: cfg, Poster: bot.Poster(), Directory: bot.Directory(), Logger: log})
+	a, err := app.New(ctx, app.Options{Config: cfg, Poster: bot.Poster(), Directory: bot.Directory(), Logger: log, Redactor: red})
 	if err != nil {
 		fmt.Fprintf(stderr, "bot serve: %v\n", err)
 		return 1
@@ -108,10 +110,11 @@ type consoleRun struct {
 }
 
 func runConsole(ctx context.Context, c consoleRun) (err error) {
-	log := app.NewLogger(c.cfg, c.stderr)
+	red := &secret.Redactor{}
+	log := app.NewLogger(c.cfg, c.stderr, red)
 	poster := console.NewPoster(c.out)
 	o := c.opts
-	o.Config, o.Poster, o.Logger = c.cfg, poster, log
+	o.Config, o.Poster, o.Logger, o.Redactor = c.cfg, poster, log, red
 	o.Directory = &console.StaticDirectory{Groups: c.cfg.Groups}
 	a, err := app.New(ctx, o)
 	if err != nil {

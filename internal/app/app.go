@@ -47,6 +47,10 @@ type Options struct {
 	Executor executor.Config
 	// CardInterval overrides the least time between two card edits.
 	CardInterval time.Duration
+	// Redactor learns every resolved secret; pass the one the logger
+	// scrubs with (NewLogger) so that logs never show a secret. Nil means
+	// a new one.
+	Redactor *secret.Redactor
 }
 
 // App is a wired bot.
@@ -77,7 +81,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register step kinds: %w", err)
 	}
-	red := &secret.Redactor{}
+	red := o.Redactor
+	if red == nil {
+		red = &secret.Redactor{}
+	}
 	res := &secret.Resolver{Dir: cfg.SecretsDir, Lookup: o.Env, Redactor: red}
 	ropts := []runbook.Option{runbook.WithSecrets(res), runbook.WithLogger(log)}
 	if o.Env != nil {
@@ -164,13 +171,15 @@ func (a *App) Close(ctx context.Context) error {
 	return errors.Join(err, a.Store.Close())
 }
 
-// NewLogger builds the process logger from the configuration.
-func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+// NewLogger builds the process logger from the configuration; every record
+// is scrubbed of the secrets red knows.
+func NewLogger(cfg config.Config, w io.Writer, red *secret.Redactor) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(secret.NewLogHandler(h, red))
 }

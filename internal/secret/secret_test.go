@@ -86,3 +86,21 @@ func TestShortValuesAreNotRedacted(t *testing.T) {
 		t.Fatal("nil redactor changed text")
 	}
 }
+
+func TestLogHandlerScrubsMessagesAttributesErrorsAndGroups(t *testing.T) {
+	red := &Redactor{}
+	red.Add("hunter22")
+	var out strings.Builder
+	log := slog.New(NewLogHandler(slog.NewTextHandler(&out, nil), red)).With("dsn", "postgres://u:hunter22@db")
+	log.Error("connect failed: password hunter22", "err", errors.New("auth hunter22 refused"),
+		slog.Group("conn", "pw", "hunter22"), "n", 3)
+	got := out.String()
+	if strings.Contains(got, "hunter22") {
+		t.Fatalf("a secret reached the log: %s", got)
+	}
+	for _, want := range []string{"connect failed", "dsn=", "err=", "conn.pw=", "n=3", Redacted} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lost %q: %s", want, got)
+		}
+	}
+}
