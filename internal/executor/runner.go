@@ -16,6 +16,10 @@ import (
 // errLeaseLost stops a runner whose run was taken over by another executor.
 var errLeaseLost = errors.New("lease on the run was lost to another executor")
 
+// errLeaseNotRenewed stops a runner whose lease ended before it could be
+// renewed.
+var errLeaseNotRenewed = errors.New("lease on the run expired without a renewal")
+
 // startRunner executes the run in a new goroutine. The caller holds opMu
 // and has persisted the run as running.
 func (c *runCtl) startRunner() {
@@ -55,16 +59,34 @@ func (c *runCtl) startRunner() {
 	}()
 }
 
-// renewLease keeps the run's lease while the runner lives.
+// renewLease keeps the run's lease while the runner lives. When the lease
+// ends without a renewal (the store cannot be reached), it stops the
+// runner, cancelling any Apply in flight: once the lease has expired
+// another executor may take the run over and apply the same step.
 func (c *runCtl) renewLease(ctx context.Context, stop context.CancelCauseFunc) {
 	t := time.NewTicker(c.e.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	for {
+		c.mu.Lock()
+		until := c.leaseUntil
+		c.mu.Unlock()
+		expiry := time.NewTimer(time.Until(until))
 		select {
 		case <-ctx.Done():
+			expiry.Stop()
 			return
+		case <-expiry.C:
+			if !c.leaseHeld() {
+				c.e.log.ErrorContext(ctx, "the run's lease expired without a renewal: stopping", "run", c.id)
+				stop(errLeaseNotRenewed)
+				return
+			}
 		case <-t.C:
-			err := c.claim(ctx)
+			expiry.Stop()
+			// A renewal that ends after the lease is of no use: bound it.
+			rctx, cancel := context.WithDeadline(ctx, until)
+			err := c.claim(rctx)
+			cancel()
 			switch {
 			case err == nil:
 			case errors.Is(err, store.ErrLeaseHeld):
@@ -73,6 +95,11 @@ func (c *runCtl) renewLease(ctx context.Context, stop context.CancelCauseFunc) {
 				return
 			case ctx.Err() == nil:
 				c.e.log.WarnContext(ctx, "renew lease", "run", c.id, "err", c.e.scrub(err.Error()))
+				if !c.leaseHeld() {
+					c.e.log.ErrorContext(ctx, "the run's lease expired without a renewal: stopping", "run", c.id)
+					stop(errLeaseNotRenewed)
+					return
+				}
 			}
 		}
 	}
