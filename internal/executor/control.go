@@ -205,12 +205,19 @@ func (e *Executor) Abort(ctx context.Context, runID, by string) error {
 		c.opMu.Unlock()
 		return fmt.Errorf("abort run %s: %w: it has not started (reject or cancel the request instead)", runID, ErrNotRunning)
 	}
-	c.mu.Lock()
-	active, cancel, done := c.active, c.cancel, c.done
-	c.mu.Unlock()
-	if active {
+	wasActive := false
+	for {
+		c.mu.Lock()
+		active, cancel, done := c.active, c.cancel, c.done
+		c.mu.Unlock()
+		if !active {
+			break
+		}
+		wasActive = true
 		// Wait for the runner without holding opMu: it may be waiting for
 		// opMu itself to record a pause; cancelled, it records nothing.
+		// A Resume may slip in while opMu is free and start a new runner:
+		// loop until none is active, so no runner outlives the abort.
 		cancel(errAborted)
 		c.opMu.Unlock()
 		select {
@@ -221,7 +228,7 @@ func (e *Executor) Abort(ctx context.Context, runID, by string) error {
 		c.opMu.Lock()
 	}
 	defer c.opMu.Unlock()
-	if !active && run.State == store.RunRunning {
+	if !wasActive && run.State == store.RunRunning {
 		if err := c.claim(ctx); err != nil {
 			return fmt.Errorf("abort run %s: %w", runID, err)
 		}
