@@ -214,8 +214,10 @@ func TestButtonPressBecomesAnAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs.h.wait(t, "action:retry")
-	if _, ok := hs.fake.AckOf(env); !ok {
-		t.Error("interactive envelope not acked")
+	// The ack is sent before the work, but the fake reads it off the
+	// socket concurrently: wait for it rather than race it.
+	if _, err := hs.fake.WaitAck(ctxT(t), env); err != nil {
+		t.Errorf("interactive envelope not acked: %v", err)
 	}
 	want := chat.Action{User: chat.User{ID: "UCAROL", Name: "carol"}, ActionID: "retry", Value: "run-1/promote_db",
 		Message: chat.MessageRef{Channel: "C9", TS: "1700000000.000200"}}
