@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
@@ -90,14 +88,7 @@ func labControl(ctx context.Context, dir, verb, arg string, stdout io.Writer) er
 		}
 		fmt.Fprint(stdout, st)
 	case "env":
-		keys := make([]string, 0, len(r.State.Env))
-		for k := range r.State.Env {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(stdout, "export %s='%s'\n", k, strings.ReplaceAll(r.State.Env[k], "'", `'\''`))
-		}
+		fmt.Fprint(stdout, lab.ExportLines(r.State.Env))
 	case "fail":
 		mode := lab.FailMode(arg)
 		switch mode {

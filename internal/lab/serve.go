@@ -149,16 +149,22 @@ func writeState(dir string, st *State) error {
 	if err := writeFileAtomic(filepath.Join(dir, stateFile), b); err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(st.Env))
-	for k := range st.Env {
+	return writeFileAtomic(filepath.Join(dir, envFile), []byte(ExportLines(st.Env)))
+}
+
+// ExportLines renders env as shell `export NAME='value'` lines, sorted, for
+// `eval "$(bot lab env)"`.
+func ExportLines(env map[string]string) string {
+	keys := make([]string, 0, len(env))
+	for k := range env {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var sb strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&sb, "export %s='%s'\n", k, strings.ReplaceAll(st.Env[k], "'", `'\''`))
+		fmt.Fprintf(&sb, "export %s='%s'\n", k, strings.ReplaceAll(env[k], "'", `'\''`))
 	}
-	return writeFileAtomic(filepath.Join(dir, envFile), []byte(sb.String()))
+	return sb.String()
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -63,10 +63,7 @@ func (c *NodesReadyConfig) Validate() error {
 	if c.AllReady && c.Expect == ExpectDown {
 		e.Add("allReady", "only applies with expect: up")
 	}
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }
 
@@ -98,10 +95,7 @@ func (c *PodsReadyConfig) Validate() error {
 	e.selector("selector", c.Selector)
 	e.atLeast("minReady", c.MinReady, 1)
 	e.atLeast("maxRestarts", c.MaxRestarts, 0)
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }
 
@@ -150,10 +144,7 @@ func (c *ScaleConfig) Validate() error {
 		t := true
 		c.WaitReady = &t
 	}
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }
 
@@ -209,10 +200,7 @@ func (c *ResourcesPresentConfig) Validate() error {
 		c.MinCount = &n
 	}
 	e.atLeast("minCount", c.MinCount, 0)
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }
 
@@ -244,9 +232,6 @@ func (c *ServiceAddressConfig) Validate() error {
 		c.Require = AddressAny
 	}
 	e.OneOf("require", c.Require, AddressAny, AddressHostname, AddressIP)
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }

@@ -55,10 +55,7 @@ func (c *EventsConfig) Validate() error {
 		e.Add("limit", "must be between 1 and 1000, got %d", c.Limit)
 	}
 	e.atLeast("maxWarnings", c.MaxWarnings, 0)
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }
 
@@ -96,10 +93,7 @@ func (c *LogsConfig) Validate() error {
 			e.Add("failPattern", "is not a regular expression: %v", err)
 		}
 	}
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }
 
@@ -131,9 +125,6 @@ func (c *PodMetricsConfig) Validate() error {
 			e.Add(q.field, "is not a quantity (like 500m, 2, 512Mi), got %q", q.v)
 		}
 	}
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }

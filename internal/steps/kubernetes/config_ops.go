@@ -48,10 +48,7 @@ func (c *PatchConfig) Validate() error {
 	}
 	e.OneOf("type", c.Type, PatchStrategic, PatchMerge, PatchJSON)
 	c.validatePatch(&e)
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }
 
@@ -213,10 +210,7 @@ func (c *ApplyConfig) Validate() error {
 	if c.Manifest != "" && !steps.IsTemplate(c.Manifest) {
 		validateManifest(&e, c.Manifest)
 	}
-	if c.RequestTimeout == "" {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	e.duration("requestTimeout", c.RequestTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }
 

@@ -109,6 +109,14 @@ func (e *errs) duration(field, v string) {
 	e.Duration(field, v, time.Nanosecond, "10s, 2m")
 }
 
+// requestTimeout fills the default API request timeout and checks it.
+func (e *errs) requestTimeout(v *string) {
+	if *v == "" {
+		*v = DefaultRequestTimeout
+	}
+	e.duration("requestTimeout", *v)
+}
+
 // command checks an argv list.
 func (e *errs) command(field string, argv []string) {
 	if len(argv) == 0 {
