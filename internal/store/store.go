@@ -167,8 +167,12 @@ type Store interface {
 	// UpdateRun stores r if the stored version equals r.Version, and
 	// increments r.Version; otherwise ErrConflict. Moving a run back into
 	// an active state fails with ErrActiveRun if another run of its
-	// runbook became active meanwhile.
+	// runbook became active meanwhile. Card is not written: SetCard owns it.
 	UpdateRun(ctx context.Context, r *Run) error
+	// SetCard records where the run's progress card lives, without
+	// changing Version (the card never races the executor); ErrNotFound
+	// for an unknown run.
+	SetCard(ctx context.Context, id string, ref MessageRef) error
 	// ClaimRun makes owner the run's owner until now+ttl if the run has no
 	// owner, is owned by owner, or its lease has expired; otherwise
 	// ErrLeaseHeld. It returns the updated run. A claim (also a renewal)

@@ -61,10 +61,10 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.Run, error) {
 	return r, nil
 }
 
-// UpdateRun stores r if the stored Version equals r.Version and then
-// increments r.Version; otherwise store.ErrConflict (store.ErrNotFound if
-// there is no such run, store.ErrActiveRun if r would become a second
-// active run of its runbook).
+// UpdateRun stores r (all but its Card, which SetCard owns) if the stored
+// Version equals r.Version and then increments r.Version; otherwise
+// store.ErrConflict (store.ErrNotFound if there is no such run,
+// store.ErrActiveRun if r would become a second active run of its runbook).
 func (s *Store) UpdateRun(ctx context.Context, r *store.Run) error {
 	if err := record.Run(r); err != nil {
 		return fmt.Errorf("update run %q: %w", r.ID, err)
@@ -75,11 +75,11 @@ func (s *Store) UpdateRun(ctx context.Context, r *store.Run) error {
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE runs SET runbook=$1, plan_hash=$2, params=$3, requester=$4,
 		reason=$5, state=$6, state_reason=$7, created_at=$8, started_at=$9, ended_at=$10,
-		approval_channel=$11, approval_ts=$12, card_channel=$13, card_ts=$14, owner=$15, lease_until=$16,
-		version=version+1 WHERE id=$17 AND version=$18`,
+		approval_channel=$11, approval_ts=$12, owner=$13, lease_until=$14,
+		version=version+1 WHERE id=$15 AND version=$16`,
 		r.Runbook, r.PlanHash, params, r.Requester, r.Reason, string(r.State), r.StateReason,
 		ts(r.CreatedAt), ts(r.StartedAt), ts(r.EndedAt), r.ApprovalMsg.Channel, r.ApprovalMsg.TS,
-		r.Card.Channel, r.Card.TS, r.Owner, ts(r.LeaseUntil), r.ID, r.Version)
+		r.Owner, ts(r.LeaseUntil), r.ID, r.Version)
 	if isActiveRunViolation(err) {
 		return fmt.Errorf("update run %s of %s to %s: %w", r.ID, r.Runbook, r.State, store.ErrActiveRun)
 	}
@@ -94,6 +94,19 @@ func (s *Store) UpdateRun(ctx context.Context, r *store.Run) error {
 		return fmt.Errorf("update run %s: version %d, stored %d: %w", r.ID, r.Version, cur.Version, store.ErrConflict)
 	}
 	r.Version++
+	return nil
+}
+
+// SetCard records where the run's progress card lives. It does not change
+// the run's Version, so it never conflicts with the executor's writes.
+func (s *Store) SetCard(ctx context.Context, id string, ref store.MessageRef) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE runs SET card_channel=$1, card_ts=$2 WHERE id=$3`, ref.Channel, ref.TS, id)
+	if err != nil {
+		return fmt.Errorf("set card of run %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set card of run %s: %w", id, store.ErrNotFound)
+	}
 	return nil
 }
 

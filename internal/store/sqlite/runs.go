@@ -57,10 +57,10 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.Run, error) {
 	return r, nil
 }
 
-// UpdateRun stores r if the stored Version equals r.Version and then
-// increments r.Version; otherwise store.ErrConflict (store.ErrNotFound if
-// there is no such run, store.ErrActiveRun if r would become a second
-// active run of its runbook).
+// UpdateRun stores r (all but its Card, which SetCard owns) if the stored
+// Version equals r.Version and then increments r.Version; otherwise
+// store.ErrConflict (store.ErrNotFound if there is no such run,
+// store.ErrActiveRun if r would become a second active run of its runbook).
 func (s *Store) UpdateRun(ctx context.Context, r *store.Run) error {
 	if err := record.Run(r); err != nil {
 		return fmt.Errorf("update run %q: %w", r.ID, err)
@@ -71,7 +71,7 @@ func (s *Store) UpdateRun(ctx context.Context, r *store.Run) error {
 	}
 	res, err := s.updateRun.ExecContext(ctx, r.Runbook, r.PlanHash, params, r.Requester, r.Reason,
 		string(r.State), r.StateReason, micros(r.CreatedAt), micros(r.StartedAt), micros(r.EndedAt),
-		r.ApprovalMsg.Channel, r.ApprovalMsg.TS, r.Card.Channel, r.Card.TS, r.Owner, micros(r.LeaseUntil),
+		r.ApprovalMsg.Channel, r.ApprovalMsg.TS, r.Owner, micros(r.LeaseUntil),
 		r.ID, r.Version)
 	if isActiveRunViolation(err) {
 		return fmt.Errorf("update run %s of %s to %s: %w", r.ID, r.Runbook, r.State, store.ErrActiveRun)
@@ -91,6 +91,22 @@ func (s *Store) UpdateRun(ctx context.Context, r *store.Run) error {
 		return fmt.Errorf("update run %s: version %d, stored %d: %w", r.ID, r.Version, cur.Version, store.ErrConflict)
 	}
 	r.Version++
+	return nil
+}
+
+// SetCard records where the run's progress card lives. It does not change
+// the run's Version, so it never conflicts with the executor's writes.
+func (s *Store) SetCard(ctx context.Context, id string, ref store.MessageRef) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE runs SET card_channel=?, card_ts=? WHERE id=?`, ref.Channel, ref.TS, id)
+	if err != nil {
+		return fmt.Errorf("set card of run %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err == nil {
+			err = store.ErrNotFound
+		}
+		return fmt.Errorf("set card of run %s: %w", id, err)
+	}
 	return nil
 }
 

@@ -158,7 +158,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.createRun, `INSERT INTO runs (` + runCols + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`},
 		{s.w, &s.updateRun, `UPDATE runs SET runbook=?, plan_hash=?, params=?, requester=?, reason=?, state=?,
 			state_reason=?, created_at=?, started_at=?, ended_at=?, approval_channel=?, approval_ts=?,
-			card_channel=?, card_ts=?, owner=?, lease_until=?, version=version+1
+			owner=?, lease_until=?, version=version+1
 			WHERE id=? AND version=?`},
 		{s.w, &s.claimRun, `UPDATE runs SET owner=?1, lease_until=?2, version=version+1
 			WHERE id=?3 AND (owner='' OR owner=?1 OR lease_until IS NULL OR lease_until<=?4)

@@ -219,11 +219,38 @@ func testUpdateRun(t *testing.T, open Opener) {
 	if next.Version != 2 {
 		t.Errorf("Version after UpdateRun = %d, want 2", next.Version)
 	}
-	equal(t, "GetRun after UpdateRun", mustGet(t, s, "r1"), utc(next))
+	// The card is SetCard's: UpdateRun leaves the stored one as it was.
+	want := utc(next)
+	want.Card = r.Card
+	equal(t, "GetRun after UpdateRun", mustGet(t, s, "r1"), want)
 	next.State = store.RunSucceeded
 	if err := s.UpdateRun(ctx(t), next); err != nil || next.Version != 3 {
 		t.Fatalf("second UpdateRun: %v, Version %d", err, next.Version)
 	}
+}
+
+func testSetCard(t *testing.T, open Opener) {
+	s := open(t)
+	c := ctx(t)
+	r := mustCreate(t, s, fullRun("r1", "rb", store.RunRunning))
+	ref := store.MessageRef{Channel: "C9", TS: "9.9"}
+	if err := s.SetCard(c, "r1", ref); err != nil {
+		t.Fatal(err)
+	}
+	got := mustGet(t, s, "r1")
+	if got.Card != ref || got.Version != r.Version {
+		t.Errorf("after SetCard: card %+v version %d, want %+v and the unchanged version %d", got.Card, got.Version, ref, r.Version)
+	}
+	// The executor's copy, read before the card was set, still writes,
+	// and does not erase the card.
+	r.State = store.RunPaused
+	if err := s.UpdateRun(c, r); err != nil {
+		t.Fatalf("UpdateRun after SetCard: %v", err)
+	}
+	if got := mustGet(t, s, "r1"); got.Card != ref || got.State != store.RunPaused {
+		t.Errorf("after UpdateRun: card %+v state %s, want %+v and paused", got.Card, got.State, ref)
+	}
+	wantErr(t, "SetCard of an unknown run", s.SetCard(c, "nope", ref), store.ErrNotFound)
 }
 
 func testStaleVersion(t *testing.T, open Opener) {

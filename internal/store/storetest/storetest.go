@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"moving a run back to active while another is active is ErrActiveRun", testReactivate},
 		{"UpdateRun stores every field and increments Version", testUpdateRun},
 		{"UpdateRun with a stale Version is ErrConflict", testStaleVersion},
+		{"SetCard records the card without changing Version", testSetCard},
 		{"ClaimRun takes a free run and refuses a held one", testClaimHeld},
 		{"ClaimRun by the same owner renews the lease", testClaimRenew},
 		{"ClaimRun takes over an expired lease and fences the old owner", testClaimExpired},
