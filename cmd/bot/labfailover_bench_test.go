@@ -122,7 +122,7 @@ func newBenchFailover(b *testing.B) *benchFailover {
 	}
 	script := "/failover start lab-failover benchmark\n/approve last --as oncall-2\n"
 	err = console.Run(ctx, console.Options{In: strings.NewReader(script), Out: io.Discard, As: "oncall-1",
-		Handler: a.Handler, Poster: poster, Store: a.Store, Script: true})
+		Handler: a.Handler, Poster: poster, Runs: a.Handler, Script: true})
 	if err != nil {
 		b.Fatalf("request the failover: %v", err)
 	}

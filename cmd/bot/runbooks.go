@@ -14,13 +14,13 @@ import (
 	"github.com/failoverbot/failoverbot/internal/app"
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/chat/console"
+	"github.com/failoverbot/failoverbot/internal/commands"
 	"github.com/failoverbot/failoverbot/internal/config"
 	"github.com/failoverbot/failoverbot/internal/executor"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/steps/builtin"
-	"github.com/failoverbot/failoverbot/internal/store/sqlite"
 )
 
 // cmdValidate checks runbook files and prints every error with its place.
@@ -138,32 +138,15 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bot plan %s: %s\n", rb.Name, red.Scrub(err.Error()))
 		return 1
 	}
-	// The dry run writes nothing: a throwaway store satisfies the executor.
-	tmp, err := os.MkdirTemp("", "bot-plan-")
-	if err != nil {
-		fmt.Fprintf(stderr, "bot plan: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	st, err := sqlite.Open(ctx, filepath.Join(tmp, "plan.db"), log)
-	if err != nil {
-		fmt.Fprintf(stderr, "bot plan: %v\n", err)
-		return 1
-	}
-	defer st.Close()
-	ex, err := executor.New(executor.Config{Store: st, Owner: "plan", Logger: log, Redactor: red})
-	if err != nil {
-		fmt.Fprintf(stderr, "bot plan: %v\n", err)
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	plan, err := ex.Plan(ctx, rb, bound)
+	planner := &executor.Planner{Logger: log, Redactor: red}
+	plan, err := planner.Plan(ctx, rb, bound)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot plan %s: %s\n", rb.Name, red.Scrub(err.Error()))
 		return 1
 	}
-	view := &chat.PlanView{Runbook: rb.Name, PlanHash: plan.Hash, Params: bound, Steps: plan.Steps}
+	view := &chat.PlanView{Runbook: rb.Name, PlanHash: plan.Hash, Params: bound, Steps: commands.PlanSteps(plan)}
 	fmt.Fprintln(stdout, red.Scrub(console.Render(chat.Message{View: view})))
 	return 0
 }

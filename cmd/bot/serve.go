@@ -129,6 +129,6 @@ func runConsole(ctx context.Context, c consoleRun) (err error) {
 		return err
 	}
 	return console.Run(ctx, console.Options{In: c.in, Out: c.out, As: c.as, Handler: a.Handler, Poster: poster,
-		Store: a.Store, Script: c.script, ApproveEmoji: c.cfg.ApproveEmoji, RejectEmoji: c.cfg.RejectEmoji,
+		Runs: a.Handler, Script: c.script, ApproveEmoji: c.cfg.ApproveEmoji, RejectEmoji: c.cfg.RejectEmoji,
 		Settle: a.Cards.Flush})
 }

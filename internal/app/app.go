@@ -19,6 +19,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/commands"
 	"github.com/failoverbot/failoverbot/internal/config"
 	"github.com/failoverbot/failoverbot/internal/executor"
+	"github.com/failoverbot/failoverbot/internal/notify"
 	"github.com/failoverbot/failoverbot/internal/notify/card"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/secret"
@@ -45,8 +46,6 @@ type Options struct {
 	// (poll intervals); Store, Sink, Owner, Logger, Redactor and Runbooks
 	// are always set here.
 	Executor executor.Config
-	// CardInterval overrides the least time between two card edits.
-	CardInterval time.Duration
 	// Redactor learns every resolved secret; pass the one the logger
 	// scrubs with (NewLogger) so that logs never show a secret. Nil means
 	// a new one.
@@ -109,19 +108,19 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a := &App{Store: st, Registry: reg, Catalog: cat, Redactor: red, Logger: log}
 	a.Cards, err = card.New(card.Options{Poster: o.Poster, Store: st, Runbooks: cat.Get,
-		Interval: o.CardInterval, Logger: log.With("component", "card")})
+		Logger: log.With("component", "card")})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("progress card: %w", err), st.Close())
 	}
 	ec := o.Executor
-	ec.Store, ec.Sink, ec.Owner, ec.LeaseTTL = st, a.Cards, cfg.Instance, cfg.LeaseTTL
+	ec.Store, ec.Sink, ec.Owner, ec.LeaseTTL = st, notify.Fanout{a.Cards}, cfg.Instance, cfg.LeaseTTL
 	ec.Logger, ec.Redactor, ec.Runbooks = log.With("component", "executor"), red, cat.Get
 	a.Executor, err = executor.New(ec)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("executor: %w", err), st.Close())
 	}
 	a.Handler, err = commands.New(commands.Options{
-		Catalog: cat, Executor: a.Executor, Store: st, Directory: o.Directory, Poster: o.Poster,
+		Catalog: cat, Planner: a.Executor.Planner(), Executor: a.Executor, Store: st, Directory: o.Directory, Poster: o.Poster,
 		Cards: a.Cards, Responders: commands.Access{Groups: cfg.Responders.Groups, Users: cfg.Responders.Users},
 		ApproveEmoji: cfg.ApproveEmoji, RejectEmoji: cfg.RejectEmoji, Secrets: res, Scrub: red.Scrub,
 		Logger: log.With("component", "commands"),

@@ -86,6 +86,22 @@ type Handler interface {
 	HandleAction(ctx context.Context, a Action)
 }
 
+// RunStatus is what an adapter may ask about a run, e.g. the console's
+// /approve (which message to react to) and /wait (has it stopped).
+type RunStatus struct {
+	ID string
+	// State is the run's state (pending_approval, running, paused, …) and
+	// Reason why it is in it.
+	State  string
+	Reason string
+	// Approval is the message approvals of the run are given on (its plan
+	// message; "" TS when there is none).
+	Approval MessageRef
+	// Stopped: the run ended or paused; Succeeded: it ended well.
+	Stopped   bool
+	Succeeded bool
+}
+
 // CheckResult is one assessment check.
 type CheckResult struct {
 	ID       string
@@ -135,6 +151,9 @@ type PlanView struct {
 	ExpiresAt        time.Time
 	// State: pending, approved, rejected, expired ("" for a plain plan).
 	State string
+	// ApproveEmoji and RejectEmoji are the reactions that approve and
+	// reject ("" for white_check_mark and x).
+	ApproveEmoji, RejectEmoji string
 }
 
 // StepProgress is one step's line on the progress card.

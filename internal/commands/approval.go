@@ -208,9 +208,9 @@ func (h *Handler) decide(ctx context.Context, a attempt) {
 		h.refuse(ctx, a, "not_approver", fmt.Sprintf("You are not an approver of %s (approvers: %s).", rb.Name, h.describeAccess(approvers(rb, h.o.Responders))))
 		return
 	}
-	if hash, err := PlanHash(rb, run.Params); err != nil || hash != run.PlanHash {
+	if rb.PlanHash(run.Params) != run.PlanHash {
 		reason := fmt.Sprintf("runbook %s changed since the plan was posted: approvals of run %s are void", rb.Name, run.ID)
-		if ended := h.endRun(ctx, run.ID, store.RunExpired, reason, "bot"); ended != nil {
+		if ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) { return h.o.Executor.Expire(ctx, run.ID, reason) }); ended != nil {
 			h.updatePlan(ctx, ended)
 		}
 		h.refuse(ctx, a, "stale_plan", fmt.Sprintf("The runbook %s changed since this plan was posted: approvals of run %s are void. Start a new run to see the new plan.", rb.Name, run.ID))
@@ -299,7 +299,7 @@ func (h *Handler) reject(ctx context.Context, a attempt) {
 		h.log.ErrorContext(ctx, "put rejection", "run", run.ID, h.errAttr(err))
 	}
 	h.audit(ctx, run.ID, a.user.ID, "approval.rejected", a.user.ID+" rejected the plan", map[string]string{"via": a.via, "event": a.eventID})
-	if ended := h.endRun(ctx, run.ID, store.RunRejected, "rejected by "+a.user.ID, a.user.ID); ended != nil {
+	if ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) { return h.o.Executor.Reject(ctx, run.ID, a.user.ID) }); ended != nil {
 		h.updatePlan(ctx, ended)
 	}
 	h.ephemeral(ctx, a.channel, a.user.ID, fmt.Sprintf("You rejected run %s.", run.ID), false)
@@ -328,29 +328,18 @@ func (h *Handler) withdraw(ctx context.Context, a attempt) {
 
 // quorum starts an approved run. Called with h.mu held.
 func (h *Handler) quorum(ctx context.Context, runID string, rb *runbook.Runbook, by []string) {
-	run, err := h.updateRun(ctx, runID, func(r *store.Run) error {
-		if r.State != store.RunPending {
-			return errNotPending
-		}
-		if len(by) > 0 {
-			r.StateReason = "approved by " + strings.Join(by, ", ")
-		}
-		return nil
-	})
-	if err != nil {
+	err := h.o.Executor.Approve(ctx, runID, rb, by)
+	if errors.Is(err, executor.ErrNotPending) {
 		h.log.WarnContext(ctx, "approve run", "run", runID, h.errAttr(err))
 		return
 	}
-	h.audit(ctx, runID, "bot", "run.approved", fmt.Sprintf("quorum reached: %s", strings.Join(by, ", ")), map[string]string{"approvers": strings.Join(by, ",")})
-	if err := h.o.Executor.Start(ctx, runID, rb); err != nil {
+	run, gerr := h.o.Store.GetRun(ctx, runID)
+	if gerr != nil {
+		h.log.WarnContext(ctx, "read run", "run", runID, h.errAttr(gerr))
+		return
+	}
+	if err != nil {
 		h.log.ErrorContext(ctx, "start run", "run", runID, h.errAttr(err))
-		h.audit(ctx, runID, "bot", "run.start_failed", "start: "+err.Error(), nil)
-		// A run that cannot start must not hold the runbook's lock.
-		if errors.Is(err, executor.ErrStalePlan) {
-			h.endRun(ctx, runID, store.RunExpired, "the runbook changed since the plan was approved: approvals are void", "bot")
-		} else {
-			h.endRun(ctx, runID, store.RunFailed, "could not start: "+err.Error(), "bot")
-		}
 		if run.ApprovalMsg.TS != "" {
 			_, _ = h.o.Poster.Reply(ctx, chat.MessageRef(run.ApprovalMsg), chat.Message{Text: fmt.Sprintf("Run %s was approved but could not start: %s", runID, h.o.Scrub(err.Error())), Error: true})
 		}
@@ -361,8 +350,16 @@ func (h *Handler) quorum(ctx context.Context, runID string, rb *runbook.Runbook,
 			h.log.WarnContext(ctx, "open progress card", "run", runID, h.errAttr(err))
 		}
 	}
-	if r, err := h.o.Store.GetRun(ctx, runID); err == nil {
-		run = r
-	}
 	h.updatePlan(ctx, run)
+}
+
+// endRequest ends a pending run with one of the executor's verbs; it logs
+// a failure and returns nil then (the run has left pending meanwhile).
+func (h *Handler) endRequest(ctx context.Context, runID string, verb func() (*store.Run, error)) *store.Run {
+	r, err := verb()
+	if err != nil {
+		h.log.WarnContext(ctx, "end the approval request", "run", runID, h.errAttr(err))
+		return nil
+	}
+	return r
 }

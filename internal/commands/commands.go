@@ -3,10 +3,12 @@
 // and plans, creates runs, counts two-person approvals (reactions and
 // buttons) and drives the executor. It implements chat.Handler.
 //
-// Audit events it records (store.AuditEvent.Type; Data in brackets):
+// Audit events it records (store.AuditEvent.Type; Data in brackets); the
+// executor records the run's own lifecycle (run.requested [runbook,
+// planHash, params, reason, plan], approval.requested [channel, ts],
+// run.approved [approvers], run.rejected, run.expired, run.cancelled,
+// run.start_failed, and what follows the start):
 //
-//	run.requested        start created a pending run [runbook, planHash, params, reason, plan]
-//	approval.requested   the plan was posted [channel, ts]
 //	approval.granted     an approval counted [via, event, planHash]
 //	approval.refused     an approval or rejection was refused [reason: already_decided,
 //	                     expired, bot, self_approval, not_approver, stale_plan,
@@ -14,10 +16,6 @@
 //	                     decision, via, event]
 //	approval.rejected    an approver rejected [via, event]
 //	approval.withdrawn   a removed reaction withdrew an approval [via, event]
-//	run.approved         quorum reached [approvers]
-//	run.rejected, run.expired, run.aborted, run.failed
-//	                     a pending run ended (rejected, expired or stale, cancelled, could not start)
-//	run.start_failed     the executor refused to start an approved run
 //	run.refused          start refused before creating a run (missing secrets)
 //	command.refused      a non-responder used a responder verb or button
 //	command.failed       the executor refused a run control
@@ -25,7 +23,6 @@ package commands
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,10 +41,11 @@ type Access struct {
 	Users  []string
 }
 
-// Options configures a Handler. Catalog, Executor, Store, Directory and
-// Poster are required.
+// Options configures a Handler. Catalog, Planner, Executor, Store,
+// Directory and Poster are required.
 type Options struct {
 	Catalog   Catalog
+	Planner   Planner
 	Executor  Executor
 	Store     store.Store
 	Directory Directory
@@ -66,9 +64,8 @@ type Options struct {
 	// audited (secret.Redactor.Scrub); nil means none.
 	Scrub  func(string) string
 	Logger *slog.Logger
-	// Now and NewRunID are replaced by tests.
-	Now      func() time.Time
-	NewRunID func(runbook string) string
+	// Now is replaced by tests.
+	Now func() time.Time
 }
 
 // Handler implements chat.Handler.
@@ -87,6 +84,9 @@ func New(o Options) (*Handler, error) {
 	var errs []error
 	if o.Catalog == nil {
 		errs = append(errs, errors.New("commands: Catalog is required"))
+	}
+	if o.Planner == nil {
+		errs = append(errs, errors.New("commands: Planner is required"))
 	}
 	if o.Executor == nil {
 		errs = append(errs, errors.New("commands: Executor is required"))
@@ -118,23 +118,7 @@ func New(o Options) (*Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.NewRunID == nil {
-		o.NewRunID = RandomRunID
-	}
 	return &Handler{o: o, log: o.Logger}, nil
-}
-
-// idAlphabet avoids letters and digits that read alike (0/o, 1/l/i).
-const idAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
-
-// RandomRunID returns "<runbook>-<4 characters>", e.g. "lab-failover-k3x9".
-func RandomRunID(runbook string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
-	}
-	return runbook + "-" + string(b)
 }
 
 // HandleCommand parses and executes one `/failover` command.

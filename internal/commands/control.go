@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
-	"github.com/failoverbot/failoverbot/internal/notify/card"
 	"github.com/failoverbot/failoverbot/internal/report"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
@@ -70,7 +69,7 @@ func (h *Handler) status(ctx context.Context, cmd *Command, out chat.Responder) 
 	if run.State == store.RunPending {
 		h.expireIfDue(ctx, run)
 	}
-	v, err := card.BuildView(ctx, h.o.Store, h.runbookOf(run), run.ID, h.o.Now())
+	v, err := report.Progress(ctx, h.o.Store, h.runbookOf(run), run.ID, h.o.Now())
 	if err != nil {
 		h.fail(ctx, out, "Could not read run "+run.ID+": "+h.o.Scrub(err.Error()))
 		return
@@ -94,7 +93,9 @@ func (h *Handler) control(ctx context.Context, user chat.User, cmd *Command, out
 	by := user.ID
 	if cmd.Verb == VerbAbort && run.State == store.RunPending {
 		h.mu.Lock()
-		ended := h.endRun(ctx, run.ID, store.RunAborted, "approval request cancelled by "+by, by)
+		ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) {
+			return h.o.Executor.Cancel(ctx, run.ID, by, "approval request cancelled by "+by)
+		})
 		h.mu.Unlock()
 		if ended == nil {
 			h.fail(ctx, out, fmt.Sprintf("Run %s is no longer pending approval; try again.", run.ID))
@@ -163,4 +164,28 @@ func (h *Handler) report(ctx context.Context, cmd *Command, out chat.Responder) 
 		return
 	}
 	h.respond(ctx, out, chat.Message{Text: t.Text()})
+}
+
+// RunStatus answers a chat adapter's question about a run (the console's
+// /approve and /wait): arg is a run ID or "last", the newest run.
+func (h *Handler) RunStatus(ctx context.Context, arg string) (chat.RunStatus, error) {
+	var run *store.Run
+	if arg == "last" {
+		runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{Limit: 1})
+		if err != nil {
+			return chat.RunStatus{}, fmt.Errorf("list runs: %w", err)
+		}
+		if len(runs) == 0 {
+			return chat.RunStatus{}, errors.New("there are no runs yet")
+		}
+		run = runs[0]
+	} else {
+		r, err := h.o.Store.GetRun(ctx, arg)
+		if err != nil {
+			return chat.RunStatus{}, fmt.Errorf("run %s: %w", arg, err)
+		}
+		run = r
+	}
+	return chat.RunStatus{ID: run.ID, State: string(run.State), Reason: run.StateReason, Approval: chat.MessageRef(run.ApprovalMsg),
+		Stopped: run.State != store.RunRunning && run.State != store.RunPending, Succeeded: run.State == store.RunSucceeded}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/executor"
 	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/store"
 )
 
 // Catalog finds runbooks by name. DirCatalog is the directory-backed one.
@@ -27,18 +28,37 @@ type Directory interface {
 	User(ctx context.Context, id string) (chat.User, error)
 }
 
-// Executor runs runs (*executor.Executor implements it). Its control
-// methods take the acting user's ID ("by") for the audit trail; the
-// executor persists every change before it returns.
-type Executor interface {
+// Planner runs the dry parts of a run (*executor.Planner implements it):
+// they need no store and change nothing.
+type Planner interface {
 	// Assess runs the runbook's assess checks at once, each under its own
 	// deadline.
-	Assess(ctx context.Context, rb *runbook.Runbook) chat.AssessView
-	// Plan runs Check of every step without changing anything.
+	Assess(ctx context.Context, rb *runbook.Runbook) executor.Assessment
+	// Plan checks every step without changing anything; it fails only on
+	// bad parameters. Its Hash is the one a run is bound to.
 	Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) (executor.Plan, error)
-	// Start starts an approved run (pending_approval → running) in the
-	// background; it refuses a stale plan.
-	Start(ctx context.Context, runID string, rb *runbook.Runbook) error
+}
+
+var _ Planner = (*executor.Planner)(nil)
+
+// Executor owns the runs (*executor.Executor implements it): this package
+// decides who may do what and calls these verbs, which record every change
+// in the run, the audit trail and the event stream. The controls take the
+// acting user's ID ("by").
+type Executor interface {
+	// Request creates a run pending approval (store.ErrActiveRun when the
+	// runbook has an active run).
+	Request(ctx context.Context, req executor.RunRequest) (*store.Run, error)
+	// PlanPosted records the message the approvers react to.
+	PlanPosted(ctx context.Context, runID string, ref store.MessageRef, summary string) error
+	// Approve records the quorum and starts the run; when it cannot
+	// start, the request ends and the error says why.
+	Approve(ctx context.Context, runID string, rb *runbook.Runbook, approvers []string) error
+	// Reject, Expire and Cancel end a pending run.
+	Reject(ctx context.Context, runID, by string) (*store.Run, error)
+	Expire(ctx context.Context, runID, reason string) (*store.Run, error)
+	Cancel(ctx context.Context, runID, by, reason string) (*store.Run, error)
+
 	Pause(ctx context.Context, runID, by string) error
 	Resume(ctx context.Context, runID, by string) error
 	Abort(ctx context.Context, runID, by string) error

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
@@ -16,14 +17,13 @@ func (h *Handler) expireIfDue(ctx context.Context, run *store.Run) bool {
 	if run.State != store.RunPending {
 		return false
 	}
-	exp := DefaultExpiry
-	if rb, err := h.o.Catalog.Get(run.Runbook); err == nil {
-		exp = expiry(rb)
-	}
+	exp := h.expiryOf(run)
 	if h.o.Now().Before(run.CreatedAt.Add(exp)) {
 		return false
 	}
-	ended := h.endRun(ctx, run.ID, store.RunExpired, fmt.Sprintf("approval request expired after %s", exp), "bot")
+	ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) {
+		return h.o.Executor.Expire(ctx, run.ID, fmt.Sprintf("approval request expired after %s", exp))
+	})
 	if ended != nil {
 		h.updatePlan(ctx, ended)
 	}
@@ -95,10 +95,20 @@ func (h *Handler) planOf(ctx context.Context, run *store.Run) *chat.PlanView {
 			if e.Type == "run.requested" && e.Data["plan"] != "" {
 				var v chat.PlanView
 				if json.Unmarshal([]byte(e.Data["plan"]), &v) == nil {
+					// Recorded before the run had an ID.
+					v.RunID, v.ExpiresAt = run.ID, run.CreatedAt.Add(h.expiryOf(run))
 					return &v
 				}
 			}
 		}
 	}
 	return &chat.PlanView{RunID: run.ID, Runbook: run.Runbook, Requester: run.Requester, Reason: run.Reason, PlanHash: run.PlanHash, Params: run.Params}
+}
+
+// expiryOf is how long the approval request of run stays open.
+func (h *Handler) expiryOf(run *store.Run) time.Duration {
+	if rb, err := h.o.Catalog.Get(run.Runbook); err == nil {
+		return expiry(rb)
+	}
+	return runbook.DefaultExpiry
 }

@@ -26,6 +26,7 @@ type noteConfig struct {
 
 func (c *noteConfig) Validate() error { return nil }
 
+// doneStep is the assessment checks' kind: already done.
 type doneStep struct{}
 
 func (doneStep) Check(context.Context) (steps.Result, error) {
@@ -33,13 +34,26 @@ func (doneStep) Check(context.Context) (steps.Result, error) {
 }
 func (doneStep) Apply(context.Context) error { return nil }
 
+// busyStep is the phase steps' kind: a run that starts stays running (its
+// Apply waits until the executor is closed), as a failover in progress.
+type busyStep struct{}
+
+func (busyStep) Check(context.Context) (steps.Result, error) {
+	return steps.Result{Summary: "standby in recovery"}, nil
+}
+func (busyStep) Apply(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 func testRegistry(t testing.TB) *steps.Registry {
 	t.Helper()
 	r := steps.NewRegistry()
 	newStep := func(context.Context, steps.Config, steps.Env) (steps.Step, error) { return doneStep{}, nil }
+	newBusy := func(context.Context, steps.Config, steps.Env) (steps.Step, error) { return busyStep{}, nil }
 	err := r.Register(
 		steps.Kind{Name: "test.check", ReadOnly: true, NewConfig: func() steps.Config { return &noteConfig{} }, New: newStep},
-		steps.Kind{Name: "test.step", NewConfig: func() steps.Config { return &noteConfig{} }, New: newStep},
+		steps.Kind{Name: "test.step", NewConfig: func() steps.Config { return &noteConfig{} }, New: newBusy},
 		steps.Kind{Name: "postgres.replicationLag", ReadOnly: true, Outputs: []string{"lag", "bytes"}, NewConfig: func() steps.Config { return &noteConfig{} }, New: newStep},
 	)
 	if err != nil {
@@ -70,17 +84,26 @@ phases:
       - {id: promote_db, name: Promote the standby, kind: test.step}
 %s`
 
-// fakeExec records calls and moves runs in the store as the executor would.
+// fakeExec is the executor of these tests: the real one for the
+// approval request's verbs (over the fixture's store), recording which
+// runs were approved to start ("start <run>"); fake run controls that
+// record their call and return err; and a fake planner (Assess and Plan
+// answer at once, as a lab would).
 type fakeExec struct {
-	st    store.Store
+	*executor.Executor
 	mu    sync.Mutex
 	calls []string
 	err   error // returned by the controls
+	// startErr, if set, is what Approve returns instead of starting.
+	startErr error
 	// lagOutputs are the outputs of the standby_lag check.
 	lagOutputs map[string]string
 }
 
-var _ Executor = (*fakeExec)(nil)
+var (
+	_ Executor = (*fakeExec)(nil)
+	_ Planner  = (*fakeExec)(nil)
+)
 
 func (f *fakeExec) record(s string) {
 	f.mu.Lock()
@@ -94,9 +117,9 @@ func (f *fakeExec) Calls() []string {
 	return slices.Clone(f.calls)
 }
 
-func (f *fakeExec) Assess(_ context.Context, rb *runbook.Runbook) chat.AssessView {
+func (f *fakeExec) Assess(_ context.Context, rb *runbook.Runbook) executor.Assessment {
 	f.record("assess " + rb.Name)
-	return chat.AssessView{Runbook: rb.Name, Go: true, Took: 20 * time.Millisecond, Checks: []chat.CheckResult{
+	return executor.Assessment{Runbook: rb.Name, Go: true, Took: 20 * time.Millisecond, Checks: []executor.Check{
 		{ID: "primary_down", Name: "Primary is down", OK: true, Summary: "connection refused"},
 		{ID: "standby_lag", Name: "Standby lag", OK: true, Summary: "lag 0.2s, 0 bytes behind", Outputs: f.lagOutputs},
 	}}
@@ -104,24 +127,23 @@ func (f *fakeExec) Assess(_ context.Context, rb *runbook.Runbook) chat.AssessVie
 
 func (f *fakeExec) Plan(_ context.Context, rb *runbook.Runbook, params map[string]string) (executor.Plan, error) {
 	f.record("plan " + rb.Name)
-	p := executor.Plan{Runbook: rb.Name, Hash: rb.PlanHash(params)}
+	bound, err := rb.BindParams(params)
+	if err != nil {
+		return executor.Plan{}, err
+	}
+	p := executor.Plan{Runbook: rb.Name, Params: bound, Hash: rb.PlanHash(bound)}
 	for _, s := range rb.AllSteps() {
-		p.Steps = append(p.Steps, chat.PlanStep{Phase: s.Phase, StepID: s.ID, Name: s.Name, Kind: s.Kind, Verdict: "will change", Summary: "standby in recovery"})
+		p.Steps = append(p.Steps, executor.PlanStep{Phase: s.Phase, StepID: s.ID, Name: s.Name, Kind: s.Kind, Verdict: "will change", Summary: "standby in recovery"})
 	}
 	return p, nil
 }
 
-func (f *fakeExec) Start(ctx context.Context, runID string, rb *runbook.Runbook) error {
+func (f *fakeExec) Approve(ctx context.Context, runID string, rb *runbook.Runbook, approvers []string) error {
 	f.record("start " + runID)
-	r, err := f.st.GetRun(ctx, runID)
-	if err != nil {
-		return err
+	if f.startErr != nil {
+		return f.startErr
 	}
-	if rb.PlanHash(r.Params) != r.PlanHash {
-		return executor.ErrStalePlan
-	}
-	r.State, r.StartedAt = store.RunRunning, time.Now()
-	return f.st.UpdateRun(ctx, r)
+	return f.Executor.Approve(ctx, runID, rb, approvers)
 }
 
 func (f *fakeExec) control(name, runID, by string) error {
@@ -282,7 +304,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &fixture{t: t, ctx: ctx, st: st, exec: &fakeExec{st: st}, poster: &fakePoster{}, dir: t.TempDir(),
+	f := &fixture{t: t, ctx: ctx, st: st, poster: &fakePoster{}, dir: t.TempDir(),
 		now: time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)}
 	f.writeRunbook("")
 	cat, err := NewDirCatalog(f.dir, testRegistry(t), nil)
@@ -290,18 +312,24 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	n := 0
+	ex, err := executor.New(executor.Config{Store: st, Owner: "test", Runbooks: cat.Get, Now: f.clock,
+		NewRunID: func(rb string) string {
+			n++
+			return fmt.Sprintf("%s-%d", rb, n)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ex.Close(context.Background()) })
+	f.exec = &fakeExec{Executor: ex}
 	f.h, err = New(Options{
-		Catalog: cat, Executor: f.exec, Store: st, Poster: f.poster,
+		Catalog: cat, Planner: f.exec, Executor: f.exec, Store: st, Poster: f.poster,
 		Directory: &fakeDir{
 			groups: map[string][]string{"oncall": {"oncall-1", "oncall-2", "oncall-3", "deploy-bot"}, "sre": {"sre-1"}},
 			bots:   []string{"deploy-bot"},
 		},
 		Responders: Access{Groups: []string{"oncall"}, Users: []string{"lead"}},
 		Now:        f.clock,
-		NewRunID: func(rb string) string {
-			n++
-			return fmt.Sprintf("%s-%d", rb, n)
-		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,12 +7,6 @@ import (
 	"github.com/failoverbot/failoverbot/internal/secret"
 )
 
-// bindParams checks the given parameters against the runbook's and fills
-// defaults (runbook.BindParams).
-func bindParams(rb *runbook.Runbook, given map[string]string) (map[string]string, error) {
-	return rb.BindParams(given)
-}
-
 func paramList(rb *runbook.Runbook) string {
 	if len(rb.Params) == 0 {
 		return "none"
@@ -26,13 +20,6 @@ func paramList(rb *runbook.Runbook) string {
 		names = append(names, n)
 	}
 	return strings.Join(names, ", ")
-}
-
-// PlanHash is the hash a run's approvals are bound to: the runbook's plan
-// with the bound parameters (runbook.PlanHash). The error is for callers
-// that may swap in a hash that can fail.
-func PlanHash(rb *runbook.Runbook, params map[string]string) (string, error) {
-	return rb.PlanHash(params), nil
 }
 
 // checkSecrets resolves every ${secret:…} the runbook refers to, so that

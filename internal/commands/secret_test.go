@@ -1,25 +1,16 @@
 package commands
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/failoverbot/failoverbot/internal/chat/console"
-	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/secret"
 )
 
 const pw = "s3cret-pw-42"
-
-// failingStart is an executor whose Start fails with a secret in the error.
-type failingStart struct{ *fakeExec }
-
-func (f failingStart) Start(context.Context, string, *runbook.Runbook) error {
-	return errors.New("connect postgres://app:" + pw + "@db:5432: refused")
-}
 
 func TestSecretsNeverReachChatLogsOrTheAuditTrail(t *testing.T) {
 	f := newFixture(t)
@@ -29,7 +20,7 @@ func TestSecretsNeverReachChatLogsOrTheAuditTrail(t *testing.T) {
 	var logs strings.Builder
 	f.h.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.exec.err = errors.New("pause: dial postgres://app:" + pw + "@db: timeout")
-	f.h.o.Executor = failingStart{f.exec}
+	f.exec.startErr = errors.New("connect postgres://app:" + pw + "@db:5432: refused")
 
 	run := f.startRun()
 	f.react("oncall-2", run, yes, true, "")

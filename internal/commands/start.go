@@ -5,19 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/executor"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
-
-// DefaultExpiry is how long an approval request stays open when the
-// runbook does not say.
-const DefaultExpiry = 15 * time.Minute
 
 func (h *Handler) list(ctx context.Context, out chat.Responder) {
 	rbs := h.o.Catalog.List()
@@ -88,8 +83,8 @@ func (h *Handler) assess(ctx context.Context, cmd *Command, out chat.Responder) 
 	if rb == nil {
 		return
 	}
-	v := h.o.Executor.Assess(ctx, rb)
-	h.respond(ctx, out, chat.Message{Text: assessText(&v), View: &v})
+	v := AssessView(h.o.Planner.Assess(ctx, rb))
+	h.respond(ctx, out, chat.Message{Text: assessText(v), View: v})
 }
 
 func assessText(v *chat.AssessView) string {
@@ -138,19 +133,19 @@ func (h *Handler) plan(ctx context.Context, req chat.Request, cmd *Command, out 
 	if rb == nil {
 		return
 	}
-	params, err := bindParams(rb, cmd.Params)
+	params, err := rb.BindParams(cmd.Params)
 	if err != nil {
 		h.fail(ctx, out, h.o.Scrub(err.Error())+"\nUsage: "+Usage(cmd.Verb))
 		return
 	}
-	plan, err := h.o.Executor.Plan(ctx, rb, params)
+	plan, err := h.o.Planner.Plan(ctx, rb, params)
 	if err != nil {
 		h.fail(ctx, out, fmt.Sprintf("Dry run of %s failed: %s", rb.Name, h.o.Scrub(err.Error())))
 		return
 	}
-	hash, _ := PlanHash(rb, params)
-	v := &chat.PlanView{Runbook: rb.Name, Requester: req.User.ID, PlanHash: hash, Params: params, Steps: plan.Steps,
-		ExpectedDataLoss: expectedDataLoss(rb, nil, plan.Steps), Required: rb.Approval.Required}
+	steps := PlanSteps(plan)
+	v := &chat.PlanView{Runbook: rb.Name, Requester: req.User.ID, PlanHash: plan.Hash, Params: params, Steps: steps,
+		ExpectedDataLoss: expectedDataLoss(rb, nil, steps), Required: rb.Approval.Required}
 	h.respond(ctx, out, chat.Message{Text: "Plan of " + rb.Name + " (dry run)", View: v})
 }
 
@@ -160,7 +155,7 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 		return
 	}
 	user := req.User.ID
-	params, err := bindParams(rb, cmd.Params)
+	params, err := rb.BindParams(cmd.Params)
 	if err != nil {
 		h.fail(ctx, out, h.o.Scrub(err.Error())+"\nUsage: "+Usage(cmd.Verb))
 		return
@@ -174,29 +169,27 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 		h.fail(ctx, out, fmt.Sprintf("Runbook %s already has an active run %s (%s).", rb.Name, active.ID, active.State))
 		return
 	}
-	assessment := h.o.Executor.Assess(ctx, rb)
-	plan, err := h.o.Executor.Plan(ctx, rb, params)
+	assessment := AssessView(h.o.Planner.Assess(ctx, rb))
+	plan, err := h.o.Planner.Plan(ctx, rb, params)
 	if err != nil {
 		h.fail(ctx, out, fmt.Sprintf("Dry run of %s failed, nothing was started: %s", rb.Name, h.o.Scrub(err.Error())))
 		return
 	}
-	hash, err := PlanHash(rb, params)
-	if err != nil {
-		h.fail(ctx, out, fmt.Sprintf("Cannot compute the plan hash of %s: %s", rb.Name, h.o.Scrub(err.Error())))
-		return
+	steps := PlanSteps(plan)
+	v := &chat.PlanView{Runbook: rb.Name, Requester: user, Reason: cmd.Reason, PlanHash: plan.Hash, Params: params,
+		Steps: steps, ExpectedDataLoss: expectedDataLoss(rb, assessment, steps), Assessment: assessment,
+		Required: rb.Approval.Required, State: "pending", ApproveEmoji: h.o.ApproveEmoji, RejectEmoji: h.o.RejectEmoji}
+	runReq := executor.RunRequest{Runbook: rb, Params: params, PlanHash: plan.Hash, Requester: user, Reason: cmd.Reason, Plan: encodePlan(v)}
+	run, err := h.o.Executor.Request(ctx, runReq)
+	if errors.Is(err, store.ErrActiveRun) && h.activeRun(ctx, rb.Name) == nil {
+		run, err = h.o.Executor.Request(ctx, runReq) // the active one was a request past its expiry
 	}
-	run, err := h.createRun(ctx, rb, params, hash, user, cmd.Reason)
 	if err != nil {
-		h.fail(ctx, out, h.o.Scrub(err.Error()))
+		h.fail(ctx, out, capitalize(h.o.Scrub(err.Error()))+".")
 		return
 	}
 	log := h.log.With("run", run.ID, "runbook", rb.Name)
-	v := &chat.PlanView{RunID: run.ID, Runbook: rb.Name, Requester: user, Reason: cmd.Reason, PlanHash: hash, Params: params,
-		Steps: plan.Steps, ExpectedDataLoss: expectedDataLoss(rb, &assessment, plan.Steps), Assessment: &assessment,
-		Required: rb.Approval.Required, ExpiresAt: run.CreatedAt.Add(expiry(rb)), State: "pending"}
-	h.audit(ctx, run.ID, user, "run.requested", fmt.Sprintf("%s requested %s: %s", user, rb.Name, cmd.Reason), map[string]string{
-		"runbook": rb.Name, "planHash": hash, "params": paramString(params), "reason": cmd.Reason, "plan": encodePlan(v),
-	})
+	v.RunID, v.ExpiresAt = run.ID, run.CreatedAt.Add(expiry(rb))
 
 	channel := rb.Channel
 	if channel == "" {
@@ -205,17 +198,16 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 	ref, err := h.o.Poster.Post(ctx, channel, chat.Message{Text: planText(v), View: v})
 	if err != nil {
 		log.ErrorContext(ctx, "post plan", h.errAttr(err))
-		h.endRun(ctx, run.ID, store.RunAborted, "the plan could not be posted", "bot")
+		if _, err := h.o.Executor.Cancel(ctx, run.ID, "bot", "the plan could not be posted"); err != nil {
+			log.WarnContext(ctx, "cancel the request", h.errAttr(err))
+		}
 		h.fail(ctx, out, fmt.Sprintf("Could not post the plan in %s, run %s was cancelled: %s", channel, run.ID, h.o.Scrub(err.Error())))
 		return
 	}
-	if _, err := h.updateRun(ctx, run.ID, func(r *store.Run) error {
-		r.ApprovalMsg = store.MessageRef{Channel: ref.Channel, TS: ref.TS}
-		return nil
-	}); err != nil {
+	if err := h.o.Executor.PlanPosted(ctx, run.ID, store.MessageRef{Channel: ref.Channel, TS: ref.TS},
+		fmt.Sprintf("plan posted in %s; %s", channel, policyText(rb.Approval))); err != nil {
 		log.ErrorContext(ctx, "store approval message", h.errAttr(err))
 	}
-	h.audit(ctx, run.ID, "bot", "approval.requested", fmt.Sprintf("plan posted in %s; %s", channel, policyText(rb.Approval)), map[string]string{"channel": ref.Channel, "ts": ref.TS})
 	if rb.Approval.Required <= 0 {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -244,15 +236,15 @@ func expiry(rb *runbook.Runbook) time.Duration {
 	if rb.Approval.Expiry > 0 {
 		return rb.Approval.Expiry
 	}
-	return DefaultExpiry
+	return runbook.DefaultExpiry
 }
 
-func paramString(p map[string]string) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(p)) {
-		parts = append(parts, k+"="+p[k])
+// capitalize makes an error message a sentence.
+func capitalize(s string) string {
+	if s == "" {
+		return s
 	}
-	return strings.Join(parts, " ")
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func planText(v *chat.PlanView) string {
@@ -280,71 +272,5 @@ func (h *Handler) activeRun(ctx context.Context, rbName string) *store.Run {
 	if r.State == store.RunPending && h.expireIfDue(ctx, r) {
 		return nil
 	}
-	return r
-}
-
-func (h *Handler) createRun(ctx context.Context, rb *runbook.Runbook, params map[string]string, hash, user, reason string) (*store.Run, error) {
-	for attempt := 0; ; attempt++ {
-		id := h.o.NewRunID(rb.Name)
-		if _, err := h.o.Store.GetRun(ctx, id); err == nil && attempt < 5 {
-			continue // taken: draw another
-		}
-		run := &store.Run{ID: id, Runbook: rb.Name, PlanHash: hash, Params: params, Requester: user, Reason: reason,
-			State: store.RunPending, CreatedAt: h.o.Now()}
-		err := h.o.Store.CreateRun(ctx, run)
-		switch {
-		case err == nil:
-			return run, nil
-		case errors.Is(err, store.ErrActiveRun):
-			if active := h.activeRun(ctx, rb.Name); active != nil || attempt > 0 {
-				if active != nil {
-					return nil, fmt.Errorf("runbook %s already has an active run %s (%s)", rb.Name, active.ID, active.State)
-				}
-				return nil, fmt.Errorf("runbook %s already has an active run", rb.Name)
-			}
-		default:
-			return nil, fmt.Errorf("create run of %s: %w", rb.Name, err)
-		}
-	}
-}
-
-// updateRun reads the run, applies mutate and stores it, retrying on a
-// concurrent change.
-func (h *Handler) updateRun(ctx context.Context, id string, mutate func(r *store.Run) error) (*store.Run, error) {
-	for attempt := 0; ; attempt++ {
-		r, err := h.o.Store.GetRun(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("get run %s: %w", id, err)
-		}
-		if err := mutate(r); err != nil {
-			return r, err
-		}
-		err = h.o.Store.UpdateRun(ctx, r)
-		if err == nil {
-			return r, nil
-		}
-		if !errors.Is(err, store.ErrConflict) || attempt >= 10 {
-			return nil, fmt.Errorf("update run %s: %w", id, err)
-		}
-	}
-}
-
-// errNotPending stops updateRun when the run has left pending_approval.
-var errNotPending = errors.New("run is no longer pending approval")
-
-// endRun moves a pending run to a final state.
-func (h *Handler) endRun(ctx context.Context, id string, state store.RunState, reason, actor string) *store.Run {
-	r, err := h.updateRun(ctx, id, func(r *store.Run) error {
-		if r.State != store.RunPending {
-			return errNotPending
-		}
-		r.State, r.StateReason, r.EndedAt = state, h.o.Scrub(reason), h.o.Now()
-		return nil
-	})
-	if err != nil {
-		h.log.WarnContext(ctx, "end run", "run", id, "state", state, h.errAttr(err))
-		return nil
-	}
-	h.audit(ctx, id, actor, "run."+string(state), reason, nil)
 	return r
 }

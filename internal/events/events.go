@@ -11,8 +11,17 @@ import (
 // Type names an event.
 type Type string
 
-// Event types.
+// Event types. The first group is the approval request, before the run
+// starts; PreStart tells them apart.
 const (
+	RunRequested      Type = "run.requested"      // a run was asked for (pending approval)
+	ApprovalRequested Type = "approval.requested" // its plan was posted for approval
+	RunApproved       Type = "run.approved"       // quorum reached; Start follows
+	RunRejected       Type = "run.rejected"       // an approver rejected the plan
+	RunExpired        Type = "run.expired"        // the request expired, or its plan went stale
+	RunCancelled      Type = "run.cancelled"      // the request was withdrawn, or could not be posted
+	RunStartFailed    Type = "run.start_failed"   // approved, but it could not start (it ended failed or expired)
+
 	RunStarted   Type = "run.started"
 	RunResumed   Type = "run.resumed" // after pause, or taken over after a crash
 	RunPaused    Type = "run.paused"
@@ -29,6 +38,16 @@ const (
 	StepRetrying Type = "step.retrying" // a transient error, retried
 )
 
+// PreStart reports whether t is about an approval request rather than a
+// run that started (no progress card exists for those yet).
+func (t Type) PreStart() bool {
+	switch t {
+	case RunRequested, ApprovalRequested, RunApproved, RunRejected, RunExpired, RunCancelled, RunStartFailed:
+		return true
+	}
+	return false
+}
+
 // Event is one announcement. Summary and Error are already scrubbed of
 // secrets.
 type Event struct {
@@ -42,6 +61,9 @@ type Event struct {
 	Error   string
 	// Elapsed is the run's elapsed time at the event.
 	Elapsed time.Duration
+	// Data holds an event's details, also kept in its audit record
+	// (approvers, the plan message's channel and ts), scrubbed.
+	Data map[string]string
 }
 
 // Sink receives events. Notify must return quickly (queue slow work) and
@@ -55,13 +77,3 @@ type SinkFunc func(ctx context.Context, e Event)
 
 // Notify calls f.
 func (f SinkFunc) Notify(ctx context.Context, e Event) { f(ctx, e) }
-
-// Fanout sends every event to each sink in turn.
-type Fanout []Sink
-
-// Notify sends e to every sink.
-func (f Fanout) Notify(ctx context.Context, e Event) {
-	for _, s := range f {
-		s.Notify(ctx, e)
-	}
-}

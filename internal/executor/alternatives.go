@@ -1,9 +1,12 @@
 package executor
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"strings"
 
+	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
@@ -264,4 +267,79 @@ func (c *runCtl) replacedSummaryLocked(alt *runbook.Step) string {
 		id = s.AlternativeOf
 	}
 	return fmt.Sprintf("replaced by %s (via %s): %s", by.ID, strings.Join(via, ", "), c.states[by.ID].Summary)
+}
+
+// reconcile settles alternatives until nothing changes: a failed step
+// whose alternative is done (or was itself replaced further down the
+// chain) becomes replaced; an alternative whose step finished is not
+// needed. Each change makes a step terminal, so it ends.
+func (c *runCtl) reconcile(ctx context.Context, ph *runbook.Phase) error {
+	for {
+		changed, err := c.reconcileOnce(ctx, ph)
+		if err != nil || !changed {
+			return err
+		}
+	}
+}
+
+func (c *runCtl) reconcileOnce(ctx context.Context, ph *runbook.Phase) (bool, error) {
+	changed := false
+	for _, alt := range ph.Steps {
+		if alt.AlternativeOf == "" {
+			continue
+		}
+		c.mu.Lock()
+		as, ts := c.states[alt.ID], c.states[alt.AlternativeOf]
+		if c.flying[alt.ID] || ts == nil {
+			c.mu.Unlock()
+			continue
+		}
+		now := c.e.cfg.Now()
+		var err error
+		switch {
+		case (as.Status == store.StepDone || as.Status == store.StepReplaced) && ts.Status == store.StepFailed:
+			t := cloneStep(ts)
+			t.Status = store.StepReplaced
+			t.Summary = c.replacedSummaryLocked(alt)
+			t.Outputs = maps.Clone(as.Outputs)
+			t.EndedAt = now
+			c.states[t.StepID] = t
+			c.mu.Unlock()
+			changed = true
+			err = c.stepTransition(ctx, t, actorBot, "step.replaced", events.Event{Type: events.StepDone, Phase: phaseOf(c.rb, t.StepID), Summary: t.Summary})
+		case as.Status == store.StepPending && ts.Status.Terminal():
+			// Not needed: settled in memory only, so that an alternative
+			// that never ran leaves no record (progress cards omit it).
+			a := cloneStep(as)
+			a.Status = store.StepSkipped
+			a.Summary = fmt.Sprintf("not needed: %s is %s", alt.AlternativeOf, ts.Status)
+			c.states[a.StepID] = a
+			c.mu.Unlock()
+			changed = true
+		case !as.Status.Terminal() && ts.Status.Terminal():
+			// It ran (and failed, or was cut short) before its step was
+			// retried or skipped: record that it is no longer needed.
+			a := cloneStep(as)
+			a.Status = store.StepSkipped
+			a.Summary = fmt.Sprintf("not needed: %s is %s", alt.AlternativeOf, ts.Status)
+			a.EndedAt = now
+			c.states[a.StepID] = a
+			c.mu.Unlock()
+			changed = true
+			err = c.stepTransition(ctx, a, actorBot, string(events.StepSkipped), events.Event{Type: events.StepSkipped, Phase: alt.Phase, Summary: a.Summary})
+		default:
+			c.mu.Unlock()
+		}
+		if err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
+}
+
+func phaseOf(rb *runbook.Runbook, stepID string) string {
+	if s := rb.Step(stepID); s != nil {
+		return s.Phase
+	}
+	return ""
 }

@@ -66,7 +66,7 @@ func benchEnv(b *testing.B) (*Executor, store.Store) {
 // the run succeeds.
 func runOnce(b *testing.B, ex *Executor, st store.Store, rb *runbook.Runbook, id string) {
 	ctx := context.Background()
-	h, _ := testHash(rb, nil)
+	h := testHash(rb, nil)
 	if err := st.CreateRun(ctx, &store.Run{ID: id, Runbook: rb.Name, PlanHash: h, State: store.RunPending, CreatedAt: time.Now()}); err != nil {
 		b.Fatal(err)
 	}

@@ -71,11 +71,7 @@ func (e *Executor) startable(rb *runbook.Runbook, run *store.Run) error {
 }
 
 func (e *Executor) checkPlan(rb *runbook.Runbook, run *store.Run) error {
-	h, err := e.cfg.PlanHash(rb, run.Params)
-	if err != nil {
-		return fmt.Errorf("compute plan hash: %w", err)
-	}
-	if h != run.PlanHash {
+	if h := e.cfg.PlanHash(rb, run.Params); h != run.PlanHash {
 		return fmt.Errorf("%w (approved plan %s, runbook now gives %s)", ErrStalePlan, short(run.PlanHash), short(h))
 	}
 	return nil

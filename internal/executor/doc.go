@@ -7,29 +7,38 @@
 //
 // # API (called by the commands layer and cmd/bot)
 //
+// The executor is the one writer of run records: the commands layer
+// decides who may do what and calls these verbs.
+//
 //	New(cfg Config) (*Executor, error)
-//	(*Executor).Assess(ctx, rb) chat.AssessView
-//	(*Executor).Plan(ctx, rb, params) (Plan, error)
+//	(*Executor).Request(ctx, RunRequest) (*store.Run, error)       a run pending approval
+//	(*Executor).PlanPosted(ctx, runID, ref, summary) error        where approvers react
+//	(*Executor).Approve(ctx, runID, rb, approvers) error          quorum: Start it
+//	(*Executor).Reject / Expire / Cancel(ctx, runID, …) (*store.Run, error)
 //	(*Executor).Start(ctx, runID, rb) error
-//	(*Executor).Pause(ctx, runID, by) error
-//	(*Executor).Resume(ctx, runID, by) error
-//	(*Executor).Abort(ctx, runID, by) error
-//	(*Executor).RetryStep(ctx, runID, stepID, by) error
-//	(*Executor).SkipStep(ctx, runID, stepID, by) error
+//	(*Executor).Pause / Resume / Abort(ctx, runID, by) error
+//	(*Executor).RetryStep / SkipStep(ctx, runID, stepID, by) error
 //	(*Executor).Recover(ctx, lookup) error
 //	(*Executor).Wait(ctx, runID) error
 //	(*Executor).Close(ctx) error
 //
-// Runs are created by the commands layer (state pending_approval); Start
-// moves an approved run to running after checking that the runbook's plan
-// hash for the run's parameters is still the approved one. A run stops when
-// it is terminal (succeeded, aborted, failed) or paused (by an operator, or
-// because a step failed: retry-step, skip-step or abort it). Control
-// methods return the sentinel errors below (wrapped) when an operation
-// does not apply: ErrNotRunning, ErrNotPaused, ErrRunEnded, ErrStepFailed,
-// ErrStepNotFailed, ErrStepInFlight, ErrStepDone, ErrUnknownStep,
-// ErrStalePlan, and store.ErrLeaseHeld when another live executor owns the
-// run.
+// Planner is the store-free half: Assess (the go/no-go checks, each
+// under its deadline) and Plan (a dry run: Check every step, Apply none),
+// with their own result types; (*Executor).Planner returns one with the
+// executor's settings.
+//
+// Runs are created by Request (state pending_approval); Approve records
+// the quorum and starts the run after checking that the runbook's plan
+// hash for the run's parameters is still the approved one. A run stops
+// when it is terminal (succeeded, aborted, failed) or paused (by an
+// operator, or because a step failed: retry-step, skip-step or abort it).
+// Control methods return the sentinel errors below (wrapped) when an
+// operation does not apply: ErrNotPending, ErrNotRunning, ErrNotPaused,
+// ErrRunEnded, ErrStepFailed, ErrStepNotFailed, ErrStepInFlight,
+// ErrStepDone, ErrUnknownStep, ErrStalePlan, and store.ErrLeaseHeld when
+// another live executor owns the run. Every run update goes through one
+// compare-and-swap retry loop (runCtl.updateRun); the progress card
+// records where it lives with store.SetCard, which never races it.
 //
 // # A step
 //
@@ -56,7 +65,7 @@
 //
 // Every transition is written in this order: the step state or run record
 // (store.PutStep / UpdateRun), an audit event (store.Append: actor, type,
-// step, scrubbed message), then the event to the Sink. Errors and
+// step, scrubbed message and data), then the event to the Sink. Errors and
 // summaries pass through the Redactor before any of these, and before they
 // are logged. Step outputs are stored as the step reported them (later
 // steps need them after a restart).

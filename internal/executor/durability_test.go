@@ -225,7 +225,7 @@ func testSurvivesSIGKILL(t *testing.T, dsn string) {
 	}
 	defer st.Close()
 	rb := durableRunbook(dir)
-	h, _ := testHash(rb, nil)
+	h := testHash(rb, nil)
 	if err := st.CreateRun(ctx, &store.Run{ID: durableRun, Runbook: rb.Name, PlanHash: h, Requester: "U1",
 		State: store.RunPending, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)

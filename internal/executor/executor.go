@@ -73,7 +73,9 @@ type Config struct {
 	// (Resume, RetryStep, SkipStep). Recover's lookup replaces it.
 	Runbooks func(name string) (*runbook.Runbook, error)
 	// PlanHash computes a run's plan hash; default (*runbook.Runbook).PlanHash.
-	PlanHash func(rb *runbook.Runbook, params map[string]string) (string, error)
+	PlanHash func(rb *runbook.Runbook, params map[string]string) string
+	// NewRunID draws the ID of a new run; default RandomRunID.
+	NewRunID func(runbook string) string
 
 	// StepTimeout is a step's deadline when the runbook gives none. Default 5m.
 	StepTimeout time.Duration
@@ -118,7 +120,10 @@ func (c *Config) setDefaults() error {
 		c.Now = time.Now
 	}
 	if c.PlanHash == nil {
-		c.PlanHash = defaultPlanHash
+		c.PlanHash = (*runbook.Runbook).PlanHash
+	}
+	if c.NewRunID == nil {
+		c.NewRunID = RandomRunID
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -181,8 +186,9 @@ func New(cfg Config) (*Executor, error) {
 	}, nil
 }
 
-func defaultPlanHash(rb *runbook.Runbook, params map[string]string) (string, error) {
-	return rb.PlanHash(params), nil
+// Planner returns the executor's dry-run half, with its settings.
+func (e *Executor) Planner() *Planner {
+	return &Planner{CheckTimeout: e.cfg.CheckTimeout, Redactor: e.cfg.Redactor, Logger: e.log, Now: e.cfg.Now, PlanHash: e.cfg.PlanHash}
 }
 
 // Wait blocks until the run stops executing in this process (it ended, or

@@ -213,13 +213,13 @@ func mkRunbook(name string, phases ...[]*runbook.Step) *runbook.Runbook {
 
 // testHash stands in for the runbook loader's plan hash: rb.Hash changes
 // when a test "edits" the runbook.
-func testHash(rb *runbook.Runbook, params map[string]string) (string, error) {
+func testHash(rb *runbook.Runbook, params map[string]string) string {
 	keys := slices.Sorted(maps.Keys(params))
 	var b strings.Builder
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s=%s;", k, params[k])
 	}
-	return rb.Name + "/" + rb.Hash + "/" + b.String(), nil
+	return rb.Name + "/" + rb.Hash + "/" + b.String()
 }
 
 // recorder is an events.Sink that checks, as each event arrives, that the
@@ -355,7 +355,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func (e *env) create(rb *runbook.Runbook, params map[string]string) string {
 	e.t.Helper()
 	e.n++
-	h, _ := testHash(rb, params)
+	h := testHash(rb, params)
 	run := &store.Run{ID: fmt.Sprintf("run-%d", e.n), Runbook: rb.Name, PlanHash: h, Params: params,
 		Requester: "U1", State: store.RunPending, CreatedAt: time.Now()}
 	if err := e.st.CreateRun(context.Background(), run); err != nil {
@@ -435,6 +435,3 @@ func (e *env) wantStatus(id string, want map[string]store.StepStatus) {
 		}
 	}
 }
-
-// nopStore is a store for tests that never reach it (Assess, Plan).
-type nopStore struct{ store.Store }

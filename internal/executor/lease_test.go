@@ -76,7 +76,7 @@ func TestAnApplyInFlightStopsWhenTheLeaseCannotBeRenewed(t *testing.T) {
 		defer b.Close(context.Background())
 
 		ctx := context.Background()
-		h, _ := testHash(rb, nil)
+		h := testHash(rb, nil)
 		if err := st.CreateRun(ctx, &store.Run{ID: "r1", Runbook: rb.Name, PlanHash: h, State: store.RunPending, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}

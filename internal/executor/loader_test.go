@@ -91,7 +91,7 @@ func TestALoadedRunbookPlansRunsAndScrubsSecrets(t *testing.T) {
 		t.Fatalf("parse: %v", err)
 	}
 	ctx := context.Background()
-	plan, err := e.ex.Plan(ctx, rb, nil)
+	plan, err := e.ex.Planner().Plan(ctx, rb, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +103,9 @@ func TestALoadedRunbookPlansRunsAndScrubsSecrets(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if plan.Hash != rb.PlanHash(nil) {
-		t.Errorf("plan hash %s, want %s", plan.Hash, rb.PlanHash(nil))
+	// The hash a run is bound to: that of the bound parameters.
+	if bound, _ := rb.BindParams(nil); plan.Hash != rb.PlanHash(bound) {
+		t.Errorf("plan hash %s, want %s", plan.Hash, rb.PlanHash(bound))
 	}
 
 	run := &store.Run{ID: "loaded-1", Runbook: rb.Name, PlanHash: rb.PlanHash(nil), State: store.RunPending}
@@ -186,7 +187,7 @@ func TestALoadedRunbookHonoursChainedAlternatives(t *testing.T) {
 	}
 	ctx := context.Background()
 	allow := map[string]string{"allow_restore_from_backup": "yes"}
-	plan, err := e.ex.Plan(ctx, rb, allow)
+	plan, err := e.ex.Planner().Plan(ctx, rb, allow)
 	if err != nil {
 		t.Fatal(err)
 	}

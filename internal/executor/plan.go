@@ -8,22 +8,34 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 )
 
 // Plan is the dry run of a runbook for a set of parameters.
 type Plan struct {
 	Runbook string
-	// Hash is the plan hash a run with these parameters is bound to ("" if
-	// it could not be computed; HashErr says why).
-	Hash    string
-	HashErr string
+	// Params are the bound parameters (defaults filled).
+	Params map[string]string
+	// Hash is the plan hash a run with these parameters is bound to.
+	Hash string
 	// Steps are the phase steps in order, each with its verdict.
-	Steps []chat.PlanStep
+	Steps []PlanStep
 }
 
-// Verdicts of a dry run (chat.PlanStep.Verdict). Unknown and cannot-tell
+// PlanStep is one step of a dry run.
+type PlanStep struct {
+	Phase  string
+	StepID string
+	Name   string
+	Kind   string
+	// Verdict is one of the Verdict constants, or "unknown until <step>
+	// runs", "cannot tell: <error>", "only if <step> fails".
+	Verdict string
+	// Summary is what the step's Check observed (scrubbed).
+	Summary string
+}
+
+// Verdicts of a dry run (PlanStep.Verdict). Unknown and cannot-tell
 // verdicts carry details: "unknown until <step> runs", "cannot tell: <err>".
 const (
 	VerdictWillChange  = "will change"
@@ -62,17 +74,13 @@ type planResult struct {
 // templates use) allow, each Check bounded by Config.CheckTimeout, so that
 // checks that hang cost one timeout, not one per phase. Alternative steps are not checked:
 // they only run if their step fails. Plan fails only on bad parameters.
-func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) (Plan, error) {
+func (pl *Planner) Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) (Plan, error) {
+	pl.setDefaults()
 	bound, err := rb.BindParams(params)
 	if err != nil {
 		return Plan{}, fmt.Errorf("plan %s: %w", rb.Name, err)
 	}
-	p := Plan{Runbook: rb.Name}
-	if h, err := e.cfg.PlanHash(rb, params); err != nil {
-		p.HashErr = e.scrub(err.Error())
-	} else {
-		p.Hash = h
-	}
+	p := Plan{Runbook: rb.Name, Params: bound, Hash: pl.PlanHash(rb, bound)}
 	all := rb.AllSteps()
 	var mu sync.Mutex
 	results := map[string]*planResult{}
@@ -94,7 +102,7 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 				mu.Lock()
 				prior := maps.Clone(results)
 				mu.Unlock()
-				r, waitFor := e.planStep(ctx, rb, s, earlier, bound, prior)
+				r, waitFor := pl.planStep(ctx, rb, s, earlier, bound, prior)
 				if waitFor == "" {
 					mu.Lock()
 					results[s.ID] = r
@@ -110,7 +118,7 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 	wg.Wait()
 	for _, s := range all {
 		r := results[s.ID]
-		ps := chat.PlanStep{Phase: s.Phase, StepID: s.ID, Name: s.Name, Kind: s.Kind, Summary: e.scrub(r.summary)}
+		ps := PlanStep{Phase: s.Phase, StepID: s.ID, Name: s.Name, Kind: s.Kind, Summary: pl.scrub(r.summary)}
 		switch r.kind {
 		case vWillChange:
 			ps.Verdict = VerdictWillChange
@@ -119,7 +127,7 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 		case vUnknown:
 			ps.Verdict = "unknown until " + r.root + " runs"
 		case vCannotTell:
-			ps.Verdict = "cannot tell: " + e.scrub(r.detail)
+			ps.Verdict = "cannot tell: " + pl.scrub(r.detail)
 		case vSkipped:
 			ps.Verdict = VerdictSkipped
 		case vAlternative:
@@ -135,7 +143,7 @@ func (e *Executor) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 // planStep gives one step's verdict from the verdicts of the steps already
 // planned (prior). When the step's templates name a step of earlier that
 // is still being planned, it returns that step's ID to wait for instead.
-func (e *Executor) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook.Step, earlier []*runbook.Step,
+func (pl *Planner) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook.Step, earlier []*runbook.Step,
 	params map[string]string, prior map[string]*planResult) (*planResult, string) {
 	if s.AlternativeOf != "" {
 		return &planResult{kind: vAlternative}, ""
@@ -188,13 +196,13 @@ func (e *Executor) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook
 			return &planResult{kind: vSkipped}, ""
 		}
 	}
-	timeout := e.cfg.CheckTimeout
+	timeout := pl.CheckTimeout
 	if s.Timeout > 0 && s.Timeout < timeout {
 		timeout = s.Timeout
 	}
 	cctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %s", timeout))
 	defer cancel()
-	res, err := e.checkOnce(cctx, s, vars)
+	res, err := pl.checkOnce(cctx, s, vars)
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "build step:") && !errors.Is(err, context.DeadlineExceeded) {
 			return unknownFrom(err)

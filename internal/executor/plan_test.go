@@ -58,7 +58,7 @@ func TestPlanGivesAVerdictPerStepWithoutApplyingAnything(t *testing.T) {
 	)
 	rb.Params = []runbook.Param{{Name: "mode", Default: "partial"}}
 	start := time.Now()
-	plan, err := e.ex.Plan(context.Background(), rb, nil)
+	plan, err := e.ex.Planner().Plan(context.Background(), rb, nil)
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -97,7 +97,8 @@ func TestPlanGivesAVerdictPerStepWithoutApplyingAnything(t *testing.T) {
 	if len(w.order) != 0 {
 		t.Errorf("a dry run applied: %v", w.order)
 	}
-	wantHash, _ := testHash(rb, nil)
+	// The hash a run with these parameters is bound to: the bound ones.
+	wantHash := testHash(rb, map[string]string{"mode": "partial"})
 	if plan.Hash != wantHash {
 		t.Errorf("plan hash %q, want %q", plan.Hash, wantHash)
 	}
@@ -107,7 +108,7 @@ func TestPlanRefusesBadParameters(t *testing.T) {
 	e := newEnv(t)
 	rb := mkRunbook("params", []*runbook.Step{mkStep(newWorld(), "a")})
 	rb.Params = []runbook.Param{{Name: "ticket", Required: true}}
-	_, err := e.ex.Plan(context.Background(), rb, map[string]string{"tikcet": "INC-1"})
+	_, err := e.ex.Planner().Plan(context.Background(), rb, map[string]string{"tikcet": "INC-1"})
 	if err == nil || !strings.Contains(err.Error(), "missing required parameter ticket") || !strings.Contains(err.Error(), "unknown parameter tikcet") {
 		t.Errorf("err = %v", err)
 	}
@@ -115,10 +116,7 @@ func TestPlanRefusesBadParameters(t *testing.T) {
 
 func TestAssessAnswersWithinTheDeadlineOfAHangingCheck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ex, err := New(Config{Store: nopStore{}, Owner: "t"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ex := &Planner{}
 		w := newWorld()
 		w.set("dr_ready")
 		release := make(chan struct{})
@@ -172,10 +170,7 @@ func TestAssessAnswersWithinTheDeadlineOfAHangingCheck(t *testing.T) {
 
 func TestPlanWithChecksThatHangInEveryPhaseTakesOneTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ex, err := New(Config{Store: nopStore{}, Owner: "t", CheckTimeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ex := &Planner{CheckTimeout: 10 * time.Second}
 		w := newWorld()
 		w.set("lb")
 		release := make(chan struct{})
@@ -233,10 +228,7 @@ func TestPlanWithChecksThatHangInEveryPhaseTakesOneTimeout(t *testing.T) {
 func TestAssessCarriesCheckOutputsScrubbed(t *testing.T) {
 	red := &secret.Redactor{}
 	red.Add("hunter22")
-	ex, err := New(Config{Store: nopStore{}, Owner: "t", Redactor: red})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex := &Planner{Redactor: red}
 	w := newWorld()
 	w.set("lag")
 	s := mkStep(w, "lag", readOnly(), outputs(map[string]string{"lag": "1.25s", "dsn": "postgres://u:hunter22@db"}))

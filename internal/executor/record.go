@@ -141,35 +141,6 @@ func (c *runCtl) updateRun(ctx context.Context, mutate func(r *store.Run) error)
 	}
 }
 
-// claim takes or renews the run's lease and refreshes the cached record.
-func (c *runCtl) claim(ctx context.Context) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	var run *store.Run
-	asked := time.Now()
-	err := c.e.storeCall(ctx, func(ctx context.Context) error {
-		var err error
-		run, err = c.e.cfg.Store.ClaimRun(ctx, c.id, c.e.cfg.Owner, c.e.cfg.LeaseTTL)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("claim run %s: %w", c.id, err)
-	}
-	c.mu.Lock()
-	c.run = run
-	c.leaseUntil = asked.Add(c.e.cfg.LeaseTTL)
-	c.mu.Unlock()
-	return nil
-}
-
-// leaseHeld reports whether this executor's lease on the run is still
-// valid by its own clock (counted from before the claim was asked).
-func (c *runCtl) leaseHeld() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Before(c.leaseUntil)
-}
-
 // putStep persists a copy of st (scrubbed) under the lock-free store path.
 func (c *runCtl) putStep(ctx context.Context, st *store.StepState) error {
 	st = cloneStep(st)
@@ -196,8 +167,19 @@ func (c *runCtl) record(ctx context.Context, actor, auditType string, ev events.
 		msg += ev.Error
 	}
 	a := &store.AuditEvent{RunID: c.id, At: now, Actor: actor, Type: auditType, StepID: ev.StepID, Message: msg}
+	if len(ev.Data) > 0 {
+		scrubbed := make(map[string]string, len(ev.Data))
+		for k, v := range ev.Data {
+			scrubbed[k] = e.scrub(v)
+		}
+		ev.Data = scrubbed
+		a.Data = maps.Clone(scrubbed)
+	}
 	if ev.Phase != "" {
-		a.Data = map[string]string{"phase": ev.Phase}
+		if a.Data == nil {
+			a.Data = map[string]string{}
+		}
+		a.Data["phase"] = ev.Phase
 	}
 	if err := e.storeCall(ctx, func(ctx context.Context) error { return e.cfg.Store.Append(ctx, a) }); err != nil {
 		return fmt.Errorf("append audit event %s of run %s: %w", auditType, c.id, err)

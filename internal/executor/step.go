@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
@@ -74,11 +76,12 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 	if s.Factory == nil {
 		return r.fail(fmt.Errorf("step %s has no factory", s.ID))
 	}
-	inst, err := buildStep(ctx, r.c.e, s, vars)
+	e := r.c.e
+	inst, err := buildStep(ctx, e.log, e.cfg.Redactor, s, vars)
 	if err != nil {
 		return r.fail(fmt.Errorf("build step: %w", err))
 	}
-	defer closeStep(inst, r.c.e, s.ID)
+	defer closeStep(inst, e.log, e.cfg.Redactor, s.ID)
 
 	if st.StartedAt.IsZero() {
 		st.StartedAt = cfg.Now()
@@ -90,9 +93,8 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 
 	errDelay := newBackoff(s.Retry.Backoff, s.Retry.MaxBackoff, cfg.RetryBackoff, cfg.MaxRetryBackoff, true)
 	poll := newBackoff(cfg.PollInterval, cfg.MaxPollInterval, cfg.PollInterval, cfg.MaxPollInterval, false)
+	w := &attempts{ctx: ctx, errDelay: errDelay}
 	applied := false
-	applyFailures := 0
-	last := "" // the last observation, for the deadline's message
 	for {
 		res, err := guard(ctx, "check", inst.Check)
 		switch {
@@ -101,22 +103,12 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 		case err == nil && res.Done:
 			return r.done(res)
 		case err != nil:
-			if ctx.Err() != nil {
-				return r.deadline(last, err)
-			}
-			if steps.IsPermanent(err) {
-				return r.fail(fmt.Errorf("check: %w", err))
-			}
-			last = "check: " + err.Error()
-			if err := r.retrying(fmt.Errorf("check: %w", err)); err != nil {
+			if stop, err := r.failed(w, "check", err, nil); stop {
 				return err
-			}
-			if !sleep(ctx, errDelay.next()) {
-				return r.deadlineOrStop(last)
 			}
 			continue
 		}
-		last = res.Summary
+		w.last = res.Summary
 		if s.ReadOnly || applied {
 			if st.Status != store.StepWaiting || st.Summary != res.Summary {
 				st.Status, st.Summary = store.StepWaiting, res.Summary
@@ -125,7 +117,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 				}
 			}
 			if !sleep(ctx, poll.next()) {
-				return r.deadlineOrStop(last)
+				return r.deadlineOrStop(w.last)
 			}
 			continue
 		}
@@ -153,26 +145,54 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 			st.Error = ""
 			continue
 		}
-		applyFailures++
-		if ctx.Err() != nil {
-			return r.deadline(last, err)
+		w.applyFailures++
+		giveUp := func() error {
+			if n := s.Retry.Attempts; n > 0 && w.applyFailures >= n {
+				return fmt.Errorf("apply failed %d times, giving up: %w", w.applyFailures, err)
+			}
+			return nil
 		}
-		if steps.IsPermanent(err) {
-			return r.fail(fmt.Errorf("apply: %w", err))
-		}
-		if n := s.Retry.Attempts; n > 0 && applyFailures >= n {
-			return r.fail(fmt.Errorf("apply failed %d times, giving up: %w", applyFailures, err))
-		}
-		last = "apply: " + err.Error()
-		if err := r.retrying(fmt.Errorf("apply: %w", err)); err != nil {
+		if stop, err := r.failed(w, "apply", err, giveUp); stop {
 			return err
-		}
-		if !sleep(ctx, errDelay.next()) {
-			return r.deadlineOrStop(last)
 		}
 		// Check again before the next Apply: the failed call may have
 		// taken effect after all.
 	}
+}
+
+// attempts is what a step's loop keeps across failed calls.
+type attempts struct {
+	ctx           context.Context // the step's context, under its deadline
+	errDelay      *backoff
+	applyFailures int
+	last          string // the last observation, for the deadline's message
+}
+
+// failed handles an error of a Check or Apply call (what): past the
+// deadline, on a permanent error, or when giveUp (optional) gives a reason,
+// the step fails; otherwise the error is recorded as transient and the
+// step backs off before its next call. It reports whether the step stops
+// here, with the error to return.
+func (r *stepRun) failed(w *attempts, what string, err error, giveUp func() error) (bool, error) {
+	switch {
+	case w.ctx.Err() != nil:
+		return true, r.deadline(w.last, err)
+	case steps.IsPermanent(err):
+		return true, r.fail(fmt.Errorf("%s: %w", what, err))
+	}
+	if giveUp != nil {
+		if why := giveUp(); why != nil {
+			return true, r.fail(why)
+		}
+	}
+	w.last = what + ": " + err.Error()
+	if err := r.retrying(fmt.Errorf("%s: %w", what, err)); err != nil {
+		return true, err
+	}
+	if !sleep(w.ctx, w.errDelay.next()) {
+		return true, r.deadlineOrStop(w.last)
+	}
+	return false, nil
 }
 
 // apply calls Apply under ctx. An Apply that ignores its deadline is left
@@ -277,19 +297,20 @@ func (r *stepRun) timeout() time.Duration {
 	return r.c.e.cfg.StepTimeout
 }
 
-func closeStep(inst steps.Step, e *Executor, id string) {
+// closeStep releases what a step instance holds (its connections).
+func closeStep(inst steps.Step, log *slog.Logger, red *secret.Redactor, id string) {
 	if c, ok := inst.(steps.Closer); ok {
 		if err := c.Close(); err != nil {
-			e.log.Warn("close step", "step", id, "err", e.scrub(err.Error()))
+			log.Warn("close step", "step", id, "err", red.Scrub(err.Error()))
 		}
 	}
 }
 
 // buildStep builds the step instance under ctx; an instance that arrives
 // after ctx is done is closed.
-func buildStep(ctx context.Context, e *Executor, s *runbook.Step, vars runbook.Vars) (steps.Step, error) {
+func buildStep(ctx context.Context, log *slog.Logger, red *secret.Redactor, s *runbook.Step, vars runbook.Vars) (steps.Step, error) {
 	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Step, error) { return s.Factory.Build(ctx, vars) },
-		func(inst steps.Step) { closeStep(inst, e, s.ID) })
+		func(inst steps.Step) { closeStep(inst, log, red, s.ID) })
 }
 
 // guard calls f in its own goroutine and returns when f returns or ctx is

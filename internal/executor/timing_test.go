@@ -47,7 +47,7 @@ func TestTransientErrorsBackOffExponentiallyWithJitterUntilTheDeadline(t *testin
 		}))
 		s.Retry.MaxBackoff = 20 * time.Second
 		rb := mkRunbook("backoff", []*runbook.Step{s})
-		h, _ := testHash(rb, nil)
+		h := testHash(rb, nil)
 		ctx := context.Background()
 		if err := st.CreateRun(ctx, &store.Run{ID: "r1", Runbook: rb.Name, PlanHash: h, State: store.RunPending, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
@@ -100,7 +100,7 @@ func TestWaitingPollsWithGrowingIntervals(t *testing.T) {
 			return nil
 		}))
 		rb := mkRunbook("poll", []*runbook.Step{s})
-		h, _ := testHash(rb, nil)
+		h := testHash(rb, nil)
 		ctx := context.Background()
 		if err := st.CreateRun(ctx, &store.Run{ID: "r1", Runbook: rb.Name, PlanHash: h, State: store.RunPending, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 // that look like templates or references, are errors, all reported at once.
 func (rb *Runbook) BindParams(given map[string]string) (map[string]string, error) {
 	declared := make([]string, 0, len(rb.Params))
-	out := make(map[string]string, len(rb.Params))
 	var errs []error
 	for _, p := range rb.Params {
 		declared = append(declared, p.Name)
@@ -27,15 +26,12 @@ func (rb *Runbook) BindParams(given map[string]string) (map[string]string, error
 		case ok && steps.IsTemplate(v):
 			errs = append(errs, fmt.Errorf("parameter %s: a value cannot hold {{ or ${", p.Name))
 		case ok:
-			out[p.Name] = v
 		case p.Required:
 			what := ""
 			if p.Description != "" {
 				what = ": " + p.Description
 			}
 			errs = append(errs, fmt.Errorf("missing required parameter %s%s (give it as %s=<value>)", p.Name, what, p.Name))
-		default:
-			out[p.Name] = p.Default
 		}
 	}
 	var unknown []string
@@ -58,7 +54,24 @@ func (rb *Runbook) BindParams(given map[string]string) (map[string]string, error
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return rb.ParamsWithDefaults(given), nil
+}
+
+// ParamsWithDefaults returns given with every declared parameter it lacks
+// set to its default ("" when there is none): the template data of a run
+// (whose parameters BindParams checked when it was requested) or of an
+// assessment. It checks nothing.
+func (rb *Runbook) ParamsWithDefaults(given map[string]string) map[string]string {
+	out := make(map[string]string, len(rb.Params)+len(given))
+	for k, v := range given {
+		out[k] = v
+	}
+	for _, p := range rb.Params {
+		if _, ok := out[p.Name]; !ok {
+			out[p.Name] = p.Default
+		}
+	}
+	return out
 }
 
 // CheckSecrets resolves every ${secret:NAME} the runbook references (in

@@ -26,16 +26,15 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
-	"github.com/failoverbot/failoverbot/internal/store"
 )
 
-// Runs is the part of store.Store the console reads.
+// Runs answers what the console asks about runs (commands.Handler
+// implements it): arg is a run ID or "last", the newest run.
 type Runs interface {
-	GetRun(ctx context.Context, id string) (*store.Run, error)
-	ListRuns(ctx context.Context, opts store.ListOptions) ([]*store.Run, error)
+	RunStatus(ctx context.Context, arg string) (chat.RunStatus, error)
 }
 
-// Options configures Run. In, Out, Handler, Poster and Store are required.
+// Options configures Run. In, Out, Handler, Poster and Runs are required.
 type Options struct {
 	In  io.Reader
 	Out io.Writer
@@ -48,7 +47,7 @@ type Options struct {
 	// Poster is the console poster the handler and the notifiers post
 	// with (failure replies are counted on it).
 	Poster *Poster
-	Store  Runs
+	Runs   Runs
 	// Script: non-interactive; stop at the first failed line and return
 	// an error (the exit status of `bot console --script`).
 	Script bool
@@ -74,8 +73,8 @@ type console struct {
 
 // Run reads lines from o.In until EOF (or /quit) and executes them.
 func Run(ctx context.Context, o Options) error {
-	if o.In == nil || o.Out == nil || o.Handler == nil || o.Poster == nil || o.Store == nil {
-		return errors.New("console: In, Out, Handler, Poster and Store are required")
+	if o.In == nil || o.Out == nil || o.Handler == nil || o.Poster == nil || o.Runs == nil {
+		return errors.New("console: In, Out, Handler, Poster and Runs are required")
 	}
 	if o.As == "" {
 		o.As = "oncall-1"
@@ -185,7 +184,7 @@ func (c *console) line(ctx context.Context, line string) error {
 		if err != nil {
 			return err
 		}
-		if run.ApprovalMsg.TS == "" {
+		if run.Approval.TS == "" {
 			return fmt.Errorf("run %s has no plan message to react to", run.ID)
 		}
 		emoji := c.o.ApproveEmoji
@@ -195,7 +194,7 @@ func (c *console) line(ctx context.Context, line string) error {
 		c.events++
 		c.o.Handler.HandleReaction(ctx, chat.Reaction{
 			EventID: fmt.Sprintf("console-%d", c.events), User: user,
-			Message: chat.MessageRef(run.ApprovalMsg), Emoji: emoji, Added: verb != "/unapprove"})
+			Message: run.Approval, Emoji: emoji, Added: verb != "/unapprove"})
 		return nil
 	case "/wait":
 		run, err := c.run(ctx, args)
@@ -214,25 +213,11 @@ func (c *console) line(ctx context.Context, line string) error {
 }
 
 // run resolves a RUN argument ("last": the newest run).
-func (c *console) run(ctx context.Context, arg string) (*store.Run, error) {
+func (c *console) run(ctx context.Context, arg string) (chat.RunStatus, error) {
 	if arg == "" || strings.ContainsAny(arg, " \t") {
-		return nil, errors.New("expected one run ID (or last)")
+		return chat.RunStatus{}, errors.New("expected one run ID (or last)")
 	}
-	if arg == "last" {
-		runs, err := c.o.Store.ListRuns(ctx, store.ListOptions{Limit: 1})
-		if err != nil {
-			return nil, fmt.Errorf("list runs: %w", err)
-		}
-		if len(runs) == 0 {
-			return nil, errors.New("there are no runs yet")
-		}
-		return runs[0], nil
-	}
-	r, err := c.o.Store.GetRun(ctx, arg)
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", arg, err)
-	}
-	return r, nil
+	return c.o.Runs.RunStatus(ctx, arg)
 }
 
 // wait polls the run until it stops: ended, or paused (a failed step
@@ -243,22 +228,22 @@ func (c *console) wait(ctx context.Context, id string) error {
 	t := time.NewTicker(c.o.PollInterval)
 	defer t.Stop()
 	for {
-		r, err := c.o.Store.GetRun(ctx, id)
+		r, err := c.o.Runs.RunStatus(ctx, id)
 		if err != nil {
 			return fmt.Errorf("wait for run %s: %w", id, err)
 		}
-		if r.State != store.RunRunning && r.State != store.RunPending {
+		if r.Stopped {
 			if c.o.Settle != nil {
 				if err := c.o.Settle(ctx, id); err != nil {
 					c.printf("(progress card of %s not settled: %v)\n", id, err)
 				}
 			}
 			c.printf("run %s %s", id, r.State)
-			if r.StateReason != "" {
-				c.printf(": %s", r.StateReason)
+			if r.Reason != "" {
+				c.printf(": %s", r.Reason)
 			}
 			c.printf("\n")
-			if r.State != store.RunSucceeded {
+			if !r.Succeeded {
 				return fmt.Errorf("run %s did not succeed: %s", id, r.State)
 			}
 			return nil

@@ -158,16 +158,16 @@ func newBot(t *testing.T, out, cardOut *syncBuffer) (*bot, func(script string) e
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := 0
 	exec, err := executor.New(executor.Config{Store: st, Sink: cards, Owner: "test", Runbooks: cat.Get,
-		PollInterval: 10 * time.Millisecond, RetryBackoff: 10 * time.Millisecond})
+		PollInterval: 10 * time.Millisecond, RetryBackoff: 10 * time.Millisecond,
+		NewRunID: func(rb string) string { n++; return fmt.Sprintf("%s-%d", rb, n) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dirx := &console.StaticDirectory{Groups: map[string][]string{"oncall": {"oncall-1", "oncall-2", "oncall-3"}}}
-	n := 0
-	h, err := commands.New(commands.Options{Catalog: cat, Executor: exec, Store: st, Directory: dirx, Poster: poster, Cards: cards,
-		Responders: commands.Access{Groups: []string{"oncall"}},
-		NewRunID:   func(rb string) string { n++; return fmt.Sprintf("%s-%d", rb, n) }})
+	h, err := commands.New(commands.Options{Catalog: cat, Planner: exec.Planner(), Executor: exec, Store: st, Directory: dirx, Poster: poster, Cards: cards,
+		Responders: commands.Access{Groups: []string{"oncall"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func newBot(t *testing.T, out, cardOut *syncBuffer) (*bot, func(script string) e
 	})
 	b := &bot{st: st, h: h, poster: poster, cards: cards, w: w}
 	run := func(script string) error {
-		return console.Run(ctx, console.Options{In: strings.NewReader(script), Out: out, Handler: h, Poster: poster, Store: st,
+		return console.Run(ctx, console.Options{In: strings.NewReader(script), Out: out, Handler: h, Poster: poster, Runs: h,
 			Script: true, Settle: cards.Flush, PollInterval: 10 * time.Millisecond, WaitTimeout: time.Minute})
 	}
 	return b, run
@@ -353,7 +353,7 @@ func TestInteractiveModeGoesOnAfterAFailedLine(t *testing.T) {
 	out, cardOut := &syncBuffer{}, &syncBuffer{}
 	b, _ := newBot(t, out, cardOut)
 	err := console.Run(t.Context(), console.Options{In: strings.NewReader("/frobnicate\n/failover status --as oncall-2\n/quit\n/failover list\n"),
-		Out: out, Handler: b.h, Poster: b.poster, Store: b.st})
+		Out: out, Handler: b.h, Poster: b.poster, Runs: b.h})
 	if err != nil {
 		t.Fatalf("interactive mode returned %v", err)
 	}

@@ -86,7 +86,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := commands.New(commands.Options{Catalog: cat, Executor: exec, Store: st, Directory: bot.Directory(),
+	h, err := commands.New(commands.Options{Catalog: cat, Planner: exec.Planner(), Executor: exec, Store: st, Directory: bot.Directory(),
 		Poster: bot.Poster(), Cards: cards, Responders: commands.Access{Groups: []string{"oncall"}}, Logger: log,
 		Secrets: secrets, Scrub: redactor.Scrub})
 	if err != nil {

@@ -37,7 +37,7 @@ func Example() {
 	var cat *commands.DirCatalog // commands.NewDirCatalog(dir, registry, log)
 	cards, _ := card.New(card.Options{Poster: bot.Poster(), Store: st, Runbooks: cat.Get, Logger: log})
 	exec, _ := executor.New(executor.Config{Store: st, Sink: cards, Owner: "bot-1", Runbooks: cat.Get, Logger: log})
-	h, _ := commands.New(commands.Options{Catalog: cat, Executor: exec, Store: st,
+	h, _ := commands.New(commands.Options{Catalog: cat, Planner: exec.Planner(), Executor: exec, Store: st,
 		Directory: bot.Directory(), Poster: bot.Poster(), Cards: cards,
 		Responders: commands.Access{Groups: []string{"oncall"}}, Logger: log})
 	bot.SetHandler(h)

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -114,6 +115,24 @@ func renderPlan(v *chat.PlanView) (string, []slack.Block) {
 	}
 	text := fmt.Sprintf("%s (%d steps)", title, len(v.Steps))
 	blocks := []slack.Block{header(title)}
+	if fs := planFields(v); len(fs) > 0 {
+		blocks = append(blocks, fields(fs...))
+	}
+	if v.Assessment != nil {
+		blocks = append(blocks, section(assessmentLine(v.Assessment)))
+	}
+	blocks = append(blocks, slack.NewDividerBlock())
+	blocks = append(blocks, chunkLines(planLines(v.Steps))...)
+	if v.State == "" {
+		return text, blocks
+	}
+	text, approval := planApproval(v, text)
+	return text, append(append(blocks, slack.NewDividerBlock()), approval...)
+}
+
+// planFields are the request's facts: run, requester, reason, expected
+// data loss, plan hash, parameters.
+func planFields(v *chat.PlanView) []string {
 	var fs []string
 	if v.RunID != "" {
 		fs = append(fs, "*Run*\n`"+esc(v.RunID)+"`")
@@ -142,33 +161,36 @@ func renderPlan(v *chat.PlanView) (string, []slack.Block) {
 		}
 		fs = append(fs, "*Parameters*\n"+strings.Join(ps, " "))
 	}
-	if len(fs) > 0 {
-		blocks = append(blocks, fields(fs...))
+	return fs
+}
+
+// assessmentLine sums up the assessment run before the plan.
+func assessmentLine(a *chat.AssessView) string {
+	passed := 0
+	var failed []string
+	for _, c := range a.Checks {
+		if c.OK {
+			passed++
+		} else {
+			failed = append(failed, esc(c.Name))
+		}
 	}
-	if a := v.Assessment; a != nil {
-		passed := 0
-		var failed []string
-		for _, c := range a.Checks {
-			if c.OK {
-				passed++
-			} else {
-				failed = append(failed, esc(c.Name))
-			}
-		}
-		verdict := ":large_green_circle: *GO*"
-		if !a.Go {
-			verdict = ":octagonal_sign: *NO-GO*"
-		}
-		line := fmt.Sprintf("*Assessment* %s: %d of %d checks passed", verdict, passed, len(a.Checks))
-		if len(failed) > 0 {
-			line += "; failed: " + strings.Join(failed, ", ")
-		}
-		blocks = append(blocks, section(line))
+	verdict := ":large_green_circle: *GO*"
+	if !a.Go {
+		verdict = ":octagonal_sign: *NO-GO*"
 	}
-	blocks = append(blocks, slack.NewDividerBlock())
+	line := fmt.Sprintf("*Assessment* %s: %d of %d checks passed", verdict, passed, len(a.Checks))
+	if len(failed) > 0 {
+		line += "; failed: " + strings.Join(failed, ", ")
+	}
+	return line
+}
+
+// planLines are the steps' verdicts, under their phases.
+func planLines(steps []chat.PlanStep) []string {
 	var lines []string
 	phase := "\x00"
-	for _, s := range v.Steps {
+	for _, s := range steps {
 		if s.Phase != phase {
 			phase = s.Phase
 			lines = append(lines, "*"+esc(s.Phase)+"*")
@@ -183,36 +205,36 @@ func renderPlan(v *chat.PlanView) (string, []slack.Block) {
 		}
 		lines = append(lines, line)
 	}
-	blocks = append(blocks, chunkLines(lines)...)
-	if v.State == "" {
-		return text, blocks
-	}
-	blocks = append(blocks, slack.NewDividerBlock())
+	return lines
+}
+
+// planApproval is the request's approval state: the buttons while it
+// waits, the outcome after.
+func planApproval(v *chat.PlanView, text string) (string, []slack.Block) {
 	approvers := "none yet"
 	if len(v.Approvers) > 0 {
 		approvers = mentions(v.Approvers)
 	}
-	switch v.State {
-	case "pending":
-		text = fmt.Sprintf("%s — waiting for approval (%d of %d)", text, len(v.Approvers), v.Required)
-		blocks = append(blocks,
-			section(fmt.Sprintf(":hourglass_flowing_sand: *Waiting for approval*: %d of %d (%s). React :white_check_mark: or press Approve; :x: or Reject to refuse.",
-				len(v.Approvers), v.Required, approvers)),
-			slack.NewActionBlock("approval",
-				button(ActionApprove, "Approve", v.RunID, "primary"),
-				button(ActionReject, "Reject", v.RunID, "danger")))
-		if !v.ExpiresAt.IsZero() {
-			blocks = append(blocks, contextBlock("Approvals expire at "+v.ExpiresAt.UTC().Format("15:04 MST, 2 Jan")))
-		}
-	default:
+	if v.State != "pending" {
 		icon := map[string]string{"approved": ":white_check_mark:", "rejected": ":no_entry:", "expired": ":alarm_clock:"}[v.State]
 		if icon == "" {
 			icon = ":information_source:"
 		}
-		text = fmt.Sprintf("%s — %s", text, v.State)
-		blocks = append(blocks, section(fmt.Sprintf("%s *%s* — approvals: %s", icon, capitalize(v.State), approvers)))
+		return fmt.Sprintf("%s — %s", text, v.State),
+			[]slack.Block{section(fmt.Sprintf("%s *%s* — approvals: %s", icon, capitalize(v.State), approvers))}
 	}
-	return text, blocks
+	approve, reject := cmp.Or(v.ApproveEmoji, "white_check_mark"), cmp.Or(v.RejectEmoji, "x")
+	blocks := []slack.Block{
+		section(fmt.Sprintf(":hourglass_flowing_sand: *Waiting for approval*: %d of %d (%s). React :%s: or press Approve; :%s: or Reject to refuse.",
+			len(v.Approvers), v.Required, approvers, esc(approve), esc(reject))),
+		slack.NewActionBlock("approval",
+			button(ActionApprove, "Approve", v.RunID, "primary"),
+			button(ActionReject, "Reject", v.RunID, "danger")),
+	}
+	if !v.ExpiresAt.IsZero() {
+		blocks = append(blocks, contextBlock("Approvals expire at "+v.ExpiresAt.UTC().Format("15:04 MST, 2 Jan")))
+	}
+	return fmt.Sprintf("%s — waiting for approval (%d of %d)", text, len(v.Approvers), v.Required), blocks
 }
 
 func renderProgress(v *chat.ProgressView) (string, []slack.Block) {

@@ -130,6 +130,17 @@ func TestRenderContent(t *testing.T) {
 	}
 }
 
+// The plan names the reactions the bot is configured to count.
+func TestThePlanNamesTheConfiguredEmoji(t *testing.T) {
+	custom := *plan
+	custom.ApproveEmoji, custom.RejectEmoji = "ship_it", "no_good"
+	_, blocks := Render(chat.Message{View: &custom})
+	js, _ := json.Marshal(blocks)
+	if !strings.Contains(string(js), "React :ship_it: or press Approve; :no_good: or Reject") || strings.Contains(string(js), "React :white_check_mark:") {
+		t.Errorf("plan blocks do not name the configured emoji: %s", js)
+	}
+}
+
 func TestRenderRespectsBlockKitLimits(t *testing.T) {
 	long := strings.Repeat("x", 5000)
 	var steps []chat.PlanStep

@@ -1,10 +1,13 @@
 // Package card keeps one live progress card per run in the incident
 // channel: posted when the run starts, edited in place as events arrive
-// (coalesced to at most one edit per Interval, the last state always
-// lands), with step details and failures (Retry / Skip / Abort) in the
-// card's thread. The card's reference is stored in the run, so that a
-// restarted bot keeps editing the same card. It is an events.Sink: Notify
-// never blocks the executor, and a failing poster never fails a run.
+// (one edit at a time per card, each showing the state at that moment; the
+// chat transport paces them, Slack's poster to one chat.update per second
+// a channel), with step details and failures (Retry / Skip / Abort) in the
+// card's thread. The card's reference is stored with the run (SetCard,
+// which never races the executor's writes), so that a restarted bot keeps
+// editing the same card. It is an events.Sink: Notify never blocks the
+// executor, and a failing poster never fails a run. Events of approval
+// requests (events.Type.PreStart) have no card.
 package card
 
 import (
@@ -17,14 +20,15 @@ import (
 
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/report"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
 // Store is the part of store.Store the notifier uses.
 type Store interface {
-	Reader
-	UpdateRun(ctx context.Context, r *store.Run) error
+	report.ProgressReader
+	SetCard(ctx context.Context, runID string, ref store.MessageRef) error
 }
 
 // Options configures a Notifier. Poster and Store are required.
@@ -35,8 +39,8 @@ type Options struct {
 	Runbooks func(name string) (*runbook.Runbook, error)
 	// Channel is used when the runbook names none.
 	Channel string
-	// Interval is the least time between two edits of a card (default 1s).
-	Interval time.Duration
+	// MinBackoff is the first delay before retrying a failed post (default 1s).
+	MinBackoff time.Duration
 	// Refresh re-renders the card of a running run this often, so that its
 	// elapsed time moves during a long step (default 30s; negative: never).
 	Refresh time.Duration
@@ -60,6 +64,7 @@ type Notifier struct {
 }
 
 type cardState struct {
+	// dirty: the card shows an older state than the store's.
 	dirty   bool
 	final   bool
 	replies []chat.Message
@@ -71,7 +76,6 @@ type cardState struct {
 	stopped bool
 	// flushing is true while the worker posts a batch it took.
 	flushing bool
-	last     time.Time // last edit
 }
 
 var _ events.Sink = (*Notifier)(nil)
@@ -81,8 +85,8 @@ func New(o Options) (*Notifier, error) {
 	if o.Poster == nil || o.Store == nil {
 		return nil, errors.New("card notifier: Poster and Store are required")
 	}
-	if o.Interval <= 0 {
-		o.Interval = time.Second
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
 	}
 	if o.Refresh == 0 {
 		o.Refresh = 30 * time.Second
@@ -101,6 +105,9 @@ func New(o Options) (*Notifier, error) {
 
 // Notify queues the event; it never blocks on the chat.
 func (n *Notifier) Notify(_ context.Context, e events.Event) {
+	if e.Type.PreStart() {
+		return
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	st := n.cards[e.RunID]
@@ -161,7 +168,7 @@ func (n *Notifier) Open(ctx context.Context, runID string) error {
 func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 	defer n.wg.Done()
 	log := n.log.With("run", runID)
-	backoff := n.o.Interval
+	backoff := n.o.MinBackoff
 	for {
 		n.mu.Lock()
 		idle := !st.dirty && len(st.replies) == 0
@@ -178,14 +185,8 @@ func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 			}
 			continue
 		}
-		// Coalesce: wait out the interval since the last edit; events
-		// arriving meanwhile are folded into one edit.
-		n.mu.Lock()
-		last := st.last
-		n.mu.Unlock()
-		if wait := last.Add(n.o.Interval).Sub(n.o.Now()); wait > 0 && ctx.Err() == nil {
-			sleep(ctx, wait)
-		}
+		// Events arriving while a batch is being posted are folded into
+		// the next one.
 		fctx := ctx
 		var cancel context.CancelFunc = func() {}
 		if ctx.Err() != nil { // shutting down: one last bounded attempt
@@ -195,7 +196,7 @@ func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 		dirty, replies := st.dirty, st.replies
 		st.dirty, st.replies, st.flushing = false, nil, true
 		n.mu.Unlock()
-		err := n.flush(fctx, runID, st, dirty, &replies)
+		err := n.flush(fctx, runID, dirty, &replies)
 		cancel()
 		n.mu.Lock()
 		st.flushing = false
@@ -207,7 +208,7 @@ func (n *Notifier) worker(ctx context.Context, runID string, st *cardState) {
 		}
 		n.mu.Unlock()
 		if err == nil {
-			backoff = n.o.Interval
+			backoff = n.o.MinBackoff
 			continue
 		}
 		log.WarnContext(ctx, "progress card update failed; will retry", "err", err, "in", backoff)
@@ -238,162 +239,6 @@ func (n *Notifier) idle(ctx context.Context, st *cardState, refresh bool) bool {
 		return false
 	}
 	return true
-}
-
-// flush lands the card's state and posts the queued thread messages;
-// *replies keeps those not posted.
-func (n *Notifier) flush(ctx context.Context, runID string, st *cardState, dirty bool, replies *[]chat.Message) error {
-	ref, posted, err := n.ensureCard(ctx, runID)
-	if err != nil {
-		return err
-	}
-	if dirty && !posted {
-		// Open may have posted the card a moment ago: keep to the rate.
-		n.mu.Lock()
-		wait := st.last.Add(n.o.Interval).Sub(n.o.Now())
-		n.mu.Unlock()
-		if wait > 0 {
-			sleep(ctx, wait)
-		}
-		v, err := BuildView(ctx, n.o.Store, n.runbook(ctx, runID), runID, n.o.Now())
-		if err != nil {
-			return err
-		}
-		if err := n.o.Poster.Update(ctx, ref, chat.Message{Text: cardText(v), View: v}); err != nil {
-			return fmt.Errorf("edit card of %s: %w", runID, err)
-		}
-		n.mu.Lock()
-		st.last = n.o.Now()
-		n.mu.Unlock()
-	}
-	for len(*replies) > 0 {
-		if _, err := n.o.Poster.Reply(ctx, ref, (*replies)[0]); err != nil {
-			if dirty {
-				return nil // the edit landed; retry the replies in the next round
-			}
-			return fmt.Errorf("reply in the card thread of %s: %w", runID, err)
-		}
-		*replies = (*replies)[1:]
-	}
-	return nil
-}
-
-func (n *Notifier) runbook(ctx context.Context, runID string) *runbook.Runbook {
-	if n.o.Runbooks == nil {
-		return nil
-	}
-	run, err := n.o.Store.GetRun(ctx, runID)
-	if err != nil {
-		return nil
-	}
-	rb, err := n.o.Runbooks(run.Runbook)
-	if err != nil {
-		return nil
-	}
-	return rb
-}
-
-// ensureCard returns the run's card, posting it first if it has none
-// (posted is then true: the card shows the current state).
-func (n *Notifier) ensureCard(ctx context.Context, runID string) (ref chat.MessageRef, posted bool, err error) {
-	n.postMu.Lock()
-	defer n.postMu.Unlock()
-	run, err := n.o.Store.GetRun(ctx, runID)
-	if err != nil {
-		return chat.MessageRef{}, false, fmt.Errorf("card of %s: %w", runID, err)
-	}
-	if run.Card.TS != "" {
-		return chat.MessageRef(run.Card), false, nil
-	}
-	if ref, ok := n.posted[runID]; ok { // posted, but storing the reference failed
-		return ref, false, nil
-	}
-	rb := n.runbook(ctx, runID)
-	channel := n.o.Channel
-	if rb != nil && rb.Channel != "" {
-		channel = rb.Channel
-	}
-	if channel == "" {
-		channel = run.ApprovalMsg.Channel
-	}
-	v, err := BuildView(ctx, n.o.Store, rb, runID, n.o.Now())
-	if err != nil {
-		return chat.MessageRef{}, false, err
-	}
-	ref, err = n.o.Poster.Post(ctx, channel, chat.Message{Text: cardText(v), View: v})
-	if err != nil {
-		return chat.MessageRef{}, false, fmt.Errorf("post card of %s in %s: %w", runID, channel, err)
-	}
-	n.posted[runID] = ref
-	n.mu.Lock() // the post counts as an edit for the rate limit
-	st := n.cards[runID]
-	if st == nil {
-		st = &cardState{wake: make(chan struct{}, 1)}
-		n.cards[runID] = st
-	}
-	st.last = n.o.Now()
-	n.mu.Unlock()
-	for attempt := 0; ; attempt++ {
-		run.Card = store.MessageRef(ref)
-		err = n.o.Store.UpdateRun(ctx, run)
-		if err == nil || !errors.Is(err, store.ErrConflict) || attempt >= 20 {
-			if err != nil {
-				n.log.ErrorContext(ctx, "store card reference", "run", runID, "err", err)
-			}
-			break
-		}
-		if run, err = n.o.Store.GetRun(ctx, runID); err != nil {
-			break
-		}
-	}
-	return ref, true, nil
-}
-
-func cardText(v *chat.ProgressView) string {
-	s := fmt.Sprintf("Run %s of %s: %s", v.RunID, v.Runbook, v.State)
-	if v.Current != "" {
-		s += " — " + v.Current
-	}
-	return s
-}
-
-// threadMessage is what an event adds to the card's thread, if anything.
-func threadMessage(e events.Event) (chat.Message, bool) {
-	step := e.StepID
-	switch e.Type {
-	case events.StepDone:
-		return chat.Message{Text: fmt.Sprintf("✓ %s done: %s", step, e.Summary)}, true
-	case events.StepSkipped:
-		return chat.Message{Text: fmt.Sprintf("⤼ %s skipped: %s", step, e.Summary)}, true
-	case events.StepRetrying:
-		return chat.Message{Text: fmt.Sprintf("↻ %s: transient error, retrying: %s", step, e.Error)}, true
-	case events.StepFailed:
-		return chat.Message{Text: fmt.Sprintf("✗ %s failed: %s — retry, skip or abort", step, e.Error), Error: true,
-			View: &chat.StepFailedView{RunID: e.RunID, StepID: step, Error: e.Error}}, true
-	case events.RunPaused:
-		return chat.Message{Text: "⏸ run paused" + suffix(e.Summary)}, true
-	case events.RunResumed:
-		return chat.Message{Text: "▶ run resumed" + suffix(e.Summary)}, true
-	case events.RunSucceeded:
-		return chat.Message{Text: "✅ run succeeded" + suffix(e.Summary)}, true
-	case events.RunFailed:
-		why := e.Error
-		if why == "" {
-			why = e.Summary
-		}
-		return chat.Message{Text: "❌ run failed: " + why, Error: true}, true
-	case events.RunAborted:
-		return chat.Message{Text: "⛔ run aborted" + suffix(e.Summary)}, true
-	}
-	return chat.Message{}, false
-}
-
-// suffix is ": s", or "" for an empty s.
-func suffix(s string) string {
-	if s == "" {
-		return ""
-	}
-	return ": " + s
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -197,6 +197,9 @@ func lastView(t *testing.T, p *fakePoster) *chat.ProgressView {
 	return v
 }
 
+// The pace of edits is the transport's (chat/slack's coalescer keeps to
+// one chat.update per second a channel); the card folds the events that
+// arrive while it posts into its next edit.
 func TestABurstOfEventsIsCoalescedAndTheLastStateLands(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
@@ -218,15 +221,9 @@ func TestABurstOfEventsIsCoalescedAndTheLastStateLands(t *testing.T) {
 		if len(posts) != 1 {
 			t.Fatalf("%d cards posted, want 1", len(posts))
 		}
-		edits := append(posts, updates...)
-		for i := 1; i < len(edits); i++ {
-			if gap := edits[i].at.Sub(edits[i-1].at); gap < time.Second {
-				t.Errorf("edits %d and %d only %s apart", i-1, i, gap)
-			}
-		}
-		// 21 announcements over ~2 s: a post and at most 3 edits.
-		if len(updates) > 3 {
-			t.Errorf("%d edits for a burst of 2 s, want at most 3", len(updates))
+		// 21 announcements: a post and at most one edit each.
+		if len(updates) > 21 {
+			t.Errorf("%d edits for 21 announcements", len(updates))
 		}
 		v := lastView(t, e.poster)
 		if v.State != "succeeded" || v.Phases[0].Status != "done" || v.Approvers[0] != "oncall-2" || v.Requester != "oncall-1" {
@@ -420,28 +417,5 @@ func TestFlushWaitsForTheCardToShowTheRunStopped(t *testing.T) {
 			t.Errorf("Flush returned before the card showed the end: %q", v.State)
 		}
 		<-late
-	})
-}
-
-func TestAnEditRightAfterOpenWaitsForTheInterval(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		e := newEnv(t, ctx, &fakePoster{}, filepath.Join(t.TempDir(), "bot.db"))
-		e.createRun(t)
-		go e.n.Run(ctx)
-		if err := e.n.Open(ctx, "lab-1"); err != nil {
-			t.Fatal(err)
-		}
-		e.stepDone(t, 0)
-		time.Sleep(5 * time.Second)
-		synctest.Wait()
-		posts, updates := e.poster.of("post"), e.poster.of("update")
-		if len(posts) != 1 || len(updates) != 1 {
-			t.Fatalf("%d posts, %d edits; want 1 and 1", len(posts), len(updates))
-		}
-		if gap := updates[0].at.Sub(posts[0].at); gap < time.Second {
-			t.Errorf("edit %s after the post, want ≥ 1s", gap)
-		}
 	})
 }

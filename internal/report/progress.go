@@ -1,4 +1,4 @@
-package card
+package report
 
 import (
 	"cmp"
@@ -12,8 +12,8 @@ import (
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
-// Reader is the part of store.Store a progress view is built from.
-type Reader interface {
+// ProgressReader is the part of store.Store a progress view is built from.
+type ProgressReader interface {
 	GetRun(ctx context.Context, id string) (*store.Run, error)
 	Steps(ctx context.Context, runID string) ([]*store.StepState, error)
 	Approvals(ctx context.Context, runID string) ([]*store.Approval, error)
@@ -30,10 +30,10 @@ func stepStatus(s store.StepStatus) string {
 	return string(s)
 }
 
-// BuildView renders a run's progress card from the store. rb gives the
-// phases and step names; when it is nil the recorded steps are shown in
-// one list.
-func BuildView(ctx context.Context, st Reader, rb *runbook.Runbook, runID string, now time.Time) (*chat.ProgressView, error) {
+// Progress is a run's progress card (its live state) read from the
+// store. rb gives the phases and step names; when it is nil the recorded
+// steps are shown in one list.
+func Progress(ctx context.Context, st ProgressReader, rb *runbook.Runbook, runID string, now time.Time) (*chat.ProgressView, error) {
 	run, err := st.GetRun(ctx, runID)
 	if err != nil {
 		return nil, fmt.Errorf("progress of %s: %w", runID, err)

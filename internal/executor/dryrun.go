@@ -1,0 +1,46 @@
+package executor
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/secret"
+)
+
+// Planner runs the dry parts of a run: the assessment (Assess) and the
+// plan (Plan). It needs no store and changes nothing: every step is built
+// and checked, never applied. The zero value is ready to use; an Executor
+// has one built from its Config (Executor.Planner).
+type Planner struct {
+	// CheckTimeout is an assessment check's deadline when the runbook gives
+	// none, and caps each Check of a dry run. Default 10s.
+	CheckTimeout time.Duration
+	// Redactor scrubs every summary, output and error shown; nil scrubs
+	// nothing.
+	Redactor *secret.Redactor
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Now is the clock for durations; default time.Now.
+	Now func() time.Time
+	// PlanHash computes the plan hash a run is bound to; default
+	// (*runbook.Runbook).PlanHash.
+	PlanHash func(rb *runbook.Runbook, params map[string]string) string
+}
+
+func (p *Planner) setDefaults() {
+	if p.CheckTimeout <= 0 {
+		p.CheckTimeout = 10 * time.Second
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.PlanHash == nil {
+		p.PlanHash = (*runbook.Runbook).PlanHash
+	}
+}
+
+func (p *Planner) scrub(s string) string { return p.Redactor.Scrub(s) }
