@@ -24,7 +24,7 @@ type noteConfig struct {
 	Note string `yaml:"note"`
 }
 
-func (c *noteConfig) Validate() error { return nil }
+func (c *noteConfig) CheckAndSetDefaults() error { return nil }
 
 type doneStep struct{}
 
@@ -36,11 +36,12 @@ func (doneStep) Apply(context.Context) error { return nil }
 func testRegistry(t testing.TB) *steps.Registry {
 	t.Helper()
 	r := steps.NewRegistry()
-	newStep := func(context.Context, steps.Config, steps.Env) (steps.Step, error) { return doneStep{}, nil }
+	newStep := func(context.Context, *noteConfig, steps.Env) (steps.Step, error) { return doneStep{}, nil }
+	newProbe := func(context.Context, *noteConfig, steps.Env) (steps.Probe, error) { return doneStep{}, nil }
 	err := r.Register(
-		steps.Kind{Name: "test.check", ReadOnly: true, NewConfig: func() steps.Config { return &noteConfig{} }, New: newStep},
-		steps.Kind{Name: "test.step", NewConfig: func() steps.Config { return &noteConfig{} }, New: newStep},
-		steps.Kind{Name: "postgres.replicationLag", ReadOnly: true, Outputs: []string{"lag", "bytes"}, NewConfig: func() steps.Config { return &noteConfig{} }, New: newStep},
+		steps.ProbeKind(steps.Spec{Name: "test.check"}, newProbe),
+		steps.StepKind(steps.Spec{Name: "test.step"}, newStep),
+		steps.ProbeKind(steps.Spec{Name: "postgres.replicationLag", Outputs: []string{"lag", "bytes"}}, newProbe),
 	)
 	if err != nil {
 		t.Fatal(err)

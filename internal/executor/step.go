@@ -79,6 +79,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 		return r.fail(fmt.Errorf("build step: %w", err))
 	}
 	defer closeStep(inst, r.c.e, s.ID)
+	step, mayApply := s.MayApply(inst)
 
 	if st.StartedAt.IsZero() {
 		st.StartedAt = cfg.Now()
@@ -117,7 +118,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 			continue
 		}
 		last = res.Summary
-		if s.ReadOnly || applied {
+		if !mayApply || applied {
 			if st.Status != store.StepWaiting || st.Summary != res.Summary {
 				st.Status, st.Summary = store.StepWaiting, res.Summary
 				if err := r.commit("step.waiting", events.Event{Summary: res.Summary}); err != nil {
@@ -141,7 +142,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 		if err := r.commit(string(events.StepApplying), events.Event{Type: events.StepApplying, Summary: fmt.Sprintf("attempt %d: %s", st.Attempts, res.Summary)}); err != nil {
 			return err
 		}
-		err = r.apply(ctx, inst)
+		err = r.apply(ctx, step)
 		switch {
 		case r.run.Err() != nil:
 			return nil
@@ -277,7 +278,7 @@ func (r *stepRun) timeout() time.Duration {
 	return r.c.e.cfg.StepTimeout
 }
 
-func closeStep(inst steps.Step, e *Executor, id string) {
+func closeStep(inst steps.Probe, e *Executor, id string) {
 	if c, ok := inst.(steps.Closer); ok {
 		if err := c.Close(); err != nil {
 			e.log.Warn("close step", "step", id, "err", e.scrub(err.Error()))
@@ -287,9 +288,9 @@ func closeStep(inst steps.Step, e *Executor, id string) {
 
 // buildStep builds the step instance under ctx; an instance that arrives
 // after ctx is done is closed.
-func buildStep(ctx context.Context, e *Executor, s *runbook.Step, vars runbook.Vars) (steps.Step, error) {
-	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Step, error) { return s.Factory.Build(ctx, vars) },
-		func(inst steps.Step) { closeStep(inst, e, s.ID) })
+func buildStep(ctx context.Context, e *Executor, s *runbook.Step, vars runbook.Vars) (steps.Probe, error) {
+	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Probe, error) { return s.Factory.Build(ctx, vars) },
+		func(inst steps.Probe) { closeStep(inst, e, s.ID) })
 }
 
 // guard calls f in its own goroutine and returns when f returns or ctx is

@@ -25,7 +25,7 @@ type portConfig struct {
 	Mode string `yaml:"mode"`
 }
 
-func (c *portConfig) Validate() error {
+func (c *portConfig) CheckAndSetDefaults() error {
 	var e steps.FieldErrors
 	if c.Port < 1 {
 		e.Add("port", "must be ≥ 1, got %d", c.Port)
@@ -53,7 +53,7 @@ func TestFieldErrorsListsEachMessageAndFlagsPlainErrors(t *testing.T) {
 }
 
 func TestValidateDecodesStrictlyAndValidates(t *testing.T) {
-	k := steps.Kind{Name: "test.port", NewConfig: func() steps.Config { return &portConfig{} }}
+	k := steps.DeclaredProbe[portConfig](steps.Spec{Name: "test.port"})
 	if got := Validate(t, k, "{port: 80, mode: a}"); got != nil {
 		t.Errorf("valid config: got %q", got)
 	}

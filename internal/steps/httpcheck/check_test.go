@@ -1,4 +1,4 @@
-package http
+package httpcheck
 
 import (
 	"context"
@@ -176,21 +176,21 @@ func TestSecretsInURLAndHeadersNeverReachSummaries(t *testing.T) {
 func TestValidateNamesEveryBadField(t *testing.T) {
 	cfg := CheckConfig{URL: "ftp://x", Method: "FETCH", ExpectStatus: 42, BodyRegexp: "(", Expect: "sideways",
 		AttemptTimeout: "soon", Headers: map[string]string{"Bad Name": "v"}}
-	err := cfg.Validate()
+	err := cfg.CheckAndSetDefaults()
 	for _, field := range []string{"url", "method", "expectStatus", "bodyRegexp", "expect", "attemptTimeout", "headers"} {
 		if !hasField(err, field) {
-			t.Errorf("Validate() = %v, want an error on %s", err, field)
+			t.Errorf("CheckAndSetDefaults() = %v, want an error on %s", err, field)
 		}
 	}
 }
 
 func TestValidateAcceptsTemplatesAndFillsDefaults(t *testing.T) {
 	cfg := CheckConfig{URL: "${env:LAB_HTTP_PRIMARY_URL}", Expect: "{{ .params.expect }}", AttemptTimeout: "${env:T}"}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate() = %v, want templated values accepted", err)
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		t.Fatalf("CheckAndSetDefaults() = %v, want templated values accepted", err)
 	}
 	cfg = CheckConfig{URL: "http://127.0.0.1/health"}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Method != "GET" || cfg.Expect != "up" || cfg.AttemptTimeout != DefaultAttemptTimeout {
@@ -207,7 +207,7 @@ func TestRegisterDeclaresAReadOnlyKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, ok := r.Kind("http.check")
-	if !ok || !k.ReadOnly || k.New == nil || k.Connection != "" {
+	if !ok || !k.ReadOnly() || !k.Implemented() || k.Connection() != "" {
 		t.Errorf("http.check = %+v", k)
 	}
 	if err := Register(r); err == nil {
