@@ -3,7 +3,6 @@ package httpcheck
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
+	"github.com/failoverbot/failoverbot/internal/steps/stepstest"
 )
 
 func newCheck(t *testing.T, cfg CheckConfig) *Check {
@@ -40,42 +40,13 @@ func healthServer(t *testing.T, status int, body string) string {
 // refusedURL is an address nothing listens on.
 func refusedURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr + "/health"
+	return "http://" + stepstest.RefusedAddr(t) + "/health"
 }
 
 // blackholeURL accepts connections and never answers.
 func blackholeURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + l.Addr().String() + "/health"
+	return "http://" + stepstest.BlackholeAddr(t) + "/health"
 }
 
 func TestCheckReportsStateAgainstExpectation(t *testing.T) {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -204,18 +203,7 @@ func TestPromoteCheckObservesWithoutChanging(t *testing.T) {
 // answers.
 func deadAddrs(t *testing.T) (refused, blackhole string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused = l.Addr().String()
-	l.Close()
-	hole, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hole.Close() })
-	return refused, hole.Addr().String()
+	return stepstest.RefusedAddr(t), stepstest.BlackholeAddr(t)
 }
 
 func TestPromoteWhenTheStandbyIsGone(t *testing.T) {
