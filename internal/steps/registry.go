@@ -20,7 +20,8 @@ type Connection struct {
 // Env is what a kind's build function gets besides its config.
 type Env struct {
 	// Conn is the step's connection, or nil for kinds that need none.
-	Conn   *Connection
+	Conn *Connection
+	// Logger carries the step's id and kind; it may be nil (in tests).
 	Logger *slog.Logger
 }
 

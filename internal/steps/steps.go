@@ -1,8 +1,10 @@
-// Package steps holds the contract every step kind follows (Check / Apply),
-// the classification of step errors, and the registry of kinds.
+// Package steps holds the contract every step kind follows (a Probe checks,
+// a Step also applies), the classification of step errors, how a kind is
+// declared (Spec, ProbeKind, StepKind) and the registry of kinds.
 //
 // A step kind lives in its own sub-package (steps/postgres, steps/redis, …)
 // and is registered by name at start-up; nothing here knows any system.
+// README.md in this directory is the guide to writing one.
 package steps
 
 import (
