@@ -283,21 +283,30 @@ type timedFactory struct {
 	log           *callLog
 }
 
-func (f timedFactory) Build(ctx context.Context, vars runbook.Vars) (steps.Step, error) {
-	s, err := f.inner.Build(ctx, vars)
+func (f timedFactory) Build(ctx context.Context, vars runbook.Vars) (steps.Probe, error) {
+	p, err := f.inner.Build(ctx, vars)
 	if err != nil {
 		return nil, err
 	}
-	return &timedStep{inner: s, step: f.step, backend: f.backend, log: f.log}, nil
+	tp := &timedProbe{inner: p, step: f.step, backend: f.backend, log: f.log}
+	if s, ok := p.(steps.Step); ok {
+		return &timedStep{timedProbe: tp, inner: s}, nil
+	}
+	return tp, nil // a probe stays a probe: no Apply
 }
 
-type timedStep struct {
-	inner         steps.Step
+type timedProbe struct {
+	inner         steps.Probe
 	step, backend string
 	log           *callLog
 }
 
-func (s *timedStep) Check(ctx context.Context) (steps.Result, error) {
+type timedStep struct {
+	*timedProbe
+	inner steps.Step
+}
+
+func (s *timedProbe) Check(ctx context.Context) (steps.Result, error) {
 	defer s.log.add(s.step, s.backend, time.Now())
 	return s.inner.Check(ctx)
 }
@@ -307,7 +316,7 @@ func (s *timedStep) Apply(ctx context.Context) error {
 	return s.inner.Apply(ctx)
 }
 
-func (s *timedStep) Close() error {
+func (s *timedProbe) Close() error {
 	if c, ok := s.inner.(steps.Closer); ok {
 		return c.Close()
 	}

@@ -194,14 +194,14 @@ func cmdKinds(_ context.Context, _ []string, stdout, stderr io.Writer) int {
 	for _, name := range reg.Kinds() {
 		k, _ := reg.Kind(name)
 		status := "implemented"
-		if k.New == nil {
+		if !k.Implemented() {
 			status = "declared"
 		}
 		ro := ""
-		if k.ReadOnly {
+		if k.ReadOnly() {
 			ro = " (read-only)"
 		}
-		fmt.Fprintf(stdout, "%-34s %-11s %s%s\n", name, status, k.Doc, ro)
+		fmt.Fprintf(stdout, "%-34s %-11s %s%s\n", name, status, k.Doc(), ro)
 	}
 	return 0
 }

@@ -24,7 +24,7 @@ type noteConfig struct {
 	Note string `yaml:"note"`
 }
 
-func (c *noteConfig) Validate() error { return nil }
+func (c *noteConfig) CheckAndSetDefaults() error { return nil }
 
 // doneStep is the assessment checks' kind: already done.
 type doneStep struct{}
@@ -32,7 +32,6 @@ type doneStep struct{}
 func (doneStep) Check(context.Context) (steps.Result, error) {
 	return steps.Result{Done: true, Summary: "ok"}, nil
 }
-func (doneStep) Apply(context.Context) error { return nil }
 
 // busyStep is the phase steps' kind: a run that starts stays running (its
 // Apply waits until the executor is closed), as a failover in progress.
@@ -49,12 +48,12 @@ func (busyStep) Apply(ctx context.Context) error {
 func testRegistry(t testing.TB) *steps.Registry {
 	t.Helper()
 	r := steps.NewRegistry()
-	newStep := func(context.Context, steps.Config, steps.Env) (steps.Step, error) { return doneStep{}, nil }
-	newBusy := func(context.Context, steps.Config, steps.Env) (steps.Step, error) { return busyStep{}, nil }
+	newBusy := func(context.Context, *noteConfig, steps.Env) (steps.Step, error) { return busyStep{}, nil }
+	newProbe := func(context.Context, *noteConfig, steps.Env) (steps.Probe, error) { return doneStep{}, nil }
 	err := r.Register(
-		steps.Kind{Name: "test.check", ReadOnly: true, NewConfig: func() steps.Config { return &noteConfig{} }, New: newStep},
-		steps.Kind{Name: "test.step", NewConfig: func() steps.Config { return &noteConfig{} }, New: newBusy},
-		steps.Kind{Name: "postgres.replicationLag", ReadOnly: true, Outputs: []string{"lag", "bytes"}, NewConfig: func() steps.Config { return &noteConfig{} }, New: newStep},
+		steps.ProbeKind(steps.Spec{Name: "test.check"}, newProbe),
+		steps.StepKind(steps.Spec{Name: "test.step"}, newBusy),
+		steps.ProbeKind(steps.Spec{Name: "postgres.replicationLag", Outputs: []string{"lag", "bytes"}}, newProbe),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func (s *benchStep) Apply(ctx context.Context) error {
 
 func benchStepOf(id string, d time.Duration, needs ...string) *runbook.Step {
 	return &runbook.Step{ID: id, Name: id, Kind: "bench", Needs: needs, Timeout: time.Minute,
-		Factory: runbook.FactoryFunc(func(context.Context, runbook.Vars) (steps.Step, error) {
+		Factory: runbook.FactoryFunc(func(context.Context, runbook.Vars) (steps.Probe, error) {
 			return &benchStep{d: d}, nil
 		})}
 }

@@ -113,7 +113,7 @@ func writeSynced(path string) error {
 func durableRunbook(dir string) *runbook.Runbook {
 	mk := func(id string, delay time.Duration, needs ...string) *runbook.Step {
 		return &runbook.Step{ID: id, Name: id, Kind: "test.marker", Needs: needs, Timeout: 30 * time.Second,
-			Factory: runbook.FactoryFunc(func(ctx context.Context, v runbook.Vars) (steps.Step, error) {
+			Factory: runbook.FactoryFunc(func(ctx context.Context, v runbook.Vars) (steps.Probe, error) {
 				return &markerStep{dir: dir, id: id, delay: delay}, nil
 			})}
 	}

@@ -106,7 +106,7 @@ func mkStep(w *world, id string, opts ...opt) *runbook.Step {
 	for _, o := range opts {
 		o(s, nil)
 	}
-	s.Factory = runbook.FactoryFunc(func(ctx context.Context, vars runbook.Vars) (steps.Step, error) {
+	s.Factory = runbook.FactoryFunc(func(ctx context.Context, vars runbook.Vars) (steps.Probe, error) {
 		f := &fakeStep{w: w, id: id}
 		for _, o := range opts {
 			o(nil, f)

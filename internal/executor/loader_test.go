@@ -21,7 +21,7 @@ type markConfig struct {
 	Fail   string `yaml:"fail"`
 }
 
-func (c *markConfig) Validate() error {
+func (c *markConfig) CheckAndSetDefaults() error {
 	if c.Name == "" {
 		return steps.FieldErrorf("name", "is required")
 	}
@@ -32,10 +32,8 @@ func (c *markConfig) Validate() error {
 // place (output host = <name>.example), Apply puts it in place and records
 // the target it was built with, or fails permanently with Fail.
 func markKind(w *world, targets map[string]string) steps.Kind {
-	return steps.Kind{Name: "test.mark", Doc: "test", Outputs: []string{"host"},
-		NewConfig: func() steps.Config { return &markConfig{} },
-		New: func(ctx context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-			c := cfg.(*markConfig)
+	return steps.StepKind(steps.Spec{Name: "test.mark", Doc: "test", Outputs: []string{"host"}},
+		func(ctx context.Context, c *markConfig, env steps.Env) (steps.Step, error) {
 			return &fakeStep{w: w, id: c.Name, outputs: map[string]string{"host": c.Name + ".example"},
 				apply: func(ctx context.Context) error {
 					if c.Fail != "" {
@@ -47,7 +45,7 @@ func markKind(w *world, targets map[string]string) steps.Kind {
 					w.set(c.Name)
 					return nil
 				}}, nil
-		}}
+		})
 }
 
 const loadedYAML = `

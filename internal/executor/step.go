@@ -82,6 +82,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 		return r.fail(fmt.Errorf("build step: %w", err))
 	}
 	defer closeStep(inst, e.log, e.cfg.Redactor, s.ID)
+	step, mayApply := s.MayApply(inst)
 
 	if st.StartedAt.IsZero() {
 		st.StartedAt = cfg.Now()
@@ -109,7 +110,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 			continue
 		}
 		w.last = res.Summary
-		if s.ReadOnly || applied {
+		if !mayApply || applied {
 			if st.Status != store.StepWaiting || st.Summary != res.Summary {
 				st.Status, st.Summary = store.StepWaiting, res.Summary
 				if err := r.commit("step.waiting", events.Event{Summary: res.Summary}); err != nil {
@@ -133,7 +134,7 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 		if err := r.commit(string(events.StepApplying), events.Event{Type: events.StepApplying, Summary: fmt.Sprintf("attempt %d: %s", st.Attempts, res.Summary)}); err != nil {
 			return err
 		}
-		err = r.apply(ctx, inst)
+		err = r.apply(ctx, step)
 		switch {
 		case r.run.Err() != nil:
 			return nil
@@ -298,7 +299,7 @@ func (r *stepRun) timeout() time.Duration {
 }
 
 // closeStep releases what a step instance holds (its connections).
-func closeStep(inst steps.Step, log *slog.Logger, red *secret.Redactor, id string) {
+func closeStep(inst steps.Probe, log *slog.Logger, red *secret.Redactor, id string) {
 	if c, ok := inst.(steps.Closer); ok {
 		if err := c.Close(); err != nil {
 			log.Warn("close step", "step", id, "err", red.Scrub(err.Error()))
@@ -308,9 +309,9 @@ func closeStep(inst steps.Step, log *slog.Logger, red *secret.Redactor, id strin
 
 // buildStep builds the step instance under ctx; an instance that arrives
 // after ctx is done is closed.
-func buildStep(ctx context.Context, log *slog.Logger, red *secret.Redactor, s *runbook.Step, vars runbook.Vars) (steps.Step, error) {
-	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Step, error) { return s.Factory.Build(ctx, vars) },
-		func(inst steps.Step) { closeStep(inst, log, red, s.ID) })
+func buildStep(ctx context.Context, log *slog.Logger, red *secret.Redactor, s *runbook.Step, vars runbook.Vars) (steps.Probe, error) {
+	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Probe, error) { return s.Factory.Build(ctx, vars) },
+		func(inst steps.Probe) { closeStep(inst, log, red, s.ID) })
 }
 
 // guard calls f in its own goroutine and returns when f returns or ctx is

@@ -51,9 +51,9 @@ func runStep(ctx context.Context, s *runbook.Step, vars runbook.Vars) (steps.Res
 	if err == nil && res.Done {
 		return res, nil
 	}
-	if !s.ReadOnly {
+	if step, ok := s.MayApply(st); ok {
 		for {
-			err := st.Apply(ctx)
+			err := step.Apply(ctx)
 			if err == nil {
 				break
 			}

@@ -11,7 +11,7 @@ type replicasConfig struct {
 	Replicas int `yaml:"replicas"`
 }
 
-func (c *replicasConfig) Validate() error {
+func (c *replicasConfig) CheckAndSetDefaults() error {
 	if c.Replicas < 0 {
 		return steps.FieldErrorf("replicas", "must be ≥ 0")
 	}
@@ -22,7 +22,7 @@ func (c *replicasConfig) Validate() error {
 // and field.
 func ExampleParse() {
 	reg := steps.NewRegistry()
-	_ = reg.Register(steps.Kind{Name: "demo.scale", NewConfig: func() steps.Config { return &replicasConfig{} }})
+	_ = reg.Register(steps.DeclaredStep[replicasConfig](steps.Spec{Name: "demo.scale"}))
 	_, err := runbook.Parse("runbooks/x.yaml", []byte(`name: x
 approval: {required: -1}
 phases:

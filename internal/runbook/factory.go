@@ -51,20 +51,21 @@ func whenFunc(exp *expander, cond, path string) func(Vars) (bool, error) {
 	}
 }
 
-// Build expands the step's templates and secrets, decodes and validates
-// its config, resolves its connection and calls the kind's constructor.
-// Its errors are scrubbed of every secret value the resolver handed out.
-func (f *stepFactory) Build(ctx context.Context, vars Vars) (steps.Step, error) {
+// Build expands the step's templates and secrets, decodes its config and
+// fills and checks it (CheckAndSetDefaults), resolves its connection and
+// builds the instance with the kind's Build. Its errors are scrubbed of
+// every secret value the resolver handed out.
+func (f *stepFactory) Build(ctx context.Context, vars Vars) (steps.Probe, error) {
 	st, err := f.build(ctx, vars)
 	if err != nil {
-		return nil, f.opts.secrets.Redactor.ScrubError(fmt.Errorf("build step %s (%s): %w", f.raw.ID.Value, f.kind.Name, err))
+		return nil, f.opts.secrets.Redactor.ScrubError(fmt.Errorf("build step %s (%s): %w", f.raw.ID.Value, f.kind.Name(), err))
 	}
 	return st, nil
 }
 
-func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Step, error) {
-	if f.kind.New == nil {
-		return nil, fmt.Errorf("step kind %s is declared but not implemented yet", f.kind.Name)
+func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Probe, error) {
+	if !f.kind.Implemented() {
+		return nil, fmt.Errorf("step kind %s is declared but not implemented yet", f.kind.Name())
 	}
 	data := templateData(vars)
 	node := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
@@ -90,22 +91,22 @@ func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Step, error) 
 	if err := node.Decode(cfg); err != nil {
 		return nil, fmt.Errorf("decode with: %w", err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, fmt.Errorf("with: %w", err)
 	}
-	env := steps.Env{Logger: f.opts.logger.With("step", f.raw.ID.Value, "kind", f.kind.Name)}
-	if f.kind.Connection != "" {
+	env := steps.Env{Logger: f.opts.logger.With("step", f.raw.ID.Value, "kind", f.kind.Name())}
+	if f.kind.Connection() != "" {
 		conn, err := f.connection(f.raw.Connection.Value, data)
 		if err != nil {
 			return nil, err
 		}
 		env.Conn = conn
 	}
-	st, err := f.kind.New(ctx, cfg, env)
+	inst, err := f.kind.Build(ctx, cfg, env)
 	if err != nil {
 		return nil, err
 	}
-	return st, nil
+	return inst, nil
 }
 
 // connection expands the named connection's fields. A type with a field

@@ -187,7 +187,7 @@ func TestParameterValuesAreNeverExpandedAsReferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := func(x string) (steps.Step, error) {
+	build := func(x string) (steps.Probe, error) {
 		return rb.Step("a").Factory.Build(context.Background(), Vars{Params: map[string]string{"x": x}})
 	}
 	st, err := build("prod")

@@ -143,12 +143,12 @@ func (v *validator) outputRef(si *stepInfo, ref stepRef, line int, path string) 
 		v.add(line, path, "step %s is not guaranteed to run before %s: add it to needs or move it to an earlier phase", ref.ID, si.raw.ID.Value)
 		return
 	}
-	if t.known && !slices.Contains(t.kind.Outputs, ref.Output) {
+	if t.known && !slices.Contains(t.kind.Outputs(), ref.Output) {
 		outs := "none"
-		if len(t.kind.Outputs) > 0 {
-			outs = strings.Join(t.kind.Outputs, ", ")
+		if len(t.kind.Outputs()) > 0 {
+			outs = strings.Join(t.kind.Outputs(), ", ")
 		}
-		v.add(line, path, "step %s (kind %s) has no output %q (its outputs: %s)", ref.ID, t.kind.Name, ref.Output, outs)
+		v.add(line, path, "step %s (kind %s) has no output %q (its outputs: %s)", ref.ID, t.kind.Name(), ref.Output, outs)
 	}
 }
 

@@ -25,7 +25,7 @@ type scaleConfig struct {
 	} `yaml:"ports"`
 }
 
-func (c *scaleConfig) Validate() error {
+func (c *scaleConfig) CheckAndSetDefaults() error {
 	var errs []error
 	if c.Name == "" {
 		errs = append(errs, steps.FieldErrorf("name", "is required"))
@@ -46,7 +46,7 @@ type checkConfig struct {
 	Expect string `yaml:"expect"`
 }
 
-func (c *checkConfig) Validate() error {
+func (c *checkConfig) CheckAndSetDefaults() error {
 	if c.Expect != "" && c.Expect != "up" && c.Expect != "down" && !steps.IsTemplate(c.Expect) {
 		return steps.FieldErrorf("expect", "must be up or down, not %q", c.Expect)
 	}
@@ -58,7 +58,7 @@ type promoteConfig struct {
 	Note string `yaml:"note"`
 }
 
-func (c *promoteConfig) Validate() error { return nil }
+func (c *promoteConfig) CheckAndSetDefaults() error { return nil }
 
 // commonOptions is embedded inline, as kinds share fields that way.
 type commonOptions struct {
@@ -77,7 +77,7 @@ type inlineConfig struct {
 	Enabled       bool              `yaml:"enabled"`
 }
 
-func (c *inlineConfig) Validate() error { return nil }
+func (c *inlineConfig) CheckAndSetDefaults() error { return nil }
 
 // fakeStep records the config and connection it was built with.
 type fakeStep struct {
@@ -88,16 +88,28 @@ type fakeStep struct {
 func (f *fakeStep) Check(context.Context) (steps.Result, error) { return steps.Result{Done: true}, nil }
 func (f *fakeStep) Apply(context.Context) error                 { return nil }
 
-func newFake(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
+func newFake[C any, P interface {
+	*C
+	steps.Config
+}](_ context.Context, cfg P, env steps.Env) (steps.Step, error) {
 	return &fakeStep{cfg: cfg, conn: env.Conn}, nil
+}
+
+// newFakeProbe is newFake for read-only kinds (the fake keeps its Apply:
+// the executor must not call it because the kind is read-only).
+func newFakeProbe[C any, P interface {
+	*C
+	steps.Config
+}](ctx context.Context, cfg P, env steps.Env) (steps.Probe, error) {
+	return newFake[C](ctx, cfg, env)
 }
 
 // testRegistry declares:
 //   - test.scale: kubernetes connection, changes things
 //   - test.check: read-only, no connection, output "hostname"
-//   - test.promote: postgres connection, output "timeline"; its New fails
+//   - test.promote: postgres connection, output "timeline"; its build fails
 //     with the connection's dsn in the message (to test scrubbing)
-//   - test.future: declared, not implemented (New is nil)
+//   - test.future: declared, not implemented
 func testRegistry(t testing.TB) *steps.Registry {
 	t.Helper()
 	r := steps.NewRegistry()
@@ -108,20 +120,20 @@ func testRegistry(t testing.TB) *steps.Registry {
 			steps.ConnectionType{Name: "aws", Required: []string{"region"}, Optional: []string{"profile"}},
 		),
 		r.Register(
-			steps.Kind{Name: "test.scale", Connection: "kubernetes", NewConfig: func() steps.Config { return &scaleConfig{} }, New: newFake},
-			steps.Kind{Name: "test.check", ReadOnly: true, Outputs: []string{"hostname"}, NewConfig: func() steps.Config { return &checkConfig{} }, New: newFake},
-			steps.Kind{Name: "test.promote", Connection: "postgres", Outputs: []string{"timeline"}, NewConfig: func() steps.Config { return &promoteConfig{} },
-				New: func(_ context.Context, _ steps.Config, env steps.Env) (steps.Step, error) {
+			steps.StepKind(steps.Spec{Name: "test.scale", Connection: "kubernetes"}, newFake[scaleConfig]),
+			steps.ProbeKind(steps.Spec{Name: "test.check", Outputs: []string{"hostname"}}, newFakeProbe[checkConfig]),
+			steps.StepKind(steps.Spec{Name: "test.promote", Connection: "postgres", Outputs: []string{"timeline"}},
+				func(_ context.Context, _ *promoteConfig, env steps.Env) (steps.Step, error) {
 					return nil, fmt.Errorf("connect to %s: connection refused", env.Conn.Fields["dsn"])
-				}},
-			steps.Kind{Name: "test.future", NewConfig: func() steps.Config { return &promoteConfig{} }},
-			steps.Kind{Name: "test.inline", ReadOnly: true, NewConfig: func() steps.Config { return &inlineConfig{} }, New: newFake},
-			steps.Kind{Name: "test.logs", ReadOnly: true, NewConfig: func() steps.Config { return &promoteConfig{} },
-				New: func(ctx context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
+				}),
+			steps.DeclaredStep[promoteConfig](steps.Spec{Name: "test.future"}),
+			steps.ProbeKind(steps.Spec{Name: "test.inline"}, newFakeProbe[inlineConfig]),
+			steps.ProbeKind(steps.Spec{Name: "test.logs"},
+				func(ctx context.Context, cfg *promoteConfig, env steps.Env) (steps.Probe, error) {
 					env.Logger.InfoContext(ctx, "building")
-					return newFake(ctx, cfg, env)
-				}},
-			steps.Kind{Name: "test.awsthing", Connection: "aws", NewConfig: func() steps.Config { return &promoteConfig{} }, New: newFake},
+					return newFakeProbe(ctx, cfg, env)
+				}),
+			steps.StepKind(steps.Spec{Name: "test.awsthing", Connection: "aws"}, newFake[promoteConfig]),
 		),
 	)
 	if err != nil {

@@ -189,8 +189,8 @@ func (e *expander) expand(s string, data map[string]any) (string, error) {
 		}
 		text = b.String()
 		// A parameter or output that itself looks like a template would
-		// pass a kind's Validate unchecked (templated values are accepted
-		// at load time): refuse it rather than hand it on.
+		// pass a kind's CheckAndSetDefaults unchecked (templated values
+		// are accepted at load time): refuse it rather than hand it on.
 		if steps.IsTemplate(text) {
 			return "", errors.New("a parameter or step output holds {{ or ${, which is not allowed in expanded values")
 		}

@@ -6,6 +6,8 @@ package runbook
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -111,7 +113,9 @@ type Step struct {
 	Needs   []string
 	Timeout time.Duration
 	Retry   Retry
-	// ReadOnly is copied from the kind: the executor never calls Apply.
+	// ReadOnly is copied from the kind (steps.Kind.ReadOnly): the executor
+	// never calls Apply, and plans tell before building that the step only
+	// waits.
 	ReadOnly bool
 	// AlternativeOf names a step this one replaces when that step fails
 	// (the appendix's "database won't promote" path). An alternative step
@@ -138,18 +142,42 @@ type Vars struct {
 }
 
 // Factory builds a step instance: it expands the step's templates against
-// vars, resolves its secrets and connection, decodes and validates the
-// config and calls the kind's constructor. Errors never contain secret
-// values.
+// vars, resolves its secrets and connection, decodes the config, fills and
+// checks it (CheckAndSetDefaults) and builds it with the kind. The instance
+// is a steps.Step when the kind changes something, else only a
+// steps.Probe. Errors never contain secret values.
 type Factory interface {
-	Build(ctx context.Context, vars Vars) (steps.Step, error)
+	Build(ctx context.Context, vars Vars) (steps.Probe, error)
 }
 
 // FactoryFunc adapts a function to Factory.
-type FactoryFunc func(ctx context.Context, vars Vars) (steps.Step, error)
+type FactoryFunc func(ctx context.Context, vars Vars) (steps.Probe, error)
 
 // Build calls f.
-func (f FactoryFunc) Build(ctx context.Context, vars Vars) (steps.Step, error) { return f(ctx, vars) }
+func (f FactoryFunc) Build(ctx context.Context, vars Vars) (steps.Probe, error) { return f(ctx, vars) }
+
+// ErrNoFactory is returned by Step.Build for a step without a Factory (a
+// step built by hand in a test).
+var ErrNoFactory = errors.New("no factory")
+
+// Build builds the step's instance with its Factory.
+func (s *Step) Build(ctx context.Context, vars Vars) (steps.Probe, error) {
+	if s.Factory == nil {
+		return nil, fmt.Errorf("step %s has %w", s.ID, ErrNoFactory)
+	}
+	return s.Factory.Build(ctx, vars)
+}
+
+// MayApply returns inst as a steps.Step when the executor may call its
+// Apply: the step's kind is not read-only and the built value has an Apply.
+// A probe, or any instance of a read-only step, is only ever checked.
+func (s *Step) MayApply(inst steps.Probe) (steps.Step, bool) {
+	if s.ReadOnly {
+		return nil, false
+	}
+	st, ok := inst.(steps.Step)
+	return st, ok
+}
 
 // AllSteps returns the phase steps in order (not the assess checks).
 func (rb *Runbook) AllSteps() []*Step {

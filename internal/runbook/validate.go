@@ -277,9 +277,9 @@ func (v *validator) step(s *rawStep, phase int, phaseID string) *Step {
 		return st
 	}
 	si.kind, si.known = kind, true
-	st.ReadOnly = kind.ReadOnly
-	if phase < 0 && !kind.ReadOnly {
-		v.add(s.Kind.Line, join(s.Path, "kind"), "assess checks must be read-only, and kind %s changes things", kind.Name)
+	st.ReadOnly = kind.ReadOnly()
+	if phase < 0 && !kind.ReadOnly() {
+		v.add(s.Kind.Line, join(s.Path, "kind"), "assess checks must be read-only, and kind %s changes things", kind.Name())
 	}
 	v.stepConnection(si)
 	s.config = v.checkWith(kind, s.With, s.WithLine, join(s.Path, "with"))
@@ -290,16 +290,16 @@ func (v *validator) stepConnection(si *stepInfo) {
 	s, kind := si.raw, si.kind
 	path := join(s.Path, "connection")
 	switch {
-	case kind.Connection == "" && s.Connection.Set && s.Connection.Value != "":
-		v.add(s.Connection.Line, path, "kind %s takes no connection", kind.Name)
-	case kind.Connection != "" && (!s.Connection.Set || s.Connection.Value == ""):
-		v.add(s.Line, path, "missing connection: kind %s needs a connection of type %s%s", kind.Name, kind.Connection, v.connsOfType(kind.Connection))
-	case kind.Connection != "":
+	case kind.Connection() == "" && s.Connection.Set && s.Connection.Value != "":
+		v.add(s.Connection.Line, path, "kind %s takes no connection", kind.Name())
+	case kind.Connection() != "" && (!s.Connection.Set || s.Connection.Value == ""):
+		v.add(s.Line, path, "missing connection: kind %s needs a connection of type %s%s", kind.Name(), kind.Connection(), v.connsOfType(kind.Connection()))
+	case kind.Connection() != "":
 		c, ok := v.rb.Connections[s.Connection.Value]
 		if !ok {
-			v.add(s.Connection.Line, path, "unknown connection %q%s", s.Connection.Value, v.connsOfType(kind.Connection))
-		} else if c.Type != kind.Connection {
-			v.add(s.Connection.Line, path, "connection %s is of type %s, and kind %s needs %s%s", c.Name, c.Type, kind.Name, kind.Connection, v.connsOfType(kind.Connection))
+			v.add(s.Connection.Line, path, "unknown connection %q%s", s.Connection.Value, v.connsOfType(kind.Connection()))
+		} else if c.Type != kind.Connection() {
+			v.add(s.Connection.Line, path, "connection %s is of type %s, and kind %s needs %s%s", c.Name, c.Type, kind.Name(), kind.Connection(), v.connsOfType(kind.Connection()))
 		}
 	}
 }

@@ -139,7 +139,7 @@ phases:
 			want: []string{"runbooks/x.yaml:9: phases[1].steps[0].with.url: step lb2 is an alternative of lb and only runs if that fails: its outputs are not guaranteed"},
 		},
 		{
-			name: "a kind's Validate errors are placed at the line of their field",
+			name: "a kind's CheckAndSetDefaults errors are placed at the line of their field",
 			src: "name: t\n" + conns + `phases:
 - id: p
   steps:
@@ -159,7 +159,7 @@ phases:
 			},
 		},
 		{
-			name: "an unknown field does not hide the kind's Validate errors",
+			name: "an unknown field does not hide the kind's CheckAndSetDefaults errors",
 			src: "name: t\n" + conns + `phases:
 - id: p
   steps:
@@ -177,7 +177,7 @@ phases:
 			},
 		},
 		{
-			name: "a kind's Validate error about a missing field is placed at the with line",
+			name: "a kind's CheckAndSetDefaults error about a missing field is placed at the with line",
 			src: "name: t\n" + conns + `phases:
 - id: p
   steps:

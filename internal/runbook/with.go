@@ -15,12 +15,13 @@ import (
 
 // This file checks a step's `with` block against its kind's config struct:
 // unknown fields (recursively), templates in non-string fields, type errors
-// and the config's own Validate, each at the line of the offending value.
+// and the config's own CheckAndSetDefaults, each at the line of the
+// offending value.
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 // checkWith decodes the with node into a fresh config of the kind and
-// validates it, reporting every problem under path (…with). It returns the
+// fills and checks it (CheckAndSetDefaults), reporting every problem under path (…with). It returns the
 // decoded config (templates unexpanded), or nil when it has problems.
 func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path string) steps.Config {
 	cfg := kind.NewConfig()
@@ -36,7 +37,7 @@ func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path
 		// fine (Node.Decode ignores unknown keys), so that one pass shows
 		// every error. A value that does not decode was reported already.
 		if err := node.Decode(cfg); err == nil {
-			if err := cfg.Validate(); err != nil {
+			if err := cfg.CheckAndSetDefaults(); err != nil {
 				is.configErrors(err, node, withLine, path)
 			}
 		}
@@ -46,7 +47,7 @@ func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path
 		is.decodeErrors(err, withLine, path, lines)
 		return nil
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
 		is.configErrors(err, node, withLine, path)
 		return nil
 	}
@@ -215,7 +216,7 @@ func (is *issues) decodeErrors(err error, withLine int, path string, lines map[i
 	}
 }
 
-// configErrors reports a config's Validate errors: each *steps.FieldError
+// configErrors reports a config's CheckAndSetDefaults errors: each *steps.FieldError
 // at the line of the field it names when the node is found, else at the
 // `with` line.
 func (is *issues) configErrors(err error, with *yaml.Node, withLine int, path string) {

@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -18,34 +17,12 @@ type Connection struct {
 	Fields map[string]string
 }
 
-// Env is what a kind's constructor gets besides its config.
+// Env is what a kind's build function gets besides its config.
 type Env struct {
 	// Conn is the step's connection, or nil for kinds that need none.
-	Conn   *Connection
+	Conn *Connection
+	// Logger carries the step's id and kind; it may be nil (in tests).
 	Logger *slog.Logger
-}
-
-// Kind describes one step kind: its name, its config schema and how to build
-// a Step from a validated config.
-type Kind struct {
-	// Name is the name runbooks use, e.g. "postgres.promote".
-	Name string
-	// Doc is one line shown by `bot kinds` and in errors.
-	Doc string
-	// ReadOnly kinds only observe: the executor never calls Apply; it polls
-	// Check until Done or the deadline.
-	ReadOnly bool
-	// Connection is the connection type the step needs ("postgres",
-	// "redis", "kubernetes", "aws", …), or "" for none.
-	Connection string
-	// Outputs are the names of the outputs Check may produce.
-	Outputs []string
-	// NewConfig returns a pointer to a zero config, for strict decoding.
-	NewConfig func() Config
-	// New builds a step from a decoded, validated, template-expanded config.
-	// It is nil for kinds declared (so runbooks validate) but not yet
-	// implemented; running such a step fails with a clear error.
-	New func(ctx context.Context, cfg Config, env Env) (Step, error)
 }
 
 // ConnectionType describes the fields a connection type accepts.
@@ -71,13 +48,13 @@ func NewRegistry() *Registry {
 // Register adds kinds; it fails on a duplicate name or an incomplete kind.
 func (r *Registry) Register(kinds ...Kind) error {
 	for _, k := range kinds {
-		if k.Name == "" || k.NewConfig == nil {
-			return fmt.Errorf("register step kind %q: name and NewConfig are required", k.Name)
+		if k.spec.Name == "" || k.newConfig == nil {
+			return fmt.Errorf("register step kind %q: a name and a config are required (make kinds with ProbeKind, StepKind, DeclaredProbe or DeclaredStep)", k.spec.Name)
 		}
-		if _, dup := r.kinds[k.Name]; dup {
-			return fmt.Errorf("register step kind %q: kind collision: already registered", k.Name)
+		if _, dup := r.kinds[k.spec.Name]; dup {
+			return fmt.Errorf("register step kind %q: kind collision: already registered", k.spec.Name)
 		}
-		r.kinds[k.Name] = k
+		r.kinds[k.spec.Name] = k
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
-// Package steps holds the contract every step kind follows (Check / Apply),
-// the classification of step errors, and the registry of kinds.
+// Package steps holds the contract every step kind follows (a Probe checks,
+// a Step also applies), the classification of step errors, how a kind is
+// declared (Spec, ProbeKind, StepKind) and the registry of kinds.
 //
 // A step kind lives in its own sub-package (steps/postgres, steps/redis, …)
 // and is registered by name at start-up; nothing here knows any system.
+// README.md in this directory is the guide to writing one.
 package steps
 
 import (
@@ -23,26 +25,32 @@ type Result struct {
 	Outputs map[string]string
 }
 
-// Step is one configured instance of a step kind, bound to its connection.
+// Probe is one configured instance of a read-only step kind (a health
+// check, a lag threshold, a readiness test), bound to its connection.
 //
-// Check observes and changes nothing. Apply moves the system toward the
-// desired state; the executor calls it only when Check said not done, and it
-// must be safe to call again after a crash. After Apply the executor polls
-// Check until it reports Done or the step's deadline passes.
-type Step interface {
+// Check observes and changes nothing: the executor calls it for dry runs,
+// assessments and plans as freely as for runs. A probe has no Apply: the
+// executor polls Check until it reports Done or the step's deadline passes.
+type Probe interface {
 	Check(ctx context.Context) (Result, error)
+}
+
+// Step is one configured instance of a step kind that changes something.
+//
+// Apply moves the system toward the desired state; the executor calls it
+// only when Check said not done, and it must be safe to call again after a
+// crash. After Apply the executor polls Check until it reports Done or the
+// step's deadline passes.
+type Step interface {
+	Probe
 	Apply(ctx context.Context) error
 }
 
-// Closer is implemented by steps that hold connections to release when the
-// executor is done with them.
+// Closer is implemented by probes and steps that hold connections to
+// release when the executor is done with them.
 type Closer interface {
 	Close() error
 }
-
-// ErrReadOnly is returned by Apply of probe kinds (health checks, lag
-// thresholds): the executor never calls it for kinds registered ReadOnly.
-var ErrReadOnly = errors.New("step kind is read-only: it has no Apply")
 
 type permanentError struct{ err error }
 
@@ -87,15 +95,19 @@ func FieldErrorf(field, format string, args ...any) *FieldError {
 }
 
 // Config is a step kind's typed configuration, decoded strictly from the
-// step's `with` block. Validate reports every problem at once, as
-// *FieldError values joined with errors.Join (nil when valid).
+// step's `with` block (Teleport's CheckAndSetDefaults): it fills the
+// defaults of fields left empty, then checks every field, reporting every
+// problem at once as *FieldError values joined with errors.Join (nil when
+// valid). The loader calls it on the config as written (templates
+// unexpanded) and again at build time with templates expanded, so it must
+// be idempotent.
 type Config interface {
-	Validate() error
+	CheckAndSetDefaults() error
 }
 
 // IsTemplate reports whether a config value holds a template or reference
 // that is only expanded at run time ({{ … }}, ${secret:…}, ${env:…}). At load
-// time a kind's Validate must accept such a value in any string field it
+// time a kind's CheckAndSetDefaults must accept such a value in any string field it
 // would otherwise check for form (a URL, a duration), and check it again
 // when the step is built with the value expanded.
 func IsTemplate(s string) bool {

@@ -10,10 +10,10 @@ import (
 
 type noConfig struct{}
 
-func (noConfig) Validate() error { return nil }
+func (*noConfig) CheckAndSetDefaults() error { return nil }
 
 func kind(name string) Kind {
-	return Kind{Name: name, NewConfig: func() Config { return &noConfig{} }}
+	return DeclaredProbe[noConfig](Spec{Name: name})
 }
 
 func TestRegistryRefusesCollisionsAndIncompleteKinds(t *testing.T) {
@@ -24,8 +24,11 @@ func TestRegistryRefusesCollisionsAndIncompleteKinds(t *testing.T) {
 	if err := r.Register(kind("a.one")); err == nil || !strings.Contains(err.Error(), "collision") {
 		t.Fatalf("want a collision error, got %v", err)
 	}
-	if err := r.Register(Kind{Name: "a.three"}); err == nil {
-		t.Fatal("a kind without NewConfig was accepted")
+	if err := r.Register(Kind{}); err == nil {
+		t.Fatal("a kind made by hand, without a config, was accepted")
+	}
+	if err := r.Register(kind("")); err == nil {
+		t.Fatal("a kind without a name was accepted")
 	}
 	if got := strings.Join(r.Kinds(), ","); got != "a.one,a.two" {
 		t.Fatalf("kinds = %s", got)

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// FieldErrors collects the field errors of one config Validate call, so
+// FieldErrors collects the field errors of one CheckAndSetDefaults call, so
 // that every problem is reported at once. The zero value is ready to use;
 // Err joins what was collected.
 type FieldErrors []error

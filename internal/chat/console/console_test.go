@@ -38,7 +38,7 @@ type worldConfig struct {
 	Lag     string `yaml:"lag"`
 }
 
-func (c *worldConfig) Validate() error { return nil }
+func (c *worldConfig) CheckAndSetDefaults() error { return nil }
 
 type worldStep struct {
 	w   *world
@@ -72,15 +72,17 @@ func (s *worldStep) Apply(context.Context) error {
 func registry(t *testing.T, w *world) *steps.Registry {
 	t.Helper()
 	r := steps.NewRegistry()
-	build := func(_ context.Context, cfg steps.Config, _ steps.Env) (steps.Step, error) {
-		return &worldStep{w: w, cfg: cfg.(*worldConfig)}, nil
+	build := func(_ context.Context, cfg *worldConfig, _ steps.Env) (steps.Step, error) {
+		return &worldStep{w: w, cfg: cfg}, nil
 	}
-	cfg := func() steps.Config { return &worldConfig{} }
+	probe := func(ctx context.Context, cfg *worldConfig, env steps.Env) (steps.Probe, error) {
+		return build(ctx, cfg, env)
+	}
 	if err := r.Register(
-		steps.Kind{Name: "test.check", ReadOnly: true, NewConfig: cfg, New: build},
-		steps.Kind{Name: "postgres.replicationLag", ReadOnly: true, Outputs: []string{"lag"}, NewConfig: cfg, New: build},
-		steps.Kind{Name: "postgres.promote", Outputs: []string{"lagAtPromotion"}, NewConfig: cfg, New: build},
-		steps.Kind{Name: "test.change", NewConfig: cfg, New: build},
+		steps.ProbeKind(steps.Spec{Name: "test.check"}, probe),
+		steps.ProbeKind(steps.Spec{Name: "postgres.replicationLag", Outputs: []string{"lag"}}, probe),
+		steps.StepKind(steps.Spec{Name: "postgres.promote", Outputs: []string{"lagAtPromotion"}}, build),
+		steps.StepKind(steps.Spec{Name: "test.change"}, build),
 	); err != nil {
 		t.Fatal(err)
 	}

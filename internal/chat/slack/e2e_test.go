@@ -332,7 +332,7 @@ type flagConfig struct {
 	Flag string `yaml:"flag"`
 }
 
-func (c *flagConfig) Validate() error { return nil }
+func (c *flagConfig) CheckAndSetDefaults() error { return nil }
 
 const flagRunbook = `name: demo-failover
 description: Fail the demo over (test kinds)
@@ -368,12 +368,15 @@ type flagWorld struct {
 func newFlagStack(t *testing.T, w *flagWorld) *stack {
 	t.Helper()
 	reg := steps.NewRegistry()
-	newStep := func(_ context.Context, c steps.Config, _ steps.Env) (steps.Step, error) {
-		return flagStep{mu: &w.mu, done: w.flags, id: c.(*flagConfig).Flag, hold: w.hold, entered: w.entered}, nil
+	newStep := func(_ context.Context, c *flagConfig, _ steps.Env) (steps.Step, error) {
+		return flagStep{mu: &w.mu, done: w.flags, id: c.Flag, hold: w.hold, entered: w.entered}, nil
+	}
+	newProbe := func(ctx context.Context, c *flagConfig, env steps.Env) (steps.Probe, error) {
+		return newStep(ctx, c, env)
 	}
 	if err := reg.Register(
-		steps.Kind{Name: "test.flag", NewConfig: func() steps.Config { return &flagConfig{} }, New: newStep},
-		steps.Kind{Name: "test.probe", ReadOnly: true, NewConfig: func() steps.Config { return &flagConfig{} }, New: newStep},
+		steps.StepKind(steps.Spec{Name: "test.flag"}, newStep),
+		steps.ProbeKind(steps.Spec{Name: "test.probe"}, newProbe),
 	); err != nil {
 		t.Fatal(err)
 	}

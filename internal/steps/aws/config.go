@@ -1,9 +1,29 @@
 package aws
 
 import (
+	"fmt"
+	"net/netip"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+var (
+	_ steps.Config = (*PromoteReadReplicaConfig)(nil)
+	_ steps.Config = (*InstanceStatusConfig)(nil)
+	_ steps.Config = (*CreateReadReplicaConfig)(nil)
+	_ steps.Config = (*UpsertRecordConfig)(nil)
+	_ steps.Config = (*ShiftWeightsConfig)(nil)
+	_ steps.Config = (*HealthCheckConfig)(nil)
+	_ steps.Config = (*UpdateHealthCheckConfig)(nil)
+	_ steps.Config = (*RegionStatusConfig)(nil)
+	_ steps.Config = (*ScaleNodegroupConfig)(nil)
+	_ steps.Config = (*ReplicasActiveConfig)(nil)
+	_ steps.Config = (*MetricBelowConfig)(nil)
+	_ steps.Config = (*NewestObjectAgeConfig)(nil)
+	_ steps.Config = (*ReplicatorRunningConfig)(nil)
 )
 
 // Expectations of the probes that confirm a failure or a recovery.
@@ -30,8 +50,8 @@ type PromoteReadReplicaConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *PromoteReadReplicaConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *PromoteReadReplicaConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.dbIdentifier("dbInstanceIdentifier", c.DBInstanceIdentifier)
 	if p := c.BackupRetentionPeriod; p != nil && (*p < 0 || *p > 35) {
@@ -59,8 +79,8 @@ type InstanceStatusConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *InstanceStatusConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *InstanceStatusConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.dbIdentifier("dbInstanceIdentifier", c.DBInstanceIdentifier)
 	if c.Expect == "" {
@@ -99,8 +119,8 @@ type CreateReadReplicaConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *CreateReadReplicaConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *CreateReadReplicaConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.dbIdentifier("dbInstanceIdentifier", c.DBInstanceIdentifier)
 	src := c.SourceDBInstanceIdentifier
@@ -140,8 +160,8 @@ type RegionStatusConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *RegionStatusConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *RegionStatusConfig) CheckAndSetDefaults() error {
 	var e errs
 	if e.Required("regionName", c.RegionName) {
 		e.region("regionName", c.RegionName)
@@ -172,8 +192,8 @@ type ScaleNodegroupConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *ScaleNodegroupConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *ScaleNodegroupConfig) CheckAndSetDefaults() error {
 	var e errs
 	if e.Required("clusterName", c.ClusterName) {
 		e.match("clusterName", c.ClusterName, eksName, "an EKS cluster name")
@@ -221,8 +241,8 @@ type ReplicasActiveConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *ReplicasActiveConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *ReplicasActiveConfig) CheckAndSetDefaults() error {
 	var e errs
 	if e.Required("tableName", c.TableName) {
 		e.match("tableName", c.TableName, tableName, "a DynamoDB table name (3–255 of A-Z a-z 0-9 _ . -)")
@@ -245,3 +265,92 @@ func (c *ReplicasActiveConfig) Validate() error {
 	e.callTimeout(&c.CallTimeout)
 	return e.Err()
 }
+
+// DefaultCallTimeout bounds each AWS API call unless a config says
+// otherwise: an endpoint in a failed region that drops packets must not
+// hang a step.
+const DefaultCallTimeout = "10s"
+
+var (
+	// regionName is an AWS region such as us-east-1 or us-gov-west-1.
+	regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	// hostedZoneID is a Route 53 zone id, with or without /hostedzone/.
+	hostedZoneID = regexp.MustCompile(`^(/hostedzone/)?Z[A-Z0-9]{1,31}$`)
+	// dnsName is a domain name, optionally fully qualified, maybe a wildcard.
+	dnsName = regexp.MustCompile(`^(\*\.)?([A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?\.?$`)
+	// tableName is a DynamoDB table name.
+	tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	// bucketName is an S3 bucket name.
+	bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	// eksName is an EKS cluster or node group name.
+	eksName = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
+)
+
+// errs collects the field errors of one CheckAndSetDefaults call: the shared
+// collector plus the checks of AWS names and values.
+type errs struct{ steps.FieldErrors }
+
+// checkable reports whether an optional v is set and not a template.
+func checkable(v string) bool { return v != "" && !steps.IsTemplate(v) }
+
+// match checks v against re unless empty or templated.
+func (e *errs) match(field, v string, re *regexp.Regexp, what string) {
+	if checkable(v) && !re.MatchString(v) {
+		e.Add(field, "must be %s, got %q", what, v)
+	}
+}
+
+// region checks a region name unless empty or templated.
+func (e *errs) region(field, v string) {
+	e.match(field, v, regionName, "an AWS region such as us-west-2")
+}
+
+// dbIdentifier checks an RDS DB instance identifier unless templated:
+// 1 to 63 letters, digits or hyphens, starting with a letter, with no two
+// consecutive hyphens and no hyphen at the end.
+func (e *errs) dbIdentifier(field, v string) {
+	if !e.Required(field, v) {
+		return
+	}
+	ok := len(v) <= 63 && isLetter(v[0]) && !strings.HasSuffix(v, "-") && !strings.Contains(v, "--")
+	for i := 0; ok && i < len(v); i++ {
+		ok = isLetter(v[i]) || (v[i] >= '0' && v[i] <= '9') || v[i] == '-'
+	}
+	if !ok {
+		e.Add(field, "must be a DB instance identifier (1–63 letters, digits, hyphens; a letter first; no -- or trailing -), got %q", v)
+	}
+}
+
+func isLetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') }
+
+// duration checks a Go duration string of at least min unless empty or
+// templated.
+func (e *errs) duration(field, v string, min time.Duration) {
+	e.Duration(field, v, min, "10s, 5m")
+}
+
+// callTimeout fills and checks a callTimeout field.
+func (e *errs) callTimeout(v *string) {
+	if *v == "" {
+		*v = DefaultCallTimeout
+	}
+	e.duration("callTimeout", *v, time.Nanosecond)
+}
+
+// ip checks an IP address unless empty or templated.
+func (e *errs) ip(field, v string, want4, want6 bool) {
+	if !checkable(v) {
+		return
+	}
+	a, err := netip.ParseAddr(v)
+	switch {
+	case err != nil:
+		e.Add(field, "is not an IP address: %q", v)
+	case want4 && !a.Is4():
+		e.Add(field, "must be an IPv4 address, got %q", v)
+	case want6 && !a.Is6():
+		e.Add(field, "must be an IPv6 address, got %q", v)
+	}
+}
+
+func idx(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }

@@ -42,8 +42,8 @@ type MetricBelowConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *MetricBelowConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *MetricBelowConfig) CheckAndSetDefaults() error {
 	var e errs
 	if e.Required("namespace", c.Namespace) && (len(c.Namespace) > 255 || strings.HasPrefix(c.Namespace, ":")) {
 		e.Add("namespace", "is not a CloudWatch namespace: %q", c.Namespace)
@@ -117,8 +117,8 @@ type NewestObjectAgeConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *NewestObjectAgeConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *NewestObjectAgeConfig) CheckAndSetDefaults() error {
 	var e errs
 	if e.Required("bucket", c.Bucket) {
 		e.match("bucket", c.Bucket, bucketName, "an S3 bucket name (3–63 of a-z 0-9 . -)")
@@ -150,8 +150,8 @@ type ReplicatorRunningConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *ReplicatorRunningConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *ReplicatorRunningConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.ExactlyOne([]string{"name", "nameContains"}, c.Name != "", c.NameContains != "")
 	if c.MinCount == nil {

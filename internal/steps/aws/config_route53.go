@@ -126,8 +126,8 @@ type UpsertRecordConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *UpsertRecordConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *UpsertRecordConfig) CheckAndSetDefaults() error {
 	var e errs
 	c.Zone.validate(&e)
 	if e.Required("name", c.Name) {
@@ -215,8 +215,8 @@ type ShiftWeightsConfig struct {
 // DefaultHold is a stage's hold when none is given.
 const DefaultHold = "5m"
 
-// Validate fills defaults and checks every field.
-func (c *ShiftWeightsConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *ShiftWeightsConfig) CheckAndSetDefaults() error {
 	var e errs
 	c.Zone.validate(&e)
 	if e.Required("name", c.Name) {
@@ -336,8 +336,8 @@ type HealthCheckConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *HealthCheckConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *HealthCheckConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.healthCheckID("healthCheckId", c.HealthCheckID)
 	if c.Expect == "" {
@@ -368,8 +368,8 @@ type UpdateHealthCheckConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *UpdateHealthCheckConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *UpdateHealthCheckConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.healthCheckID("healthCheckId", c.HealthCheckID)
 	if c.IPAddress == "" && c.FullyQualifiedDomainName == "" && c.Port == nil && c.ResourcePath == "" {

@@ -24,7 +24,7 @@ func runValidate(t *testing.T, tests []validateCase) {
 	t.Helper()
 	byName := map[string]steps.Kind{}
 	for _, k := range Kinds() {
-		byName[k.Name] = k
+		byName[k.Name()] = k
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -294,8 +294,8 @@ func TestRegister(t *testing.T) {
 			t.Errorf("%s not registered", name)
 			continue
 		}
-		if k.ReadOnly != w.readOnly || !slices.Equal(k.Outputs, w.outputs) || k.Connection != "aws" {
-			t.Errorf("%s: ReadOnly %v outputs %v connection %q; want %v %v aws", name, k.ReadOnly, k.Outputs, k.Connection, w.readOnly, w.outputs)
+		if k.ReadOnly() != w.readOnly || !slices.Equal(k.Outputs(), w.outputs) || k.Connection() != "aws" {
+			t.Errorf("%s: ReadOnly %v outputs %v connection %q; want %v %v aws", name, k.ReadOnly(), k.Outputs(), k.Connection(), w.readOnly, w.outputs)
 		}
 	}
 	if err := Register(r); err == nil {
@@ -310,7 +310,7 @@ func TestShiftWeightsDefaults(t *testing.T) {
 	if err := dec.Decode(c); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.CheckAndSetDefaults(); err != nil {
 		t.Fatal(err)
 	}
 	holds := c.Holds()

@@ -9,7 +9,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/steps/aws"
 	"github.com/failoverbot/failoverbot/internal/steps/gate"
-	"github.com/failoverbot/failoverbot/internal/steps/http"
+	"github.com/failoverbot/failoverbot/internal/steps/httpcheck"
 	"github.com/failoverbot/failoverbot/internal/steps/kubernetes"
 	"github.com/failoverbot/failoverbot/internal/steps/postgres"
 	"github.com/failoverbot/failoverbot/internal/steps/redis"
@@ -22,7 +22,7 @@ func Registry() (*steps.Registry, error) {
 	err := errors.Join(
 		wrap("postgres", postgres.Register(r)),
 		wrap("redis", redis.Register(r)),
-		wrap("http", http.Register(r)),
+		wrap("httpcheck", httpcheck.Register(r)),
 		wrap("kubernetes", kubernetes.Register(r)),
 		wrap("aws", aws.Register(r)),
 		wrap("gate", gate.Register(r)),

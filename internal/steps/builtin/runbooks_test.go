@@ -70,7 +70,7 @@ func TestRegistryHasEveryPackage(t *testing.T) {
 	}
 	for _, name := range reg.Kinds() {
 		k, _ := reg.Kind(name)
-		if k.Doc == "" {
+		if k.Doc() == "" {
 			t.Errorf("kind %s has no Doc", name)
 		}
 	}

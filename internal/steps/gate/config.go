@@ -30,8 +30,10 @@ type Config struct {
 	AllowRequester *bool `yaml:"allowRequester"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *Config) Validate() error {
+var _ steps.Config = (*Config)(nil)
+
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *Config) CheckAndSetDefaults() error {
 	var errs []error
 	switch {
 	case c.Message == "":

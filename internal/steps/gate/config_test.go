@@ -28,14 +28,14 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Kind.NewConfig()
+			c := Kinds()[0].NewConfig()
 			dec := yaml.NewDecoder(bytes.NewBufferString(tt.with))
 			dec.KnownFields(true)
 			if err := dec.Decode(c); err != nil {
 				t.Fatal(err)
 			}
 			var got []string
-			if err := c.Validate(); err != nil {
+			if err := c.CheckAndSetDefaults(); err != nil {
 				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 					if _, ok := e.(*steps.FieldError); !ok {
 						t.Errorf("%v is a %T, not a *steps.FieldError", e, e)
@@ -44,7 +44,7 @@ func TestValidate(t *testing.T) {
 				}
 			}
 			if !slices.Equal(got, tt.want) {
-				t.Errorf("Validate:\n got  %q\n want %q", got, tt.want)
+				t.Errorf("CheckAndSetDefaults:\n got  %q\n want %q", got, tt.want)
 			}
 		})
 	}
@@ -52,7 +52,7 @@ func TestValidate(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := &Config{Message: "m"}
-	if err := c.Validate(); err != nil {
+	if err := c.CheckAndSetDefaults(); err != nil {
 		t.Fatal(err)
 	}
 	if c.Required != 1 || c.AllowRequester == nil || !*c.AllowRequester {
@@ -66,7 +66,7 @@ func TestRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, ok := r.Kind("gate")
-	if !ok || k.ReadOnly || k.Connection != "" || !slices.Equal(k.Outputs, []string{"confirmedBy"}) {
+	if !ok || k.ReadOnly() || k.Implemented() || k.Connection() != "" || !slices.Equal(k.Outputs(), []string{"confirmedBy"}) {
 		t.Errorf("gate kind = %+v", k)
 	}
 	if err := Register(r); err == nil {

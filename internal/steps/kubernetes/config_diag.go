@@ -40,8 +40,8 @@ type EventsConfig struct {
 	RequestTimeout string `yaml:"requestTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *EventsConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *EventsConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.namespace("namespace", c.Namespace, false)
 	if c.Type != "" {
@@ -77,8 +77,8 @@ type LogsConfig struct {
 	RequestTimeout string `yaml:"requestTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *LogsConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *LogsConfig) CheckAndSetDefaults() error {
 	var e errs
 	c.PodTarget.validate(&e)
 	if c.Tail == 0 {
@@ -115,8 +115,8 @@ type PodMetricsConfig struct {
 	RequestTimeout string `yaml:"requestTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *PodMetricsConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *PodMetricsConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.namespace("namespace", c.Namespace, true)
 	e.selector("selector", c.Selector)

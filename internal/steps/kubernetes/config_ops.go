@@ -35,8 +35,8 @@ type PatchConfig struct {
 	RequestTimeout string `yaml:"requestTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *PatchConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *PatchConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.namespace("namespace", c.Namespace, false)
 	e.resource("resource", c.Resource)
@@ -154,8 +154,8 @@ type ExecConfig struct {
 	Check *ExecProbe `yaml:"check"`
 }
 
-// Validate checks every field.
-func (c *ExecConfig) Validate() error {
+// CheckAndSetDefaults checks every field.
+func (c *ExecConfig) CheckAndSetDefaults() error {
 	var e errs
 	c.PodTarget.validate(&e)
 	e.command("command", c.Command)
@@ -176,8 +176,8 @@ type ExecCheckConfig struct {
 	ExecProbe `yaml:",inline"`
 }
 
-// Validate checks every field.
-func (c *ExecCheckConfig) Validate() error {
+// CheckAndSetDefaults checks every field.
+func (c *ExecCheckConfig) CheckAndSetDefaults() error {
 	var e errs
 	c.PodTarget.validate(&e)
 	c.ExecProbe.validate(&e, "")
@@ -202,8 +202,8 @@ type ApplyConfig struct {
 	RequestTimeout string `yaml:"requestTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *ApplyConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *ApplyConfig) CheckAndSetDefaults() error {
 	var e errs
 	e.namespace("namespace", c.Namespace, false)
 	e.ExactlyOne([]string{"file", "manifest"}, c.File != "", c.Manifest != "")

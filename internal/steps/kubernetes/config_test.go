@@ -21,7 +21,7 @@ func runValidate(t *testing.T, kinds []steps.Kind, tests []validateCase) {
 	t.Helper()
 	byName := map[string]steps.Kind{}
 	for _, k := range kinds {
-		byName[k.Name] = k
+		byName[k.Name()] = k
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,18 +193,18 @@ func TestValidateDiagnostics(t *testing.T) {
 
 func TestDefaultsAreFilled(t *testing.T) {
 	c := &ScaleConfig{Namespace: "a", Name: "b", Replicas: new(int)}
-	if err := c.Validate(); err != nil {
+	if err := c.CheckAndSetDefaults(); err != nil {
 		t.Fatal(err)
 	}
 	if c.Workload != WorkloadDeployment || c.WaitReady == nil || !*c.WaitReady || c.RequestTimeout != DefaultRequestTimeout {
 		t.Errorf("defaults not filled: %+v", c)
 	}
 	rp := &ResourcesPresentConfig{Resource: "secrets"}
-	if err := rp.Validate(); err != nil || *rp.MinCount != 1 {
+	if err := rp.CheckAndSetDefaults(); err != nil || *rp.MinCount != 1 {
 		t.Errorf("minCount default with no names = %v (err %v), want 1", *rp.MinCount, err)
 	}
 	rp = &ResourcesPresentConfig{Resource: "secrets", Names: []string{"a"}}
-	if err := rp.Validate(); err != nil || *rp.MinCount != 0 {
+	if err := rp.CheckAndSetDefaults(); err != nil || *rp.MinCount != 0 {
 		t.Errorf("minCount default with names = %v (err %v), want 0", *rp.MinCount, err)
 	}
 }
@@ -219,14 +219,14 @@ func TestRegister(t *testing.T) {
 		t.Errorf("connection type = %+v", ct)
 	}
 	for _, k := range Kinds() {
-		if k.Connection != "kubernetes" {
-			t.Errorf("%s needs connection %q", k.Name, k.Connection)
+		if k.Connection() != "kubernetes" {
+			t.Errorf("%s needs connection %q", k.Name(), k.Connection())
 		}
 	}
 	readOnly := map[string]bool{}
 	for _, name := range r.Kinds() {
 		k, _ := r.Kind(name)
-		readOnly[name] = k.ReadOnly
+		readOnly[name] = k.ReadOnly()
 	}
 	for name, want := range map[string]bool{
 		"kubernetes.nodesReady": true, "kubernetes.podsReady": true, "kubernetes.resourcesPresent": true,
@@ -238,8 +238,8 @@ func TestRegister(t *testing.T) {
 			t.Errorf("%s: registered %v, ReadOnly %v; want ReadOnly %v", name, ok, got, want)
 		}
 	}
-	if k, _ := r.Kind("kubernetes.serviceAddress"); !slices.Equal(k.Outputs, []string{"hostname", "ip"}) {
-		t.Errorf("serviceAddress outputs = %v", k.Outputs)
+	if k, _ := r.Kind("kubernetes.serviceAddress"); !slices.Equal(k.Outputs(), []string{"hostname", "ip"}) {
+		t.Errorf("serviceAddress outputs = %v", k.Outputs())
 	}
 	if err := Register(r); err == nil {
 		t.Error("registering twice succeeded; want a collision error")

@@ -3,6 +3,7 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"time"
@@ -10,13 +11,20 @@ import (
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
-// Defaults applied by Validate to fields left empty.
+// Defaults applied by CheckAndSetDefaults to fields left empty.
 const (
 	DefaultMaxLag       = "30s"
 	DefaultQueryTimeout = "10s"
 	DefaultWaitSeconds  = 60
 	DefaultBinDir       = "/usr/lib/postgresql/15/bin"
 	DefaultOSUser       = "postgres"
+)
+
+var (
+	_ steps.Config = (*ReplicationLagConfig)(nil)
+	_ steps.Config = (*PromoteConfig)(nil)
+	_ steps.Config = (*QueryConfig)(nil)
+	_ steps.Config = (*RejoinAsStandbyConfig)(nil)
 )
 
 // ReplicationLagConfig configures postgres.replicationLag, a read-only check
@@ -43,8 +51,8 @@ type ReplicationLagConfig struct {
 	QueryTimeout string `yaml:"queryTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *ReplicationLagConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *ReplicationLagConfig) CheckAndSetDefaults() error {
 	var errs []error
 	if c.MaxLag == "" {
 		c.MaxLag = DefaultMaxLag
@@ -74,8 +82,8 @@ type PromoteConfig struct {
 	QueryTimeout string `yaml:"queryTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *PromoteConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *PromoteConfig) CheckAndSetDefaults() error {
 	var errs []error
 	if c.Wait == nil {
 		t := true
@@ -136,8 +144,8 @@ type Expectation struct {
 	NotNull bool `yaml:"notNull"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *QueryConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *QueryConfig) CheckAndSetDefaults() error {
 	var errs []error
 	if c.SQL == "" {
 		errs = append(errs, steps.FieldErrorf("sql", "is required"))
@@ -214,8 +222,8 @@ const (
 
 var osUserPattern = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
 
-// Validate fills defaults and checks every field.
-func (c *RejoinAsStandbyConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *RejoinAsStandbyConfig) CheckAndSetDefaults() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, steps.FieldErrorf("dataDir", "is required"))
@@ -238,6 +246,9 @@ func (c *RejoinAsStandbyConfig) Validate() error {
 	}
 	if c.OSUser == "" {
 		c.OSUser = DefaultOSUser
+	}
+	if c.LogFile == "" && c.DataDir != "" {
+		c.LogFile = filepath.Join(c.DataDir, "rejoin.log")
 	}
 	if !steps.IsTemplate(c.OSUser) && !osUserPattern.MatchString(c.OSUser) {
 		errs = append(errs, steps.FieldErrorf("osUser", "is not a user name: %q", c.OSUser))

@@ -21,10 +21,10 @@ func TestConfigValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
+			err := tt.cfg.CheckAndSetDefaults()
 			for _, f := range tt.fields {
 				if !hasField(err, f) {
-					t.Errorf("Validate() = %v, want an error on %s", err, f)
+					t.Errorf("CheckAndSetDefaults() = %v, want an error on %s", err, f)
 				}
 			}
 		})
@@ -35,7 +35,7 @@ func TestConfigValidation(t *testing.T) {
 		&RejoinAsStandbyConfig{DataDir: "${env:LAB_PG_PRIMARY_DATA}", PrimaryConnInfo: "${secret:LAB_PG_STANDBY_DSN}"},
 	}
 	for _, c := range ok {
-		if err := c.Validate(); err != nil {
+		if err := c.CheckAndSetDefaults(); err != nil {
 			t.Errorf("%T with templates: %v", c, err)
 		}
 	}
@@ -53,4 +53,18 @@ func hasField(err error, field string) bool {
 		}
 	}
 	return false
+}
+
+func TestRejoinLogFileDefaultsToTheDataDir(t *testing.T) {
+	c := &RejoinAsStandbyConfig{DataDir: "/var/lib/pg/data", PrimaryConnInfo: "host=dr"}
+	if err := c.CheckAndSetDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if c.LogFile != "/var/lib/pg/data/rejoin.log" || c.Method != MethodAuto || c.BinDir != DefaultBinDir || c.OSUser != DefaultOSUser {
+		t.Errorf("defaults: logFile %q method %q binDir %q osUser %q", c.LogFile, c.Method, c.BinDir, c.OSUser)
+	}
+	c = &RejoinAsStandbyConfig{DataDir: "/d", PrimaryConnInfo: "host=dr", LogFile: "/tmp/own.log"}
+	if err := c.CheckAndSetDefaults(); err != nil || c.LogFile != "/tmp/own.log" {
+		t.Errorf("a logFile given: %q, %v", c.LogFile, err)
+	}
 }

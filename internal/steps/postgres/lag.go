@@ -73,11 +73,9 @@ type ReplicationLag struct {
 	maxLag  time.Duration
 }
 
-func newReplicationLag(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*ReplicationLagConfig)
-	if !ok {
-		return nil, steps.Permanentf("postgres.replicationLag: config is %T", cfg)
-	}
+var _ steps.Probe = (*ReplicationLag)(nil)
+
+func newReplicationLag(_ context.Context, c *ReplicationLagConfig, env steps.Env) (steps.Probe, error) {
 	if steps.IsTemplate(c.MaxLag + c.QueryTimeout) {
 		return nil, steps.Permanentf("postgres.replicationLag: maxLag or queryTimeout still holds an unexpanded template")
 	}
@@ -143,9 +141,6 @@ func (r *ReplicationLag) Check(ctx context.Context) (steps.Result, error) {
 	}
 	return steps.Result{Done: len(problems) == 0, Summary: summary, Outputs: out}, nil
 }
-
-// Apply is never called: postgres.replicationLag is read-only.
-func (r *ReplicationLag) Apply(context.Context) error { return steps.ErrReadOnly }
 
 func orNone(s string) string {
 	if s == "" {

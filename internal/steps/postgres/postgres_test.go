@@ -2,9 +2,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -24,19 +22,24 @@ func conn(dsn string) *steps.Connection {
 	return &steps.Connection{Name: "lab_db", Type: "postgres", Fields: map[string]string{"dsn": dsn}}
 }
 
-func build(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Step {
+func build(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Probe {
 	t.Helper()
 	return stepstest.Build(t, Register, kind, cfg, c)
 }
 
-func check(t *testing.T, s steps.Step) steps.Result {
+func buildStep(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Step {
+	t.Helper()
+	return stepstest.BuildStep(t, Register, kind, cfg, c)
+}
+
+func check(t *testing.T, s steps.Probe) steps.Result {
 	t.Helper()
 	return stepstest.Check(t, s)
 }
 
-// converge does what the executor does: Check, Apply if not done (read-only
-// kinds are only polled), then poll Check until done or the deadline.
-func converge(t *testing.T, s steps.Step, deadline time.Duration) steps.Result {
+// converge does what the executor does: Check, Apply if not done (probes
+// are only polled), then poll Check until done or the deadline.
+func converge(t *testing.T, s steps.Probe, deadline time.Duration) steps.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
@@ -44,8 +47,10 @@ func converge(t *testing.T, s steps.Step, deadline time.Duration) steps.Result {
 	if err == nil && res.Done {
 		return res
 	}
-	if err := s.Apply(ctx); err != nil && !errors.Is(err, steps.ErrReadOnly) {
-		t.Fatalf("Apply: %v", err)
+	if st, ok := s.(steps.Step); ok {
+		if err := st.Apply(ctx); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
 	}
 	last := ""
 	for {
@@ -198,25 +203,14 @@ func TestPromoteCheckObservesWithoutChanging(t *testing.T) {
 // answers.
 func deadAddrs(t *testing.T) (refused, blackhole string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused = l.Addr().String()
-	l.Close()
-	hole, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hole.Close() })
-	return refused, hole.Addr().String()
+	return stepstest.RefusedAddr(t), stepstest.BlackholeAddr(t)
 }
 
 func TestPromoteWhenTheStandbyIsGone(t *testing.T) {
 	refused, hole := deadAddrs(t)
 	for name, addr := range map[string]string{"refused": refused, "blackholed": hole} {
 		dsn := "postgres://postgres:topsecret-pw@" + addr + "/postgres?sslmode=disable"
-		s := build(t, "postgres.promote", &PromoteConfig{QueryTimeout: "500ms"}, conn(dsn))
+		s := buildStep(t, "postgres.promote", &PromoteConfig{QueryTimeout: "500ms"}, conn(dsn))
 		for op, f := range map[string]func() error{
 			"Check": func() error { _, err := s.Check(context.Background()); return err },
 			"Apply": func() error { return s.Apply(context.Background()) },
@@ -254,7 +248,7 @@ func TestSecretsNeverReachErrors(t *testing.T) {
 	r := steps.NewRegistry()
 	_ = Register(r)
 	k, _ := r.Kind("postgres.query")
-	_, err = k.New(context.Background(), &QueryConfig{SQL: "SELECT 1", QueryTimeout: "1s"},
+	_, err = k.Build(context.Background(), &QueryConfig{SQL: "SELECT 1", QueryTimeout: "1s"},
 		steps.Env{Conn: conn("postgres://u:p4ss-in-bad-dsn@[::1/x")})
 	if err == nil || strings.Contains(err.Error(), "p4ss-in-bad-dsn") || !steps.IsPermanent(err) {
 		t.Errorf("a DSN that does not parse = %v, want a permanent error without the DSN", err)
@@ -284,7 +278,7 @@ func TestQueryExpectDown(t *testing.T) {
 			}
 		})
 	}
-	if err := (&QueryConfig{SQL: "SELECT 1", ExpectDown: true, Commit: true}).Validate(); !hasField(err, "expectDown") {
+	if err := (&QueryConfig{SQL: "SELECT 1", ExpectDown: true, Commit: true}).CheckAndSetDefaults(); !hasField(err, "expectDown") {
 		t.Errorf("expectDown with commit: %v, want an error on expectDown", err)
 	}
 }
@@ -306,7 +300,7 @@ func TestRejoinRefusesAWrongConfiguration(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			cfg := tc.cfg
-			err := build(t, "postgres.rejoinAsStandby", &cfg, conn(tc.conn)).Apply(context.Background())
+			err := buildStep(t, "postgres.rejoinAsStandby", &cfg, conn(tc.conn)).Apply(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Apply = %v, want an error containing %q", err, tc.want)
 			}

@@ -21,11 +21,9 @@ type Promote struct {
 	rpo string // lag measured just before pg_promote, "" until then
 }
 
-func newPromote(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*PromoteConfig)
-	if !ok {
-		return nil, steps.Permanentf("postgres.promote: config is %T", cfg)
-	}
+var _ steps.Step = (*Promote)(nil)
+
+func newPromote(_ context.Context, c *PromoteConfig, env steps.Env) (steps.Step, error) {
 	s, err := fromEnv("postgres.promote", env, steps.ParseDuration(c.QueryTimeout))
 	if err != nil {
 		return nil, err

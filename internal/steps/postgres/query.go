@@ -19,11 +19,9 @@ type Query struct {
 	srv *server
 }
 
-func newQuery(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*QueryConfig)
-	if !ok {
-		return nil, steps.Permanentf("postgres.query: config is %T", cfg)
-	}
+var _ steps.Probe = (*Query)(nil)
+
+func newQuery(_ context.Context, c *QueryConfig, env steps.Env) (steps.Probe, error) {
 	for i, e := range c.Expect {
 		for _, v := range []string{e.AtLeast, e.AtMost} {
 			if v != "" {
@@ -106,9 +104,6 @@ func (q *Query) down(err error) steps.Result {
 	reason := q.srv.wrap(err, "query %s", q.srv.name).Error()
 	return steps.Result{Done: true, Outputs: out, Summary: fmt.Sprintf("%s (%s) is down: %s", q.srv.name, q.srv.addr(), reason)}
 }
-
-// Apply is never called: postgres.query is a check.
-func (q *Query) Apply(context.Context) error { return steps.ErrReadOnly }
 
 func (q *Query) assert(cols []string, rows [][]*string) []string {
 	var failed []string

@@ -58,7 +58,7 @@ func TestFailoverAndFailback(t *testing.T) {
 		}
 	})
 
-	promote := build(t, "postgres.promote", &PromoteConfig{}, conn(standbyDSN))
+	promote := buildStep(t, "postgres.promote", &PromoteConfig{}, conn(standbyDSN))
 	res := converge(t, promote, 60*time.Second)
 	if res.Outputs["timeline"] != "2" || res.Outputs["lagAtPromotion"] == "unknown" || res.Outputs["lsn"] == "" {
 		t.Errorf("after promote: %+v, want timeline 2 and the lag at promotion", res)

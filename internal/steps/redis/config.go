@@ -13,6 +13,15 @@ import (
 // says otherwise.
 const DefaultCallTimeout = "5s"
 
+var (
+	_ steps.Config = (*PromoteConfig)(nil)
+	_ steps.Config = (*SentinelMonitorConfig)(nil)
+	_ steps.Config = (*SentinelFailoverConfig)(nil)
+	_ steps.Config = (*ReplicationStatusConfig)(nil)
+	_ steps.Config = (*SentinelsHealthyConfig)(nil)
+	_ steps.Config = (*ReplicaOfConfig)(nil)
+)
+
 // PromoteConfig configures redis.promote: REPLICAOF NO ONE on the node at
 // the connection's addr, verified by ROLE = master. A node that already is a
 // master is done. Outputs: role, offset.
@@ -21,8 +30,8 @@ type PromoteConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *PromoteConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *PromoteConfig) CheckAndSetDefaults() error {
 	return callTimeout(&c.CallTimeout)
 }
 
@@ -52,8 +61,8 @@ type SentinelMonitorConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *SentinelMonitorConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *SentinelMonitorConfig) CheckAndSetDefaults() error {
 	var errs []error
 	errs = append(errs, checkHostPort(c.Host, c.Port)...)
 	if c.Quorum < 0 {
@@ -79,8 +88,8 @@ type SentinelFailoverConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *SentinelFailoverConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *SentinelFailoverConfig) CheckAndSetDefaults() error {
 	var errs []error
 	if c.ExpectMaster == "" {
 		errs = append(errs, steps.FieldErrorf("expectMaster", "is required"))
@@ -109,8 +118,8 @@ type ReplicationStatusConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *ReplicationStatusConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *ReplicationStatusConfig) CheckAndSetDefaults() error {
 	var errs []error
 	if c.MaxOffsetGap < 0 {
 		errs = append(errs, steps.FieldErrorf("maxOffsetGap", "must be >= 0, got %d", c.MaxOffsetGap))
@@ -193,8 +202,8 @@ type ReplicaOfConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *ReplicaOfConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *ReplicaOfConfig) CheckAndSetDefaults() error {
 	var errs []error
 	errs = append(errs, checkHostPort(c.Host, c.Port)...)
 	errs = append(errs, callTimeout(&c.CallTimeout))
@@ -214,8 +223,8 @@ type SentinelsHealthyConfig struct {
 	CallTimeout string `yaml:"callTimeout"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *SentinelsHealthyConfig) Validate() error {
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *SentinelsHealthyConfig) CheckAndSetDefaults() error {
 	var errs []error
 	if c.ExpectMaster != "" {
 		errs = append(errs, checkAddr("expectMaster", c.ExpectMaster))

@@ -14,11 +14,9 @@ type SentinelsHealthy struct {
 	expect     string
 }
 
-func newSentinelsHealthy(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*SentinelsHealthyConfig)
-	if !ok {
-		return nil, steps.Permanentf("redis.sentinelsHealthy: config is %T", cfg)
-	}
+var _ steps.Probe = (*SentinelsHealthy)(nil)
+
+func newSentinelsHealthy(_ context.Context, c *SentinelsHealthyConfig, env steps.Env) (steps.Probe, error) {
 	if c.ExpectMaster != "" && (steps.IsTemplate(c.ExpectMaster) || checkAddr("expectMaster", c.ExpectMaster) != nil) {
 		return nil, steps.Permanentf("redis.sentinelsHealthy: expectMaster is not host:port: %q", c.ExpectMaster)
 	}
@@ -61,6 +59,3 @@ func (h *SentinelsHealthy) Check(ctx context.Context) (steps.Result, error) {
 	out["master"] = master
 	return steps.Result{Done: true, Outputs: out, Summary: fmt.Sprintf("all %d sentinels agree: %s is at %s", len(h.t.sentinels), h.masterName, master)}, nil
 }
-
-// Apply is never called: redis.sentinelsHealthy is read-only.
-func (h *SentinelsHealthy) Apply(context.Context) error { return steps.ErrReadOnly }

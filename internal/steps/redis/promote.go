@@ -17,13 +17,12 @@ type Promote struct {
 	c *goredis.Client
 }
 
-var _ steps.Closer = (*Promote)(nil)
+var (
+	_ steps.Step   = (*Promote)(nil)
+	_ steps.Closer = (*Promote)(nil)
+)
 
-func newPromote(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*PromoteConfig)
-	if !ok {
-		return nil, steps.Permanentf("redis.promote: config is %T", cfg)
-	}
+func newPromote(_ context.Context, c *PromoteConfig, env steps.Env) (steps.Step, error) {
 	t, err := newTarget("redis.promote", env, c.CallTimeout, true, false)
 	if err != nil {
 		return nil, err
@@ -61,13 +60,12 @@ type ReplicaOf struct {
 	master string
 }
 
-var _ steps.Closer = (*ReplicaOf)(nil)
+var (
+	_ steps.Step   = (*ReplicaOf)(nil)
+	_ steps.Closer = (*ReplicaOf)(nil)
+)
 
-func newReplicaOf(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*ReplicaOfConfig)
-	if !ok {
-		return nil, steps.Permanentf("redis.replicaOf: config is %T", cfg)
-	}
+func newReplicaOf(_ context.Context, c *ReplicaOfConfig, env steps.Env) (steps.Step, error) {
 	if err := checkPort("port", c.Port); err != nil || steps.IsTemplate(c.Port+c.Host) {
 		return nil, steps.Permanentf("redis.replicaOf: bad master address %q:%q", c.Host, c.Port)
 	}

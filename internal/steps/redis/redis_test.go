@@ -29,21 +29,26 @@ func conn(l *lab.Lab, addr string) *steps.Connection {
 		"masterName": env["LAB_REDIS_MASTER_NAME"]}}
 }
 
-// build decodes nothing: it validates cfg like the loader and calls the
-// kind's constructor.
-func build(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Step {
+// build decodes nothing: it checks cfg like the loader and builds the kind.
+func build(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Probe {
 	t.Helper()
 	return stepstest.Build(t, Register, kind, cfg, c)
 }
 
-func check(t *testing.T, s steps.Step) steps.Result {
+// buildStep is build for a kind that changes something.
+func buildStep(t *testing.T, kind string, cfg steps.Config, c *steps.Connection) steps.Step {
+	t.Helper()
+	return stepstest.BuildStep(t, Register, kind, cfg, c)
+}
+
+func check(t *testing.T, s steps.Probe) steps.Result {
 	t.Helper()
 	return stepstest.Check(t, s)
 }
 
-// converge does what the executor does: Check, Apply if not done, then
-// poll Check until done or the deadline.
-func converge(t *testing.T, s steps.Step, deadline time.Duration) steps.Result {
+// converge does what the executor does: Check, Apply if not done (probes
+// are only polled), then poll Check until done or the deadline.
+func converge(t *testing.T, s steps.Probe, deadline time.Duration) steps.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
@@ -52,10 +57,11 @@ func converge(t *testing.T, s steps.Step, deadline time.Duration) steps.Result {
 		return res
 	}
 	lastErr := ""
-	for {
-		err := s.Apply(ctx)
-		if err == nil || errors.Is(err, steps.ErrReadOnly) {
-			break // read-only kinds are only polled
+	st, canApply := s.(steps.Step)
+	for canApply {
+		err := st.Apply(ctx)
+		if err == nil {
+			break
 		}
 		if steps.IsPermanent(err) {
 			t.Fatalf("Apply: %v", err)
@@ -173,7 +179,7 @@ func TestSentinelMonitorApplyNamesTheSentinelsItCouldNotConfigure(t *testing.T) 
 	dead.Close()
 	c.Fields["sentinels"] += "," + deadAddr
 	// The current master, so that the live sentinels are left as they are.
-	s := build(t, "redis.sentinelMonitor", &SentinelMonitorConfig{Host: env["LAB_REDIS_PRIMARY_HOST"], Port: env["LAB_REDIS_PRIMARY_PORT"],
+	s := buildStep(t, "redis.sentinelMonitor", &SentinelMonitorConfig{Host: env["LAB_REDIS_PRIMARY_HOST"], Port: env["LAB_REDIS_PRIMARY_PORT"],
 		Quorum: 2, CallTimeout: "500ms"}, c)
 	err := s.Apply(context.Background())
 	if err == nil || !strings.Contains(err.Error(), deadAddr) || steps.IsPermanent(err) {
@@ -240,7 +246,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
+			err := tt.cfg.CheckAndSetDefaults()
 			for _, f := range tt.fields {
 				var fe *steps.FieldError
 				found := false
@@ -250,13 +256,13 @@ func TestConfigValidation(t *testing.T) {
 					}
 				}
 				if !found {
-					t.Errorf("Validate() = %v, want an error on %s", err, f)
+					t.Errorf("CheckAndSetDefaults() = %v, want an error on %s", err, f)
 				}
 			}
 		})
 	}
 	ok := &SentinelMonitorConfig{Host: "${env:LAB_REDIS_DR_HOST}", Port: "${env:LAB_REDIS_DR_PORT}"}
-	if err := ok.Validate(); err != nil {
+	if err := ok.CheckAndSetDefaults(); err != nil {
 		t.Errorf("templated host/port refused: %v", err)
 	}
 }

@@ -18,13 +18,12 @@ type ReplicationStatus struct {
 	c   *goredis.Client
 }
 
-var _ steps.Closer = (*ReplicationStatus)(nil)
+var (
+	_ steps.Probe  = (*ReplicationStatus)(nil)
+	_ steps.Closer = (*ReplicationStatus)(nil)
+)
 
-func newReplicationStatus(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*ReplicationStatusConfig)
-	if !ok {
-		return nil, steps.Permanentf("redis.replicationStatus: config is %T", cfg)
-	}
+func newReplicationStatus(_ context.Context, c *ReplicationStatusConfig, env steps.Env) (steps.Probe, error) {
 	for _, a := range []string{c.ExpectMaster, c.MasterAddr} {
 		if a != "" && (steps.IsTemplate(a) || checkAddr("addr", a) != nil) {
 			return nil, steps.Permanentf("redis.replicationStatus: not host:port: %q", a)
@@ -77,9 +76,6 @@ func (r *ReplicationStatus) Check(ctx context.Context) (steps.Result, error) {
 	}
 	return res, nil
 }
-
-// Apply is never called: redis.replicationStatus is read-only.
-func (r *ReplicationStatus) Apply(context.Context) error { return steps.ErrReadOnly }
 
 // Close releases the client.
 func (r *ReplicationStatus) Close() error { return r.c.Close() }

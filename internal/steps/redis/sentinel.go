@@ -21,11 +21,9 @@ type SentinelMonitor struct {
 	quorum     int
 }
 
-func newSentinelMonitor(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*SentinelMonitorConfig)
-	if !ok {
-		return nil, steps.Permanentf("redis.sentinelMonitor: config is %T", cfg)
-	}
+var _ steps.Step = (*SentinelMonitor)(nil)
+
+func newSentinelMonitor(_ context.Context, c *SentinelMonitorConfig, env steps.Env) (steps.Step, error) {
 	t, err := newTarget("redis.sentinelMonitor", env, c.CallTimeout, false, true)
 	if err != nil {
 		return nil, err
@@ -172,13 +170,12 @@ type SentinelFailover struct {
 	expect     string
 }
 
-var _ steps.Closer = (*SentinelFailover)(nil)
+var (
+	_ steps.Step   = (*SentinelFailover)(nil)
+	_ steps.Closer = (*SentinelFailover)(nil)
+)
 
-func newSentinelFailover(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*SentinelFailoverConfig)
-	if !ok {
-		return nil, steps.Permanentf("redis.sentinelFailover: config is %T", cfg)
-	}
+func newSentinelFailover(_ context.Context, c *SentinelFailoverConfig, env steps.Env) (steps.Step, error) {
 	if err := checkAddr("expectMaster", c.ExpectMaster); err != nil || steps.IsTemplate(c.ExpectMaster) {
 		return nil, steps.Permanentf("redis.sentinelFailover: expectMaster is not host:port: %q", c.ExpectMaster)
 	}

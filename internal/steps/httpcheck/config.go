@@ -1,4 +1,4 @@
-package http
+package httpcheck
 
 import (
 	"errors"
@@ -51,8 +51,10 @@ type CheckConfig struct {
 	InsecureSkipVerify bool `yaml:"insecureSkipVerify"`
 }
 
-// Validate fills defaults and checks every field.
-func (c *CheckConfig) Validate() error {
+var _ steps.Config = (*CheckConfig)(nil)
+
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *CheckConfig) CheckAndSetDefaults() error {
 	var errs []error
 	switch {
 	case c.URL == "":

@@ -1,4 +1,4 @@
-package http
+package httpcheck
 
 import (
 	"context"
@@ -28,13 +28,14 @@ type Check struct {
 }
 
 var (
-	_ steps.Step   = (*Check)(nil)
+	_ steps.Probe  = (*Check)(nil)
 	_ steps.Closer = (*Check)(nil)
 )
 
-// New builds an http.check step from a validated, expanded config.
+// New builds an http.check probe from an expanded config; it fills the
+// config's defaults and checks it again.
 func New(cfg *CheckConfig, log *slog.Logger) (*Check, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, steps.Permanent(err)
 	}
 	for name, v := range map[string]string{"url": cfg.URL, "expect": cfg.Expect, "attemptTimeout": cfg.AttemptTimeout, "bodyRegexp": cfg.BodyRegexp} {
@@ -68,12 +69,12 @@ func New(cfg *CheckConfig, log *slog.Logger) (*Check, error) {
 	return c, nil
 }
 
-func newKind(_ context.Context, cfg steps.Config, env steps.Env) (steps.Step, error) {
-	c, ok := cfg.(*CheckConfig)
-	if !ok {
-		return nil, steps.Permanentf("http.check: config is %T, want *CheckConfig", cfg)
+func buildCheck(_ context.Context, cfg *CheckConfig, env steps.Env) (steps.Probe, error) {
+	c, err := New(cfg, env.Logger)
+	if err != nil {
+		return nil, err
 	}
-	return New(c, env.Logger)
+	return c, nil
 }
 
 // Check makes one attempt and reports whether the endpoint's state is the
@@ -101,9 +102,6 @@ func (c *Check) Check(ctx context.Context) (steps.Result, error) {
 	}
 	return steps.Result{Done: state == c.cfg.Expect, Summary: summary, Outputs: out}, nil
 }
-
-// Apply is never called: http.check is read-only.
-func (c *Check) Apply(context.Context) error { return steps.ErrReadOnly }
 
 // Close releases idle connections.
 func (c *Check) Close() error {

@@ -1,3 +1,6 @@
+// Package redis holds the Redis step kinds: promoting a replica, pointing
+// Sentinels at a master, a Sentinel failover, and replication status. Every
+// call has a deadline; passwords never appear in errors.
 package redis
 
 import (
@@ -15,6 +18,39 @@ import (
 	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
+
+// ConnectionType is the redis connection type. addr is one node
+// (host:port); sentinels is a comma-separated list of host:port;
+// password and sentinelPassword may hold ${secret:…} references.
+var ConnectionType = steps.ConnectionType{
+	Name:     "redis",
+	Optional: []string{"addr", "password", "sentinels", "masterName", "sentinelPassword"},
+}
+
+// Kinds returns the Redis step kinds.
+func Kinds() []steps.Kind {
+	return []steps.Kind{
+		steps.StepKind(spec("redis.promote", "REPLICAOF NO ONE on the connection's addr, verified by ROLE", "role", "offset"), newPromote),
+		steps.StepKind(spec("redis.sentinelMonitor", "SENTINEL REMOVE + MONITOR on every sentinel, verified on each", "master"), newSentinelMonitor),
+		steps.StepKind(spec("redis.sentinelFailover", "SENTINEL FAILOVER, then wait until the expected node is master", "master"), newSentinelFailover),
+		steps.ProbeKind(spec("redis.replicationStatus", "replica's master link is up and its offset gap within a threshold", "master", "linkStatus", "offsetGap"), newReplicationStatus),
+		steps.ProbeKind(spec("redis.sentinelsHealthy", "every sentinel answers and they agree on the master (optionally the expected one)", "master"), newSentinelsHealthy),
+		steps.StepKind(spec("redis.replicaOf", "REPLICAOF host port on the connection's addr, verified by ROLE (for failback)", "role", "master", "link"), newReplicaOf),
+	}
+}
+
+// spec is the Spec of a kind on a redis connection.
+func spec(name, doc string, outputs ...string) steps.Spec {
+	return steps.Spec{Name: name, Doc: doc, Connection: ConnectionType.Name, Outputs: outputs}
+}
+
+// Register adds the redis connection type and kinds to r.
+func Register(r *steps.Registry) error {
+	if err := r.RegisterConnection(ConnectionType); err != nil {
+		return err
+	}
+	return r.Register(Kinds()...)
+}
 
 // target is a redis connection, resolved from the step's connection.
 type target struct {

@@ -1,3 +1,7 @@
+// Package postgres holds the PostgreSQL step kinds: replication lag,
+// promotion, queries with assertions, and rejoining an old primary as a
+// standby for failback. Every network call has a deadline; DSN passwords
+// never appear in errors.
 package postgres
 
 import (
@@ -14,6 +18,33 @@ import (
 	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
+
+// ConnectionType is the postgres connection type: a libpq DSN (URL or
+// key=value), which may hold ${secret:…} references.
+var ConnectionType = steps.ConnectionType{Name: "postgres", Required: []string{"dsn"}}
+
+// Kinds returns the PostgreSQL step kinds.
+func Kinds() []steps.Kind {
+	return []steps.Kind{
+		steps.ProbeKind(spec("postgres.replicationLag", "standby replay lag and WAL bytes behind are within thresholds", "lag", "bytes"), newReplicationLag),
+		steps.StepKind(spec("postgres.promote", "promote a standby with pg_promote, verified by pg_is_in_recovery()", "lsn", "timeline", "lagAtPromotion"), newPromote),
+		steps.ProbeKind(spec("postgres.query", "run SQL (rolled back unless commit) and assert on rows and values", "rows", "value"), newQuery),
+		steps.StepKind(spec("postgres.rejoinAsStandby", "old primary rejoins as a streaming standby of the new one (pg_rewind or base backup)", "method", "receiver"), newRejoin),
+	}
+}
+
+// spec is the Spec of a kind on a postgres connection.
+func spec(name, doc string, outputs ...string) steps.Spec {
+	return steps.Spec{Name: name, Doc: doc, Connection: ConnectionType.Name, Outputs: outputs}
+}
+
+// Register adds the postgres connection type and kinds to r.
+func Register(r *steps.Registry) error {
+	if err := r.RegisterConnection(ConnectionType); err != nil {
+		return err
+	}
+	return r.Register(Kinds()...)
+}
 
 // server is a PostgreSQL server reached by a DSN, with the deadline every
 // call gets and a redactor that knows its password.

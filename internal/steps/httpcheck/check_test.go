@@ -1,9 +1,8 @@
-package http
+package httpcheck
 
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
+	"github.com/failoverbot/failoverbot/internal/steps/stepstest"
 )
 
 func newCheck(t *testing.T, cfg CheckConfig) *Check {
@@ -40,42 +40,13 @@ func healthServer(t *testing.T, status int, body string) string {
 // refusedURL is an address nothing listens on.
 func refusedURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr + "/health"
+	return "http://" + stepstest.RefusedAddr(t) + "/health"
 }
 
 // blackholeURL accepts connections and never answers.
 func blackholeURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + l.Addr().String() + "/health"
+	return "http://" + stepstest.BlackholeAddr(t) + "/health"
 }
 
 func TestCheckReportsStateAgainstExpectation(t *testing.T) {
@@ -176,21 +147,21 @@ func TestSecretsInURLAndHeadersNeverReachSummaries(t *testing.T) {
 func TestValidateNamesEveryBadField(t *testing.T) {
 	cfg := CheckConfig{URL: "ftp://x", Method: "FETCH", ExpectStatus: 42, BodyRegexp: "(", Expect: "sideways",
 		AttemptTimeout: "soon", Headers: map[string]string{"Bad Name": "v"}}
-	err := cfg.Validate()
+	err := cfg.CheckAndSetDefaults()
 	for _, field := range []string{"url", "method", "expectStatus", "bodyRegexp", "expect", "attemptTimeout", "headers"} {
 		if !hasField(err, field) {
-			t.Errorf("Validate() = %v, want an error on %s", err, field)
+			t.Errorf("CheckAndSetDefaults() = %v, want an error on %s", err, field)
 		}
 	}
 }
 
 func TestValidateAcceptsTemplatesAndFillsDefaults(t *testing.T) {
 	cfg := CheckConfig{URL: "${env:LAB_HTTP_PRIMARY_URL}", Expect: "{{ .params.expect }}", AttemptTimeout: "${env:T}"}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate() = %v, want templated values accepted", err)
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		t.Fatalf("CheckAndSetDefaults() = %v, want templated values accepted", err)
 	}
 	cfg = CheckConfig{URL: "http://127.0.0.1/health"}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Method != "GET" || cfg.Expect != "up" || cfg.AttemptTimeout != DefaultAttemptTimeout {
@@ -207,7 +178,7 @@ func TestRegisterDeclaresAReadOnlyKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, ok := r.Kind("http.check")
-	if !ok || !k.ReadOnly || k.New == nil || k.Connection != "" {
+	if !ok || !k.ReadOnly() || !k.Implemented() || k.Connection() != "" {
 		t.Errorf("http.check = %+v", k)
 	}
 	if err := Register(r); err == nil {

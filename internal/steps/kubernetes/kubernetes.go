@@ -1,0 +1,53 @@
+// Package kubernetes holds the Kubernetes step kinds: node and pod
+// readiness, scaling, patches, server-side apply, commands in pods, load
+// balancer addresses, and the diagnostics (events, logs, metrics) posted to
+// a run's thread.
+//
+// The kinds are declared (steps.DeclaredProbe, steps.DeclaredStep: name,
+// config schema, connection, outputs) so that runbooks validate and plan;
+// their Check/Apply arrive with the Kubernetes issue, and until then
+// building such a step fails with a clear error.
+package kubernetes
+
+import (
+	"github.com/failoverbot/failoverbot/internal/steps"
+)
+
+// ConnectionType is the kubernetes connection type: a kubeconfig file
+// (default: $KUBECONFIG, then ~/.kube/config, then in-cluster) and a
+// context in it (default: its current context).
+var ConnectionType = steps.ConnectionType{
+	Name:     "kubernetes",
+	Optional: []string{"kubeconfig", "context"},
+}
+
+// Kinds returns the Kubernetes step kinds.
+func Kinds() []steps.Kind {
+	return []steps.Kind{
+		steps.DeclaredProbe[NodesReadyConfig](spec("kubernetes.nodesReady", "enough nodes are Ready (expect up), or the cluster is gone (expect down)", "ready", "total")),
+		steps.DeclaredProbe[PodsReadyConfig](spec("kubernetes.podsReady", "the selected pods are Ready (waits until they are)", "ready", "total")),
+		steps.DeclaredStep[ScaleConfig](spec("kubernetes.scale", "set the replicas of Deployments or StatefulSets (by name, selector or all)")),
+		steps.DeclaredStep[PatchConfig](spec("kubernetes.patch", "patch an object (strategic, merge or JSON patch)")),
+		steps.DeclaredProbe[ResourcesPresentConfig](spec("kubernetes.resourcesPresent", "named objects exist (and have a status phase, e.g. PVCs Bound)", "count")),
+		steps.DeclaredProbe[ServiceAddressConfig](spec("kubernetes.serviceAddress", "a Service's load balancer address (outputs hostname, ip)", "hostname", "ip")),
+		steps.DeclaredStep[ExecConfig](spec("kubernetes.exec", "run a command in a pod unless its check already holds", "output")),
+		steps.DeclaredProbe[ExecCheckConfig](spec("kubernetes.execCheck", "a command in a pod exits 0 with the expected output", "output")),
+		steps.DeclaredStep[ApplyConfig](spec("kubernetes.apply", "server-side apply manifests (optionally waiting for Jobs and workloads)")),
+		steps.DeclaredProbe[EventsConfig](spec("kubernetes.events", "the newest events, posted to the thread (optionally a warning limit)", "warnings")),
+		steps.DeclaredProbe[LogsConfig](spec("kubernetes.logs", "the last log lines of pods, posted to the thread (optionally a fail pattern)", "lines", "matches")),
+		steps.DeclaredProbe[PodMetricsConfig](spec("kubernetes.podMetrics", "CPU and memory of pods from the metrics API, within limits", "cpu", "memory")),
+	}
+}
+
+// spec is the Spec of a kind on a kubernetes connection.
+func spec(name, doc string, outputs ...string) steps.Spec {
+	return steps.Spec{Name: name, Doc: doc, Connection: ConnectionType.Name, Outputs: outputs}
+}
+
+// Register adds the kubernetes connection type and kinds to r.
+func Register(r *steps.Registry) error {
+	if err := r.RegisterConnection(ConnectionType); err != nil {
+		return err
+	}
+	return r.Register(Kinds()...)
+}
