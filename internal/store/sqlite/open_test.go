@@ -48,30 +48,46 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 }
 
+// TestConcurrentOpensMigrateOnce: bots starting together on a new file all
+// open it (none fails with SQLITE_BUSY while another switches it to WAL) and
+// the schema is applied once. The openers start at one instant, so that they
+// race the switch from the rollback journal to WAL; each round races on a
+// new file, as the switch happens once per file.
 func TestConcurrentOpensMigrateOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "failover.db")
-	var wg sync.WaitGroup
-	errs := make([]error, 6)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := sqlite.Open(context.Background(), path, nil)
-			if err == nil {
-				err = s.Close()
-			}
-			errs[i] = err
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("open %d: %v", i, err)
+	const rounds, openers = 4, 8
+	for round := range rounds {
+		path := filepath.Join(t.TempDir(), "failover.db")
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make([]error, openers)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				s, err := sqlite.Open(context.Background(), path, nil)
+				if err == nil {
+					err = s.Close()
+				}
+				errs[i] = err
+			}()
 		}
-	}
-	var n int
-	if err := rawDB(t, path).QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
-		t.Errorf("schema_migrations rows = %d, %v; want 1", n, err)
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d, open %d: %v", round, i, err)
+			}
+		}
+		db := rawDB(t, path)
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+			t.Errorf("round %d: schema_migrations rows = %d, %v; want 1", round, n, err)
+		}
+		var mode string
+		if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			t.Errorf("round %d: journal_mode = %q, %v; want wal", round, mode, err)
+		}
 	}
 }
 

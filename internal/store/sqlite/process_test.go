@@ -1,9 +1,11 @@
 package sqlite_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 const (
 	helperDB   = "SQLITE_STORE_HELPER_DB"
 	helperName = "SQLITE_STORE_HELPER_NAME"
+	helperOpen = "SQLITE_STORE_HELPER_OPEN"
 	rounds     = 10
 )
 
@@ -26,7 +29,33 @@ func TestMain(m *testing.M) {
 		helper(path, os.Getenv(helperName))
 		os.Exit(0)
 	}
+	if path := os.Getenv(helperOpen); path != "" {
+		openHelper(path)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+// openHelper is a child process of TestProcessesStartingTogether: it says
+// "ready", waits for a line on stdin (all children get theirs at once), opens
+// the store and prints the outcome.
+func openHelper(path string) {
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		fmt.Printf("error stdin: %v\n", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := sqlite.Open(ctx, path, nil)
+	if err == nil {
+		err = s.Close()
+	}
+	if err != nil {
+		fmt.Printf("error open: %v\n", err)
+		return
+	}
+	fmt.Println("opened")
 }
 
 // helper is a child process of TestSeparateProcesses: it races the other
@@ -110,4 +139,67 @@ func TestSeparateProcesses(t *testing.T) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// TestProcessesStartingTogether: bot processes started at the same instant
+// on a file that does not exist yet all open it; the schema is applied once
+// and the file is in WAL mode.
+func TestProcessesStartingTogether(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	const children = 4
+	type child struct {
+		cmd   *exec.Cmd
+		stdin io.WriteCloser
+		out   *bufio.Reader
+	}
+	kids := make([]child, children)
+	for i := range kids {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), helperOpen+"="+path)
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		kids[i] = child{cmd, stdin, bufio.NewReader(stdout)}
+	}
+	for i, k := range kids { // the barrier: every child is up and waiting
+		if line, err := k.out.ReadString('\n'); line != "ready\n" {
+			t.Fatalf("child %d: %q, %v; want ready", i, line, err)
+		}
+	}
+	for i, k := range kids {
+		if _, err := io.WriteString(k.stdin, "go\n"); err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+	}
+	for i, k := range kids {
+		rest, err := io.ReadAll(k.out)
+		if err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		if err := k.cmd.Wait(); err != nil {
+			t.Fatalf("child %d: %v: %s", i, err, rest)
+		}
+		if string(rest) != "opened\n" {
+			t.Errorf("child %d: %s", i, strings.TrimSpace(string(rest)))
+		}
+	}
+	db := rawDB(t, path)
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+		t.Errorf("schema_migrations rows = %d, %v; want 1", n, err)
+	}
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
 }

@@ -55,14 +55,13 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// Per-connection settings only. journal_mode is not among them: WAL is a
+	// property of the file, set once by useWAL (see there why not here).
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	memory := path == ":memory:"
-	if !memory {
-		q.Add("_pragma", "journal_mode(WAL)")
-	}
 	s := &Store{log: logger.With("store", "sqlite"), now: time.Now}
 	var err error
 	// _txlock=immediate: a write transaction takes the write lock at BEGIN,
@@ -83,6 +82,12 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		}
 		s.r.SetMaxOpenConns(4)
 		s.r.SetMaxIdleConns(4)
+	}
+	if !memory {
+		if err := s.useWAL(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		}
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
