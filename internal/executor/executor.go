@@ -2,6 +2,8 @@ package executor
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,9 +59,11 @@ type Config struct {
 	Sink events.Sink
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// Owner identifies this executor instance in run leases. It must be
-	// stable across restarts of the same deployment so that a restarted
-	// process takes its runs back at once.
+	// Owner names this instance (the host or pod name) in run leases and
+	// the audit trail. The executor adds a nonce of its own (Executor.Owner
+	// is "<Owner>/<nonce>"), so that two processes given the same name
+	// never share a lease: a restarted process takes its runs back once
+	// their leases (of the process that died) expire.
 	Owner string
 	// LeaseTTL is how long a run's lease lasts; it is renewed every
 	// LeaseTTL/3 while the run is executed here. Default 30s.
@@ -152,7 +156,9 @@ func (c *Config) setDefaults() error {
 
 // Executor runs runs. It is safe for concurrent use.
 type Executor struct {
-	cfg   Config
+	cfg Config
+	// owner is this process's lease owner: cfg.Owner and a nonce.
+	owner string
 	log   *slog.Logger
 	base  context.Context
 	stop  context.CancelCauseFunc
@@ -178,12 +184,24 @@ func New(cfg Config) (*Executor, error) {
 	base, stop := context.WithCancelCause(context.Background())
 	return &Executor{
 		cfg:    cfg,
+		owner:  cfg.Owner + "/" + nonce(),
 		log:    cfg.Logger,
 		base:   base,
 		stop:   stop,
 		runs:   map[string]*runCtl{},
 		lookup: cfg.Runbooks,
 	}, nil
+}
+
+// Owner is this executor's lease owner: Config.Owner and a nonce drawn
+// when it was made, unique to it.
+func (e *Executor) Owner() string { return e.owner }
+
+// nonce is 8 random hex digits.
+func nonce() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Planner returns the executor's dry-run half, with its settings.

@@ -135,7 +135,7 @@ func (c *runCtl) updateRun(ctx context.Context, mutate func(r *store.Run) error)
 		}
 		// A claim by another executor bumped the version: the run is
 		// theirs now, and this stale writer must not overwrite it.
-		if cur.Owner != "" && cur.Owner != c.e.cfg.Owner && cur.LeaseUntil.After(c.e.cfg.Now()) {
+		if cur.Owner != "" && cur.Owner != c.e.owner && cur.LeaseUntil.After(c.e.cfg.Now()) {
 			return nil, fmt.Errorf("update run %s: %w (owner %s)", c.id, store.ErrLeaseHeld, cur.Owner)
 		}
 	}
