@@ -28,7 +28,7 @@ var ErrRetryAfterPending = errors.New("the API's Retry-After has not run out bef
 //
 //	no answer (connection refused or reset, timeout)   retry
 //	call not sent, Retry-After pending                 retry, after RetryAfter
-//	420, 429 (rate limited)                            retry, after RetryAfter (1s when absent)
+//	420, 429 (rate limited)                            retry, after RetryAfter (1s when absent, 2m at most)
 //	500–599                                            retry (after RetryAfter when given)
 //	other 4xx (400, 401, 403, 404, 409, 422…)          do not retry
 //	2xx with an answer that does not decode            do not retry (the change may have been made)
@@ -93,8 +93,17 @@ func Retryable(err error) (retry bool, after time.Duration) {
 	return false, 0
 }
 
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+// MaxRetryAfter caps the Retry-After the client honours: a broken header
+// must not silence the status page for hours (the API asks for 60s at most).
+const MaxRetryAfter = 2 * time.Minute
+
+// parseRetryAfter reads a Retry-After header (delay-seconds or an HTTP
+// date), capped at MaxRetryAfter.
 func parseRetryAfter(v string, now time.Time) time.Duration {
+	return min(parseRetryAfterHeader(v, now), MaxRetryAfter)
+}
+
+func parseRetryAfterHeader(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0

@@ -36,6 +36,8 @@ func TestRetryMatrix(t *testing.T) {
 		{420, "", true, time.Second},
 		{429, "30", true, 30 * time.Second},
 		{429, "", true, time.Second},
+		{429, "86400", true, statuspage.MaxRetryAfter},
+		{429, "Wed, 21 Oct 2015 07:28:00 GMT", true, time.Second}, // a date in the past: no wait given
 		{500, "", true, 0},
 		{502, "", true, 0},
 		{503, "120", true, 2 * time.Minute},

@@ -274,3 +274,18 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// BenchmarkRender reports how long a report's chart takes to draw and
+// encode, and its size.
+func BenchmarkRender(b *testing.B) {
+	tl := sample()
+	var n int
+	for b.Loop() {
+		png, err := Render(tl, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(png)
+	}
+	b.ReportMetric(float64(n)/1024, "KiB/png")
+}
