@@ -254,9 +254,50 @@ func (e *Executor) Close(ctx context.Context) error {
 	go func() { e.runWG.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("close executor: runs still stopping: %w", context.Cause(ctx))
+	}
+	e.releaseLeases(ctx)
+	return nil
+}
+
+// releaseLeases ends the leases of the runs this executor held when it
+// closed, so that the next process (a restart, a rolling update) takes
+// them back at once; a process that dies keeps them until they expire. A
+// run with an Apply still in flight (one that ignored its deadline) keeps
+// its lease: nobody else may apply while it may still act.
+func (e *Executor) releaseLeases(ctx context.Context) {
+	e.mu.Lock()
+	ctls := make([]*runCtl, 0, len(e.runs))
+	for _, c := range e.runs {
+		ctls = append(ctls, c)
+	}
+	e.mu.Unlock()
+	for _, c := range ctls {
+		c.mu.Lock()
+		held := c.run.Owner == e.owner && c.run.State.Active() && time.Now().Before(c.leaseUntil)
+		hung := false
+		for _, ch := range c.hung {
+			select {
+			case <-ch:
+			default:
+				hung = true
+			}
+		}
+		c.mu.Unlock()
+		if !held || hung {
+			continue
+		}
+		_, err := c.updateRun(ctx, func(r *store.Run) error {
+			if r.Owner != e.owner {
+				return fmt.Errorf("%w (owner %s)", store.ErrLeaseHeld, r.Owner)
+			}
+			r.LeaseUntil = time.Time{}
+			return nil
+		})
+		if err != nil {
+			e.log.WarnContext(ctx, "release the lease of a run; the next process waits for it to expire", "run", c.id, "err", e.scrub(err.Error()))
+		}
 	}
 }
 

@@ -96,7 +96,7 @@ func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Probe, error)
 	}
 	env := steps.Env{Logger: f.opts.logger.With("step", f.raw.ID.Value, "kind", f.kind.Name())}
 	if f.kind.Connection() != "" {
-		conn, err := f.connection(f.raw.Connection.Value, data)
+		conn, err := f.connect(ctx, data)
 		if err != nil {
 			return nil, err
 		}
