@@ -83,11 +83,6 @@ func (tl *timeline) state(now time.Time) string {
 	return st
 }
 
-// settled reports whether no state is scheduled after now.
-func (tl *timeline) settled(now time.Time) bool {
-	return len(tl.steps) == 0 || !tl.steps[len(tl.steps)-1].At.After(now)
-}
-
 // past returns the transitions that happened by now.
 func (tl *timeline) past(now time.Time) []Transition {
 	var out []Transition

@@ -191,11 +191,3 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.ok(v)
 }
-
-// stateRegion is the region whose state a call reads: "" for global services.
-func (c *call) stateRegion() string {
-	if c.svc.global {
-		return ""
-	}
-	return c.region
-}

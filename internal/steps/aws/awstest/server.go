@@ -92,6 +92,8 @@ type Server struct {
 	url    string
 	closed chan struct{}
 	once   sync.Once
+	done   chan struct{}
+	err    error
 	serve  chan error
 
 	mu      sync.Mutex
@@ -168,6 +170,7 @@ func newServer(opts Options) (*Server, error) {
 		now:     opts.Now,
 		log:     opts.Logger,
 		closed:  make(chan struct{}),
+		done:    make(chan struct{}),
 		creds:   map[string]principal{},
 		regions: map[string]*regionState{},
 		global:  newGlobalState(),
@@ -234,24 +237,25 @@ func (s *Server) AddCredential(c Credential) error {
 }
 
 // Close stops the server: calls held by a hang fault end at once, calls in
-// flight get 5 seconds to finish.
+// flight get 5 seconds to finish. It returns when the server has stopped.
 func (s *Server) Close() error {
-	var err error
 	s.once.Do(func() {
+		defer close(s.done)
 		close(s.closed)
 		if s.srv == nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err = s.srv.Shutdown(ctx); err != nil {
-			err = errors.Join(err, s.srv.Close())
+		if err := s.srv.Shutdown(ctx); err != nil {
+			s.err = errors.Join(err, s.srv.Close())
 		}
-		if serr := <-s.serve; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, serr)
+		if err := <-s.serve; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.err = errors.Join(s.err, err)
 		}
 	})
-	return err
+	<-s.done
+	return s.err
 }
 
 // Handler serves the fake without a listener (e.g. inside httptest).
