@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
@@ -148,5 +149,23 @@ func TestStartStopsWhenItsContextEnds(t *testing.T) {
 	if err == nil {
 		conn.Close()
 		t.Fatalf("%s still accepts connections after its context ended", addr)
+	}
+}
+
+func TestLoadDefaultConfigWithBaseEndpointReachesTheFake(t *testing.T) {
+	s, _, _, _ := seeded(t)
+	creds := s.Credentials()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx(t),
+		awsconfig.WithRegion(west),
+		awsconfig.WithBaseEndpoint(s.URL()),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, "")),
+		awsconfig.WithSharedConfigFiles([]string{}), awsconfig.WithSharedCredentialsFiles([]string{}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := describeDB(t, rds.NewFromConfig(cfg), awstest.MAIPDRReplica)
+	if aws.ToString(db.DBInstanceStatus) != "available" {
+		t.Errorf("status = %s", aws.ToString(db.DBInstanceStatus))
 	}
 }
