@@ -219,6 +219,20 @@ func (s *Server) AWSConfig(region string) aws.Config {
 	}
 }
 
+// Env is the environment that points an SDK client (and the AWS CLI) at
+// this server for region with the first credential: AWS_ENDPOINT_URL,
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION. S3 clients still
+// need path-style addressing set in code.
+func (s *Server) Env(region string) map[string]string {
+	c := s.Credentials()
+	return map[string]string{
+		"AWS_ENDPOINT_URL":      s.url,
+		"AWS_ACCESS_KEY_ID":     c.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY": c.SecretAccessKey,
+		"AWS_REGION":            region,
+	}
+}
+
 // AddCredential registers another access key.
 func (s *Server) AddCredential(c Credential) error {
 	if c.AccessKeyID == "" || c.SecretAccessKey == "" {

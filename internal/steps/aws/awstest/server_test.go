@@ -169,3 +169,21 @@ func TestLoadDefaultConfigWithBaseEndpointReachesTheFake(t *testing.T) {
 		t.Errorf("status = %s", aws.ToString(db.DBInstanceStatus))
 	}
 }
+
+func TestEnvPointsTheSDKsDefaultConfigAtTheFake(t *testing.T) {
+	s, _, _, _ := seeded(t)
+	for k, v := range s.Env(west) {
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_PROFILE", "")
+	cfg, err := awsconfig.LoadDefaultConfig(ctx(t), awsconfig.WithSharedConfigFiles([]string{}), awsconfig.WithSharedCredentialsFiles([]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db := describeDB(t, rds.NewFromConfig(cfg), awstest.MAIPDRReplica); aws.ToString(db.DBInstanceStatus) != "available" {
+		t.Errorf("status = %s", aws.ToString(db.DBInstanceStatus))
+	}
+	if n := s.CallsIn(west, "rds:DescribeDBInstances"); n != 1 {
+		t.Errorf("calls in us-west-2 = %d, want 1", n)
+	}
+}
