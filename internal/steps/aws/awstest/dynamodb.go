@@ -61,10 +61,10 @@ func (s *Server) SeedTable(spec GlobalTableSpec) error {
 	return nil
 }
 
-// SetReplicaStatus sets the status of a table's replica in region
+// SetReplicaStatus sets the status of the replica in region of table name
 // (CREATING, CREATION_FAILED, UPDATING, DELETING, ACTIVE, REGION_DISABLED,
 // INACCESSIBLE_ENCRYPTION_CREDENTIALS), as the other regions list it.
-func (s *Server) SetReplicaStatus(name, region, status string) error {
+func (s *Server) SetReplicaStatus(region, name, status string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.region(region).tables[name]

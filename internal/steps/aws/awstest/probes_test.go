@@ -76,7 +76,7 @@ func TestDescribeTableListsTheOtherRegionsReplicas(t *testing.T) {
 	if len(tb.Replicas) != 1 || aws.ToString(tb.Replicas[0].RegionName) != east || tb.Replicas[0].ReplicaStatus != ddbtypes.ReplicaStatusActive {
 		t.Fatalf("replicas = %+v", tb.Replicas)
 	}
-	if err := s.SetReplicaStatus(awstest.MAIPTable, east, "REGION_DISABLED"); err != nil {
+	if err := s.SetReplicaStatus(east, awstest.MAIPTable, "REGION_DISABLED"); err != nil {
 		t.Fatal(err)
 	}
 	out, err = ddbClient(s, west).DescribeTable(ctx(t), &dynamodb.DescribeTableInput{TableName: aws.String(awstest.MAIPTable)})

@@ -73,7 +73,7 @@ func (s *Server) rdsARN(region, id string) string {
 
 // SeedDBInstance adds an RDS instance.
 func (s *Server) SeedDBInstance(spec DBInstanceSpec) error {
-	if !dbIdentifier.MatchString(spec.ID) || strings.Contains(spec.ID, "--") {
+	if !validDBIdentifier(spec.ID) {
 		return fmt.Errorf("awstest: %q is not a DB instance identifier", spec.ID)
 	}
 	def := func(v *string, d string) {
@@ -100,6 +100,9 @@ func (s *Server) SeedDBInstance(spec DBInstanceSpec) error {
 	r := s.region(spec.Region)
 	if r.dbs[spec.ID] != nil {
 		return fmt.Errorf("awstest: DB instance %s already exists in %s", spec.ID, spec.Region)
+	}
+	if spec.ReplicaOf != "" && s.lookupDB(spec.Region, spec.ReplicaOf) == nil {
+		return fmt.Errorf("awstest: the source %s of %s is not seeded", spec.ReplicaOf, spec.ID)
 	}
 	now := s.now()
 	db := s.newDB(spec.Region, spec.ID, spec.Class, spec.Engine, spec.EngineVersion, spec.Port, now)

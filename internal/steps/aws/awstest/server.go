@@ -272,9 +272,6 @@ func (s *Server) Close() error {
 	return s.err
 }
 
-// Handler serves the fake without a listener (e.g. inside httptest).
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // region returns the state of a region, creating it on first use. Callers
 // hold s.mu.
 func (s *Server) region(name string) *regionState {
