@@ -2,6 +2,7 @@ package awstest_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -294,5 +295,35 @@ func TestScaledRealTimeDelaysEndTheWaiterAtTheFakesTransition(t *testing.T) {
 	}
 	if n := s.CallsBetween("rds:DescribeDBInstances", modifying, avail); n < 2 {
 		t.Errorf("the waiter polled %d times while the promotion ran, want several", n)
+	}
+}
+
+func TestDescribeDBInstancesPages(t *testing.T) {
+	s := start(t, awstest.Options{})
+	const region = "eu-west-1"
+	for i := range 25 {
+		if err := s.SeedDBInstance(awstest.DBInstanceSpec{Region: region, ID: fmt.Sprintf("db-%02d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := rds.NewDescribeDBInstancesPaginator(rdsClient(s, region), &rds.DescribeDBInstancesInput{MaxRecords: aws.Int32(20)})
+	var ids []string
+	pages := 0
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, db := range out.DBInstances {
+			ids = append(ids, aws.ToString(db.DBInstanceIdentifier))
+		}
+	}
+	if pages != 2 || len(ids) != 25 || ids[0] != "db-00" || ids[24] != "db-24" {
+		t.Errorf("%d pages, %d instances (%v)", pages, len(ids), ids)
+	}
+	_, err := rdsClient(s, region).DescribeDBInstances(ctx(t), &rds.DescribeDBInstancesInput{MaxRecords: aws.Int32(5)})
+	if apiCode(err) != "InvalidParameterValue" {
+		t.Errorf("MaxRecords 5: err = %v, want InvalidParameterValue", err)
 	}
 }
