@@ -275,7 +275,7 @@ func encodePlan(v *chat.PlanView) string {
 // activeRun returns the runbook's active run, expiring it first if it is
 // an approval request past its expiry.
 func (h *Handler) activeRun(ctx context.Context, rbName string) *store.Run {
-	runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{Runbook: rbName, States: []store.RunState{store.RunPending, store.RunRunning, store.RunPaused}, Limit: 5})
+	runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{Runbook: rbName, States: store.ActiveStates, Limit: 5})
 	if err != nil || len(runs) == 0 {
 		return nil
 	}

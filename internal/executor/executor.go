@@ -97,6 +97,10 @@ type Config struct {
 	MaxRetryBackoff time.Duration
 	// StoreTimeout bounds each store call. Default 10s.
 	StoreTimeout time.Duration
+	// GatePollInterval is how often a waiting gate reads the decisions
+	// recorded by other processes (this process's wake it at once).
+	// Default 1s.
+	GatePollInterval time.Duration
 	// TakeoverInterval is how often, after Recover, the executor looks for
 	// running runs whose lease expired (their executor died) and takes
 	// them over. Default LeaseTTL; negative disables.
@@ -142,6 +146,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RetryBackoff, time.Second)
 	def(&c.MaxRetryBackoff, 30*time.Second)
 	def(&c.StoreTimeout, 10*time.Second)
+	def(&c.GatePollInterval, time.Second)
 	if c.TakeoverInterval == 0 {
 		c.TakeoverInterval = c.LeaseTTL
 	}
@@ -232,7 +237,7 @@ func (e *Executor) Wait(ctx context.Context, runID string) error {
 			c.mu.Lock()
 			st := c.run.State
 			c.mu.Unlock()
-			if st == store.RunRunning {
+			if st.Executing() {
 				return fmt.Errorf("wait for run %s: %w", runID, ErrClosed)
 			}
 		}
@@ -247,6 +252,7 @@ func (e *Executor) Wait(ctx context.Context, runID string) error {
 // process. It waits for the run goroutines until ctx is done.
 func (e *Executor) Close(ctx context.Context) error {
 	e.mu.Lock()
+	again := e.closed
 	e.closed = true
 	e.mu.Unlock()
 	e.stop(errClosing)
@@ -257,7 +263,9 @@ func (e *Executor) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("close executor: runs still stopping: %w", context.Cause(ctx))
 	}
-	e.releaseLeases(ctx)
+	if !again {
+		e.releaseLeases(ctx)
+	}
 	return nil
 }
 

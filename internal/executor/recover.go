@@ -44,7 +44,7 @@ func (e *Executor) recoverRuns(ctx context.Context, lookup func(string) (*runboo
 	var runs []*store.Run
 	err := e.storeCall(ctx, func(ctx context.Context) error {
 		var err error
-		runs, err = e.cfg.Store.ListRuns(ctx, store.ListOptions{States: []store.RunState{store.RunRunning}})
+		runs, err = e.cfg.Store.ListRuns(ctx, store.ListOptions{States: []store.RunState{store.RunRunning, store.RunWaiting}})
 		return err
 	})
 	if err != nil {
@@ -149,7 +149,7 @@ func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(s
 		}
 		return time.Time{}, fmt.Errorf("recover run %s: %w", run.ID, err)
 	}
-	if c.snapshot().State != store.RunRunning {
+	if !c.snapshot().State.Executing() {
 		return time.Time{}, nil
 	}
 	why := ""
@@ -175,7 +175,16 @@ func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(s
 	if run.Owner != "" {
 		summary += " from " + run.Owner + ", whose lease ended (it stopped or restarted)"
 	}
-	if err := c.record(ctx, actorBot, string(events.RunResumed), events.Event{Type: events.RunResumed, Summary: summary}); err != nil {
+	// A run that waited for a gate is running again until its gate waits
+	// again.
+	err := c.runTransition(ctx, actorBot, string(events.RunResumed), events.Event{Type: events.RunResumed, Summary: summary},
+		func(r *store.Run) error {
+			if r.State == store.RunWaiting {
+				r.State = store.RunRunning
+			}
+			return nil
+		})
+	if err != nil {
 		return time.Time{}, fmt.Errorf("recover run %s: %w", run.ID, err)
 	}
 	c.startRunner()

@@ -290,8 +290,8 @@ func (c *runCtl) prebuild(ctx context.Context, ph *runbook.Phase) (bool, error) 
 	reason := strings.Join(problems, "; ") + " — nothing of phase " + ph.ID + " was applied; fix it and resume, skip the step, or abort"
 	err := c.runTransition(ctx, actorBot, string(events.RunPaused), events.Event{Type: events.RunPaused, Phase: ph.ID, Summary: reason},
 		func(r *store.Run) error {
-			if r.State != store.RunRunning {
-				return fmt.Errorf("%w (it is %s)", ErrNotRunning, r.State)
+			if err := executing(r); err != nil {
+				return err
 			}
 			r.State, r.StateReason = store.RunPaused, reason
 			return nil

@@ -39,6 +39,11 @@ type stepRun struct {
 // announces the transition.
 func (r *stepRun) commit(auditType string, ev events.Event) error {
 	r.c.mu.Lock()
+	if r.st.Message == (store.MessageRef{}) {
+		// Where a gate asks for approval is recorded beside the step's
+		// run (GatePosted): keep it.
+		r.st.Message = r.c.states[r.s.ID].Message
+	}
 	r.c.states[r.s.ID] = cloneStep(r.st)
 	r.c.mu.Unlock()
 	ev.Phase = r.s.Phase
@@ -119,6 +124,9 @@ func (r *stepRun) drive() error {
 func (r *stepRun) execute() error {
 	s, st, cfg := r.s, r.st, r.c.e.cfg
 	ctx, inst := r.ctx, r.inst
+	if g, ok := inst.(steps.Approval); ok {
+		return r.waitGate(g.Policy())
+	}
 	step, mayApply := s.MayApply(inst)
 
 	if st.StartedAt.IsZero() {
