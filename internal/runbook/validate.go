@@ -37,8 +37,10 @@ type validator struct {
 	raw    *rawRunbook
 	rb     *Runbook
 	params map[string]bool
-	byID   map[string]*stepInfo
-	order  []*stepInfo
+	// connRun names, per connection, a .run field its templates use.
+	connRun map[string]string
+	byID    map[string]*stepInfo
+	order   []*stepInfo
 }
 
 // validate turns the raw form into a Runbook, reporting every problem.
@@ -98,8 +100,75 @@ func (v *validator) approval() {
 				v.add(a.Expiry.Line, "approval.expiry", "must be > 0")
 			}
 		}
+		if a.RequiredSet && a.Required == 0 {
+			// No request is posted: nothing expires, nobody approves.
+			if a.Expiry.Set {
+				v.add(a.Expiry.Line, "approval.expiry", "is ignored with required: 0 (the run starts without approval)")
+			}
+			if a.AllowRequesterLine > 0 {
+				v.add(a.AllowRequesterLine, "approval.allowRequester", "is ignored with required: 0 (the run starts without approval)")
+			}
+		}
 	}
 	v.rb.Approval = pol
+}
+
+// kindsHint ends the errors about a step's kind.
+const kindsHint = `"bot kinds" lists every kind`
+
+// assessOnly reports the step fields an assess check would ignore: the
+// assessment checks each one once, at once, within its timeout.
+func (v *validator) assessOnly(s *rawStep) {
+	if s.When.Set {
+		v.add(s.When.Line, join(s.Path, "when"), "assess checks always run: a condition (when) is not allowed")
+	}
+	if s.Retry != nil {
+		v.add(s.Retry.Line, join(s.Path, "retry"), "an assess check is checked once, within its timeout: retry is not allowed")
+	}
+	if s.Poll != nil {
+		v.add(s.Poll.Line, join(s.Path, "poll"), "an assess check is checked once, within its timeout: poll is not allowed")
+	}
+}
+
+// poll validates a step's poll block: positive durations, interval ≤ max
+// and interval < timeout. A max left out is the interval (a steady poll).
+func (v *validator) poll(s *rawStep, timeout time.Duration) Poll {
+	p := s.Poll
+	if p == nil {
+		return Poll{}
+	}
+	path := join(s.Path, "poll")
+	if !p.Interval.Set && !p.Max.Set {
+		v.add(p.Line, path, "give an interval, a max or both, e.g. poll: {interval: 15s}")
+		return Poll{}
+	}
+	out := Poll{Interval: v.positive(p.Interval, join(path, "interval")), Max: v.positive(p.Max, join(path, "max"))}
+	if out.Interval > 0 && out.Max > 0 && out.Max < out.Interval {
+		v.add(p.Max.Line, join(path, "max"), "must be ≥ interval (%s)", out.Interval)
+	}
+	if out.Interval > 0 && timeout > 0 && out.Interval >= timeout {
+		v.add(p.Interval.Line, join(path, "interval"), "must be shorter than the step's timeout (%s)", timeout)
+	}
+	if out.Max == 0 && !p.Max.Set {
+		out.Max = out.Interval
+	}
+	return out
+}
+
+// positive parses a duration that, when given, must be > 0.
+func (v *validator) positive(s scalar, path string) time.Duration {
+	if !s.Set {
+		return 0
+	}
+	if s.Value == "" {
+		v.add(s.Line, path, "must be a duration such as 15s, got nothing")
+		return 0
+	}
+	d := v.duration(s, path)
+	if parsed, err := time.ParseDuration(s.Value); err == nil && parsed == 0 {
+		v.add(s.Line, path, "must be > 0")
+	}
+	return d
 }
 
 func (v *validator) paramsDecl() {
@@ -148,7 +217,12 @@ func (v *validator) connection(c rawConnection) {
 	}
 	for _, f := range c.Fields {
 		conn.Fields[f.Name] = f.Value
-		v.template(f.Value, f.Line, join(path, f.Name), nil, true)
+		if r := v.template(f.Value, f.Line, join(path, f.Name), nil, true); len(r.Run) > 0 && v.connRun[c.Name] == "" {
+			if v.connRun == nil {
+				v.connRun = map[string]string{}
+			}
+			v.connRun[c.Name] = ".run." + r.Run[0]
+		}
 	}
 	v.rb.Connections[c.Name] = conn
 	if !c.Type.Set || c.Type.Value == "" {
@@ -267,19 +341,27 @@ func (v *validator) step(s *rawStep, phase int, phaseID string) *Step {
 			v.add(s.Retry.MaxBackoff.Line, join(s.Path, "retry.maxBackoff"), "must be ≥ backoff (%s)", st.Retry.Backoff)
 		}
 	}
+	st.Poll = v.poll(s, st.Timeout)
+	if phase < 0 {
+		v.assessOnly(s)
+	}
 	if !s.Kind.Set || s.Kind.Value == "" {
-		v.add(s.Line, join(s.Path, "kind"), "missing step kind")
+		v.add(s.Line, join(s.Path, "kind"), "missing step kind; %s", kindsHint)
 		return st
 	}
 	kind, ok := v.reg.Kind(s.Kind.Value)
 	if !ok {
-		v.add(s.Kind.Line, join(s.Path, "kind"), "unknown step kind %q%s", s.Kind.Value, suggest(s.Kind.Value, v.reg.Kinds()))
+		v.add(s.Kind.Line, join(s.Path, "kind"), "unknown step kind %q%s; %s", s.Kind.Value, suggest(s.Kind.Value, v.reg.Kinds()), kindsHint)
 		return st
 	}
 	si.kind, si.known = kind, true
 	st.ReadOnly = kind.ReadOnly()
 	if phase < 0 && !kind.ReadOnly() {
 		v.add(s.Kind.Line, join(s.Path, "kind"), "assess checks must be read-only, and kind %s changes things", kind.Name())
+	}
+	if phase >= 0 && kind.ReadOnly() && s.Retry != nil && s.Retry.AttemptsLine > 0 {
+		v.add(s.Retry.AttemptsLine, join(s.Path, "retry.attempts"),
+			"kind %s is read-only: it has no Apply to attempt (a failing Check is retried until the step's timeout)", kind.Name())
 	}
 	v.stepConnection(si)
 	s.config = v.checkWith(kind, s.With, s.WithLine, join(s.Path, "with"))
