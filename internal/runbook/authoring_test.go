@@ -143,14 +143,6 @@ func TestAuthoringErrors(t *testing.T) {
 			src:  step1("{id: a, kind: test.check, retry: {attempts: 3, backoff: 2s}}"),
 			want: []string{`runbooks/x.yaml:6: phases[0].steps[0].retry.attempts: kind test.check is read-only: it has no Apply to attempt (a failing Check is retried until the step's timeout)`},
 		},
-		{
-			name: "approval settings that required: 0 makes moot are refused",
-			src:  "name: t\napproval:\n  required: 0\n  groups: [oncall]\n  expiry: 10m\n  allowRequester: true\n",
-			want: []string{
-				`runbooks/x.yaml:5: approval.expiry: is ignored with required: 0 (the run starts without approval)`,
-				`runbooks/x.yaml:6: approval.allowRequester: is ignored with required: 0 (the run starts without approval)`,
-			},
-		},
 
 		// Poll.
 		{

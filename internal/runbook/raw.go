@@ -33,9 +33,7 @@ type rawApproval struct {
 	Groups         []scalar
 	Users          []scalar
 	AllowRequester bool
-	// AllowRequesterLine is the line of allowRequester (0 when absent).
-	AllowRequesterLine int
-	Expiry             scalar
+	Expiry         scalar
 }
 
 type rawRegion struct {
@@ -204,7 +202,6 @@ func (is *issues) decodeApproval(k, v *yaml.Node) *rawApproval {
 			a.Users = is.strList(v, path)
 		case "allowRequester":
 			a.AllowRequester, _ = is.boolean(v, path)
-			a.AllowRequesterLine = lineOf(v)
 		case "expiry":
 			a.Expiry = is.str(v, path)
 		}

@@ -100,15 +100,6 @@ func (v *validator) approval() {
 				v.add(a.Expiry.Line, "approval.expiry", "must be > 0")
 			}
 		}
-		if a.RequiredSet && a.Required == 0 {
-			// No request is posted: nothing expires, nobody approves.
-			if a.Expiry.Set {
-				v.add(a.Expiry.Line, "approval.expiry", "is ignored with required: 0 (the run starts without approval)")
-			}
-			if a.AllowRequesterLine > 0 {
-				v.add(a.AllowRequesterLine, "approval.allowRequester", "is ignored with required: 0 (the run starts without approval)")
-			}
-		}
 	}
 	v.rb.Approval = pol
 }
