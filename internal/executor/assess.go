@@ -93,7 +93,7 @@ func (p *Planner) checkOnce(ctx context.Context, s *runbook.Step, vars runbook.V
 	}
 	inst, err := buildStep(ctx, p.Logger, p.Redactor, s, vars)
 	if err != nil {
-		return steps.Result{}, fmt.Errorf("build step: %w", err)
+		return steps.Result{}, buildFailed(err)
 	}
 	defer closeStep(inst, p.Logger, p.Redactor, s.ID)
 	res, err := guard(ctx, "check", inst.Check)

@@ -44,6 +44,9 @@ func (r *stepRun) commit(auditType string, ev events.Event) error {
 // the step reached one of these (or the run was stopped), and an error only
 // when a transition could not be recorded.
 func (c *runCtl) runStep(ctx context.Context, s *runbook.Step) error {
+	if err := c.loadApprovers(ctx); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	r := &stepRun{c: c, s: s, st: cloneStep(c.states[s.ID]), run: ctx}
 	vars := c.varsLocked()
@@ -63,6 +66,13 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 	}
 	ctx, cancel := context.WithTimeoutCause(r.run, timeout, fmt.Errorf("step %s: %w (timeout %s)", s.ID, errDeadline, timeout))
 	defer cancel()
+	startedAt := st.StartedAt
+	if startedAt.IsZero() {
+		startedAt = cfg.Now()
+	}
+	// {{ now }} is when the step first started, recorded with it: built
+	// again after a restart, the step renders the same value.
+	vars.Now = startedAt
 
 	if s.When != nil {
 		ok, err := s.When(vars)
@@ -79,21 +89,19 @@ func (r *stepRun) execute(vars runbook.Vars) error {
 	e := r.c.e
 	inst, err := buildStep(ctx, e.log, e.cfg.Redactor, s, vars)
 	if err != nil {
-		return r.fail(fmt.Errorf("build step: %w", err))
+		return r.fail(buildFailed(err))
 	}
 	defer closeStep(inst, e.log, e.cfg.Redactor, s.ID)
 	step, mayApply := s.MayApply(inst)
 
-	if st.StartedAt.IsZero() {
-		st.StartedAt = cfg.Now()
-	}
+	st.StartedAt = startedAt
 	st.Status, st.Error, st.EndedAt = store.StepChecking, "", time.Time{}
 	if err := r.commit("step.checking", events.Event{Type: events.StepStarted, Summary: s.Name}); err != nil {
 		return err
 	}
 
 	errDelay := newBackoff(s.Retry.Backoff, s.Retry.MaxBackoff, cfg.RetryBackoff, cfg.MaxRetryBackoff, true)
-	poll := newBackoff(cfg.PollInterval, cfg.MaxPollInterval, cfg.PollInterval, cfg.MaxPollInterval, false)
+	poll := newBackoff(s.Poll.Interval, s.Poll.Max, cfg.PollInterval, cfg.MaxPollInterval, false)
 	w := &attempts{ctx: ctx, errDelay: errDelay}
 	applied := false
 	for {
@@ -308,10 +316,33 @@ func closeStep(inst steps.Probe, log *slog.Logger, red *secret.Redactor, id stri
 }
 
 // buildStep builds the step instance under ctx; an instance that arrives
-// after ctx is done is closed.
+// after ctx is done is closed. The factory's errors come back as a
+// *buildError (a deadline or a panic does not).
 func buildStep(ctx context.Context, log *slog.Logger, red *secret.Redactor, s *runbook.Step, vars runbook.Vars) (steps.Probe, error) {
-	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Probe, error) { return s.Factory.Build(ctx, vars) },
-		func(inst steps.Probe) { closeStep(inst, log, red, s.ID) })
+	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Probe, error) {
+		inst, err := s.Factory.Build(ctx, vars)
+		if err != nil {
+			return nil, &buildError{err}
+		}
+		return inst, nil
+	}, func(inst steps.Probe) { closeStep(inst, log, red, s.ID) })
+}
+
+// buildError marks an error of a step's factory (the runbook's says
+// "build step <id> (<kind>): …"), for plans to tell it from a Check's.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return e.err.Error() }
+func (e *buildError) Unwrap() error { return e.err }
+
+// buildFailed words a failed build once: the factory's error says "build
+// step <id> (<kind>)" and a panic "build step panicked"; a deadline that
+// passed during the build does not say it.
+func buildFailed(err error) error {
+	if be := (*buildError)(nil); errors.As(err, &be) || steps.IsPermanent(err) {
+		return err
+	}
+	return fmt.Errorf("build step: %w", err)
 }
 
 // guard calls f in its own goroutine and returns when f returns or ctx is
