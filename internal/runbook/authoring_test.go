@@ -119,6 +119,16 @@ func TestAuthoringErrors(t *testing.T) {
 
 		// Unknown kinds.
 		{
+			name: "a kind named by its last part suggests the kinds ending so",
+			src:  step1("{id: a, kind: promote}"),
+			want: []string{`runbooks/x.yaml:6: phases[0].steps[0].kind: unknown step kind "promote" (did you mean test.promote?); "bot kinds" lists every kind`},
+		},
+		{
+			name: "a misspelt kind suggests only the closest of kinds that share its prefix",
+			src:  step1("{id: a, kind: test.unist}"),
+			want: []string{`runbooks/x.yaml:6: phases[0].steps[0].kind: unknown step kind "test.unist" (did you mean test.units?); "bot kinds" lists every kind`},
+		},
+		{
 			name: "an unknown kind with no close name points to bot kinds",
 			src:  step1("{id: a, kind: kubectl}"),
 			want: []string{`runbooks/x.yaml:6: phases[0].steps[0].kind: unknown step kind "kubectl"; "bot kinds" lists every kind`},

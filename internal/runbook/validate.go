@@ -107,6 +107,35 @@ func (v *validator) approval() {
 // kindsHint ends the errors about a step's kind.
 const kindsHint = `"bot kinds" lists every kind`
 
+// suggestKind names the kinds a misspelt kind most likely meant: those
+// whose last part it is ("promote": postgres.promote, redis.promote), else
+// the closest within a few edits (kind names share long prefixes, so only
+// the closest ones are named).
+func suggestKind(name string, kinds []string) string {
+	lname := strings.ToLower(name)
+	var out []string
+	for _, k := range kinds {
+		if strings.HasSuffix(strings.ToLower(k), "."+lname) {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		best := max(1, len(name)/3) + 1
+		for _, k := range kinds {
+			switch d := levenshtein(lname, strings.ToLower(k)); {
+			case d < best:
+				best, out = d, []string{k}
+			case d == best && len(out) > 0:
+				out = append(out, k)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (did you mean " + strings.Join(out[:min(len(out), 3)], ", ") + "?)"
+}
+
 // assessOnly reports the step fields an assess check would ignore: the
 // assessment checks each one once, at once, within its timeout.
 func (v *validator) assessOnly(s *rawStep) {
@@ -342,7 +371,7 @@ func (v *validator) step(s *rawStep, phase int, phaseID string) *Step {
 	}
 	kind, ok := v.reg.Kind(s.Kind.Value)
 	if !ok {
-		v.add(s.Kind.Line, join(s.Path, "kind"), "unknown step kind %q%s; %s", s.Kind.Value, suggest(s.Kind.Value, v.reg.Kinds()), kindsHint)
+		v.add(s.Kind.Line, join(s.Path, "kind"), "unknown step kind %q%s; %s", s.Kind.Value, suggestKind(s.Kind.Value, v.reg.Kinds()), kindsHint)
 		return st
 	}
 	si.kind, si.known = kind, true
