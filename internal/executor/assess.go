@@ -73,10 +73,9 @@ func (p *Planner) assessOne(ctx context.Context, s *runbook.Step, vars runbook.V
 	defer cancel()
 	res, err := p.checkOnce(cctx, s, vars)
 	out.Duration = p.Now().Sub(start)
-	var nr *notRun
-	if errors.As(err, &nr) {
+	if be := (*buildError)(nil); errors.As(err, &be) {
 		out.NotRun = true
-		out.Error = p.scrub("could not run: " + buildReason(s, nr.err))
+		out.Error = p.scrub("could not run: " + buildReason(s, be.err))
 		return out
 	}
 	if err != nil {
@@ -103,7 +102,7 @@ func (p *Planner) checkOnce(ctx context.Context, s *runbook.Step, vars runbook.V
 	}
 	inst, err := buildStep(ctx, p.Logger, p.Redactor, s, vars)
 	if err != nil {
-		return steps.Result{}, &notRun{err}
+		return steps.Result{}, buildFailed(err)
 	}
 	defer closeStep(inst, p.Logger, p.Redactor, s.ID)
 	res, err := guard(ctx, "check", inst.Check)
@@ -112,9 +111,3 @@ func (p *Planner) checkOnce(ctx context.Context, s *runbook.Step, vars runbook.V
 	}
 	return res, nil
 }
-
-// notRun is a check that could not be built: it never ran.
-type notRun struct{ err error }
-
-func (e *notRun) Error() string { return e.err.Error() }
-func (e *notRun) Unwrap() error { return e.err }

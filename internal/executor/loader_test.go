@@ -194,7 +194,7 @@ func TestALoadedRunbookHonoursChainedAlternatives(t *testing.T) {
 		got = append(got, s.StepID+": "+s.Verdict)
 	}
 	want := []string{"promote_db: will change", "force_promote: only if promote_db fails", "restore_from_backup: only if force_promote fails",
-		"verify_promotion: unknown until promote_db runs", "patch_db_service: unknown until promote_db runs"}
+		"verify_promotion: unknown until promote_db runs", "patch_db_service: unknown until verify_promotion runs"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -29,7 +29,8 @@ type PlanStep struct {
 	Name   string
 	Kind   string
 	// Verdict is one of the Verdict constants, or "unknown until <step>
-	// runs", "cannot tell: <error>", "only if <step> fails".
+	// runs" (naming the step it directly depends on), "cannot tell:
+	// <error>", "only if <step> fails".
 	Verdict string
 	// Summary is what the step's Check observed (scrubbed).
 	Summary string
@@ -44,6 +45,10 @@ const (
 	// VerdictWillWait is for a read-only step (a probe, a gate) whose
 	// condition does not hold yet: the run will wait for it.
 	VerdictWillWait = "will wait until it passes"
+	// VerdictUntilStart is for a step whose templates use values of the
+	// run ({{ .run.id }}, …), which a plan, made before the run exists,
+	// does not have.
+	VerdictUntilStart = "unknown until the run starts"
 )
 
 type verdictKind int
@@ -56,6 +61,7 @@ const (
 	vSkipped
 	vAlternative
 	vWillWait
+	vUntilStart
 )
 
 type planResult struct {
@@ -134,6 +140,8 @@ func (pl *Planner) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 			ps.Verdict = "only if " + s.AlternativeOf + " fails"
 		case vWillWait:
 			ps.Verdict = VerdictWillWait
+		case vUntilStart:
+			ps.Verdict = VerdictUntilStart
 		}
 		p.Steps = append(p.Steps, ps)
 	}
@@ -151,13 +159,13 @@ func (pl *Planner) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook
 	for _, n := range s.Needs {
 		switch r := prior[n]; {
 		case r == nil:
-		case r.kind == vUnknown:
-			return &planResult{kind: vUnknown, root: r.root}, ""
-		case r.kind == vWillChange || r.kind == vCannotTell:
+		case r.kind == vUnknown || r.kind == vUntilStart || r.kind == vWillChange || r.kind == vCannotTell:
+			// The step it needs decides: named, not the earliest one
+			// behind it, so that the plan reads as the runbook.
 			return &planResult{kind: vUnknown, root: n}, ""
 		}
 	}
-	vars := runbook.Vars{Params: params, Outputs: map[string]map[string]string{}}
+	vars := runbook.Vars{Params: params, Outputs: map[string]map[string]string{}, Now: pl.Now()}
 	for id, r := range prior {
 		if r.kind == vDone {
 			vars.Outputs[id] = maps.Clone(r.outputs)
@@ -180,10 +188,11 @@ func (pl *Planner) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook
 				return &planResult{kind: vUnknown, root: o.ID}, ""
 			case r.kind == vDone:
 				continue
-			case r.kind == vUnknown:
-				return &planResult{kind: vUnknown, root: r.root}, ""
 			}
 			return &planResult{kind: vUnknown, root: o.ID}, ""
+		}
+		if errors.Is(err, runbook.ErrRunNotStarted) {
+			return &planResult{kind: vUntilStart}, ""
 		}
 		return &planResult{kind: vCannotTell, detail: msg}, ""
 	}
@@ -204,7 +213,7 @@ func (pl *Planner) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook
 	defer cancel()
 	res, err := pl.checkOnce(cctx, s, vars)
 	if err != nil {
-		if nr := (*notRun)(nil); errors.As(err, &nr) && !errors.Is(err, context.DeadlineExceeded) {
+		if be := (*buildError)(nil); errors.As(err, &be) && !errors.Is(err, context.DeadlineExceeded) {
 			return unknownFrom(err)
 		}
 		return &planResult{kind: vCannotTell, detail: err.Error()}, ""

@@ -76,7 +76,7 @@ func TestPlanGivesAVerdictPerStepWithoutApplyingAnything(t *testing.T) {
 		"lb":            "will change",
 		"uses_lag":      "will change",
 		"dns":           "unknown until lb runs",
-		"after_promote": "unknown until scale_primary runs",
+		"after_promote": "unknown until promote runs", // the step it needs, not the one behind that
 		"gate":          "will wait until it passes",
 		"after_gate":    "will change",
 	}

@@ -42,6 +42,9 @@ type runCtl struct {
 	gates   map[string]chan struct{} // gates waiting here, woken by a decision or a pause
 	// leaseUntil is when the lease taken by the last successful claim ends.
 	leaseUntil time.Time
+	// approvers are the users whose approval of the run's plan counted
+	// ({{ .run.approvers }}); nil until loaded by the first step.
+	approvers []string
 }
 
 func newRunCtl(e *Executor, run *store.Run, rb *runbook.Runbook) *runCtl {

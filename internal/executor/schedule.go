@@ -2,7 +2,9 @@ package executor
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/failoverbot/failoverbot/internal/runbook"
@@ -115,9 +117,10 @@ func (c *runCtl) unclaim(ready []*runbook.Step) {
 }
 
 // varsLocked returns the template data of the run: its parameters (with
-// the runbook's defaults) and the outputs of finished steps.
+// the runbook's defaults), the outputs of finished steps and the run.
 func (c *runCtl) varsLocked() runbook.Vars {
-	v := runbook.Vars{Params: c.rb.ParamsWithDefaults(c.run.Params), Outputs: map[string]map[string]string{}}
+	v := runbook.Vars{Params: c.rb.ParamsWithDefaults(c.run.Params), Outputs: map[string]map[string]string{},
+		Run: &runbook.RunInfo{ID: c.run.ID, Requester: c.run.Requester, StartedAt: c.run.StartedAt, Approvers: slices.Clone(c.approvers)}}
 	for id, st := range c.states {
 		if st.Status == store.StepDone || st.Status == store.StepReplaced {
 			v.Outputs[id] = maps.Clone(st.Outputs)
@@ -127,4 +130,34 @@ func (c *runCtl) varsLocked() runbook.Vars {
 		}
 	}
 	return v
+}
+
+// loadApprovers reads, once, who approved the run's plan: the approve
+// decisions bound to its plan hash, oldest first.
+func (c *runCtl) loadApprovers(ctx context.Context) error {
+	c.mu.Lock()
+	loaded, hash := c.approvers != nil, c.run.PlanHash
+	c.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	var list []*store.Approval
+	err := c.e.storeCall(ctx, func(ctx context.Context) error {
+		var err error
+		list, err = c.e.cfg.Store.Approvals(ctx, c.id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load the approvals of run %s: %w", c.id, err)
+	}
+	names := []string{}
+	for _, a := range list {
+		if a.Decision == store.Approve && a.PlanHash == hash && !slices.Contains(names, a.User) {
+			names = append(names, a.User)
+		}
+	}
+	c.mu.Lock()
+	c.approvers = names
+	c.mu.Unlock()
+	return nil
 }

@@ -33,6 +33,8 @@ type stepRun struct {
 	cancel context.CancelFunc
 	// inst is the built step, from prepare until release.
 	inst steps.Probe
+	// startedAt is when the step first started ({{ now }} in its config).
+	startedAt time.Time
 }
 
 // commit publishes st to the run's cache, persists it, then audits and
@@ -63,10 +65,20 @@ const (
 // builds its instance under the step's deadline. err is set only when a
 // transition could not be recorded.
 func (c *runCtl) prepare(ctx context.Context, s *runbook.Step) (r *stepRun, how prepared, err error) {
+	if err := c.loadApprovers(ctx); err != nil {
+		return &stepRun{c: c, s: s, cancel: func() {}}, stepEnded, err
+	}
 	c.mu.Lock()
 	r = &stepRun{c: c, s: s, st: cloneStep(c.states[s.ID]), run: ctx}
 	vars := c.varsLocked()
 	c.mu.Unlock()
+	r.startedAt = r.st.StartedAt
+	if r.startedAt.IsZero() {
+		r.startedAt = c.e.cfg.Now()
+	}
+	// {{ now }} is when the step first started, recorded with it: built
+	// again after a restart, the step renders the same value.
+	vars.Now = r.startedAt
 	timeout := r.timeout()
 	r.ctx, r.cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("step %s: %w (timeout %s)", s.ID, errDeadline, timeout))
 	if s.When != nil {
@@ -84,7 +96,7 @@ func (c *runCtl) prepare(ctx context.Context, s *runbook.Step) (r *stepRun, how 
 	e := r.c.e
 	inst, err := buildStep(r.ctx, e.log, e.cfg.Redactor, s, vars)
 	if err != nil {
-		return r, stepUnbuilt, r.endPrepare(r.fail(err))
+		return r, stepUnbuilt, r.endPrepare(r.fail(buildFailed(err)))
 	}
 	r.inst = inst
 	return r, stepReady, nil
@@ -129,16 +141,14 @@ func (r *stepRun) execute() error {
 	}
 	step, mayApply := s.MayApply(inst)
 
-	if st.StartedAt.IsZero() {
-		st.StartedAt = cfg.Now()
-	}
+	st.StartedAt = r.startedAt
 	st.Status, st.Error, st.EndedAt = store.StepChecking, "", time.Time{}
 	if err := r.commit("step.checking", events.Event{Type: events.StepStarted, Summary: s.Name}); err != nil {
 		return err
 	}
 
 	errDelay := newBackoff(s.Retry.Backoff, s.Retry.MaxBackoff, cfg.RetryBackoff, cfg.MaxRetryBackoff, true)
-	poll := newBackoff(cfg.PollInterval, cfg.MaxPollInterval, cfg.PollInterval, cfg.MaxPollInterval, false)
+	poll := newBackoff(s.Poll.Interval, s.Poll.Max, cfg.PollInterval, cfg.MaxPollInterval, false)
 	w := &attempts{ctx: ctx, errDelay: errDelay}
 	applied := false
 	for {
@@ -353,10 +363,33 @@ func closeStep(inst steps.Probe, log *slog.Logger, red *secret.Redactor, id stri
 }
 
 // buildStep builds the step instance under ctx; an instance that arrives
-// after ctx is done is closed.
+// after ctx is done is closed. The factory's errors come back as a
+// *buildError (a deadline or a panic does not).
 func buildStep(ctx context.Context, log *slog.Logger, red *secret.Redactor, s *runbook.Step, vars runbook.Vars) (steps.Probe, error) {
-	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Probe, error) { return s.Factory.Build(ctx, vars) },
-		func(inst steps.Probe) { closeStep(inst, log, red, s.ID) })
+	return guardLate(ctx, "build step", func(ctx context.Context) (steps.Probe, error) {
+		inst, err := s.Factory.Build(ctx, vars)
+		if err != nil {
+			return nil, &buildError{err}
+		}
+		return inst, nil
+	}, func(inst steps.Probe) { closeStep(inst, log, red, s.ID) })
+}
+
+// buildError marks an error of a step's factory (the runbook's says
+// "build step <id> (<kind>): …"), for plans to tell it from a Check's.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return e.err.Error() }
+func (e *buildError) Unwrap() error { return e.err }
+
+// buildFailed words a failed build once: the factory's error says "build
+// step <id> (<kind>)" and a panic "build step panicked"; a deadline that
+// passed during the build does not say it.
+func buildFailed(err error) error {
+	if be := (*buildError)(nil); errors.As(err, &be) || steps.IsPermanent(err) {
+		return err
+	}
+	return fmt.Errorf("build step: %w", err)
 }
 
 // guard calls f in its own goroutine and returns when f returns or ctx is

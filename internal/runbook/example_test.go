@@ -43,6 +43,6 @@ phases:
 	// runbooks/x.yaml:9: phases[0].steps[0].with.replicas: must be ≥ 0
 	// runbooks/x.yaml:10: phases[0].steps[0].with.replica: unknown field "replica" (did you mean replicas?)
 	// runbooks/x.yaml:11: phases[0].steps[1].id: duplicate step id "scale" (first at line 6)
-	// runbooks/x.yaml:12: phases[0].steps[1].kind: unknown step kind "demo.scael" (did you mean demo.scale?)
+	// runbooks/x.yaml:12: phases[0].steps[1].kind: unknown step kind "demo.scael" (did you mean demo.scale?); "bot kinds" lists every kind
 	// runbooks/x.yaml:13: phases[0].steps[1].needs[0]: unknown step "scale_up" (did you mean scale?)
 }

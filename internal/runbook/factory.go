@@ -111,7 +111,7 @@ func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Probe, error)
 
 // connection expands the named connection's fields. A type with a field
 // named region gets the runbook region's cloudRegion unless it sets one.
-func (f *stepFactory) connection(name string, data map[string]any) (*steps.Connection, error) {
+func (f *stepFactory) connection(name string, data tmplData) (*steps.Connection, error) {
 	c, ok := f.rb.Connections[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown connection %q", name)

@@ -14,8 +14,9 @@ import (
 // references, never values), parameters (name, default, required), the
 // assess checks and the phases with every step and its `with` content as
 // decoded into the kind's config (key order, quoting, anchors and comments
-// do not count; step durations count by their value), and the bound
-// parameter values.
+// do not count; step durations, poll included, count by their value), and
+// the bound parameter values. Templates count as written: what they expand
+// to at run time ({{ now }}, {{ .run.id }}, outputs) does not.
 // Descriptions, severity, channel and expected duration are presentation
 // and do not change the hash.
 
@@ -69,7 +70,11 @@ type hashStep struct {
 	MaxBackoff    int64 `json:"maxBackoff"`
 	When          string
 	AlternativeOf string
-	With          any `json:"with"`
+	// Poll counts only when given, so that the hashes of runbooks without
+	// it are those they had before poll existed.
+	PollInterval int64 `json:"pollInterval,omitempty"`
+	PollMax      int64 `json:"pollMax,omitempty"`
+	With         any   `json:"with"`
 }
 
 // PlanHash returns the hex SHA-256 of the runbook's canonical plan with the
@@ -110,7 +115,8 @@ func (rb *Runbook) PlanHash(params map[string]string) string {
 	hs := func(s *Step) hashStep {
 		h := hashStep{ID: s.ID, Name: s.Name, Kind: s.Kind, Connection: s.Connection, Needs: sorted(s.Needs),
 			Timeout: int64(s.Timeout), Attempts: s.Retry.Attempts, Backoff: int64(s.Retry.Backoff),
-			MaxBackoff: int64(s.Retry.MaxBackoff), AlternativeOf: s.AlternativeOf, With: withValue(withs[s])}
+			MaxBackoff: int64(s.Retry.MaxBackoff), AlternativeOf: s.AlternativeOf,
+			PollInterval: int64(s.Poll.Interval), PollMax: int64(s.Poll.Max), With: withValue(withs[s])}
 		if rb.src != nil {
 			h.When = whenOf(rb.src, s)
 		}

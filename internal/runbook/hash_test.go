@@ -106,6 +106,8 @@ func TestPlanHashChangesWithThePlan(t *testing.T) {
 		{"a nested with value", "tier: web", "tier: api"},
 		{"a with field added", "replicas: 3,", "replicas: 3, ports: [{port: 80}],"},
 		{"a step's timeout", "timeout: 60s", "timeout: 61s"},
+		{"a step's poll interval", "timeout: 60s", "timeout: 60s\n        poll: {interval: 15s}"},
+		{"a template as written", "http://db/lag", "http://db/lag?run={{ .run.id }}"},
 		{"a step's kind", "kind: test.check\n        timeout: 60s\n        with: {url: \"http://db/lag\", expect: up}", "kind: test.future\n        timeout: 60s"},
 		{"a step's needs", "needs: [lag]", "needs: []"},
 		{"the approval count", "required: 2", "required: 1"},
@@ -149,8 +151,8 @@ func TestPlanHashIncludesBoundParams(t *testing.T) {
 }
 
 func TestPlanHashIgnoresYAMLSpellingOfTheSameValue(t *testing.T) {
-	doc := func(assess string) string {
-		return "name: t\nassess:\n" + assess
+	doc := func(steps string) string {
+		return "name: t\nphases:\n- id: p\n  steps:\n" + strings.ReplaceAll("\n"+strings.TrimSuffix(steps, "\n"), "\n", "\n  ")[1:] + "\n"
 	}
 	tests := []struct {
 		name, a, b string
@@ -165,8 +167,11 @@ func TestPlanHashIgnoresYAMLSpellingOfTheSameValue(t *testing.T) {
 			"- {id: a, kind: test.check, with: &w {url: http://x}}\n- {id: b, kind: test.check, with: {<<: *w, expect: up}}\n",
 			"- {id: a, kind: test.check, with: {url: http://x}}\n- {id: b, kind: test.check, with: {url: http://x, expect: up}}\n"},
 		{"a retry backoff of 60s or 1m",
-			"- {id: a, kind: test.check, retry: {backoff: 60s}}\n",
-			"- {id: a, kind: test.check, retry: {backoff: 1m}}\n"},
+			"- {id: a, kind: test.future, retry: {backoff: 60s}}\n",
+			"- {id: a, kind: test.future, retry: {backoff: 1m}}\n"},
+		{"a poll interval alone or with the same max",
+			"- {id: a, kind: test.check, poll: {interval: 15s}}\n",
+			"- {id: a, kind: test.check, poll: {interval: 15s, max: 15s}}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" give the same hash", func(t *testing.T) {

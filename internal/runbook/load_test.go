@@ -86,7 +86,7 @@ x-retry: &retry {attempts: 3, backoff: 1s}
 phases:
 - id: p
   steps:
-  - {id: a, kind: test.check, retry: *retry}
+  - {id: a, kind: test.future, retry: *retry}
 `
 	_, err := Parse("x.yaml", []byte(src), testRegistry(t))
 	// x-retry is not a field: extension keys are not allowed either.
@@ -97,9 +97,9 @@ phases:
 phases:
 - id: p
   steps:
-  - {id: a, kind: test.check, retry: &retry {attempts: 3, backoff: 1s}}
+  - {id: a, kind: test.future, retry: &retry {attempts: 3, backoff: 1s}}
   - id: b
-    kind: test.check
+    kind: test.future
     retry: {<<: *retry, attempts: 4}
 `
 	rb, err := Parse("x.yaml", []byte(src), testRegistry(t))

@@ -79,11 +79,11 @@ func pairs(n *yaml.Node, depth int) []pair {
 func (is *issues) mapping(n *yaml.Node, path string, known []string, fn func(key string, k, v *yaml.Node)) bool {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.MappingNode {
-		line := 0
+		line, got := 0, ""
 		if n != nil {
-			line = n.Line
+			line, got = n.Line, ", got "+describe(n)
 		}
-		is.add(line, path, "must be a mapping (key: value)")
+		is.add(line, path, "must be a mapping (key: value)%s", got)
 		return false
 	}
 	seen := map[string]int{}
@@ -119,7 +119,7 @@ func (is *issues) str(n *yaml.Node, path string) scalar {
 		return scalar{}
 	}
 	if n.Kind != yaml.ScalarNode {
-		is.add(n.Line, path, "must be a string")
+		is.add(n.Line, path, "must be a string, got %s", describe(n))
 		return scalar{Line: n.Line}
 	}
 	if n.ShortTag() == "!!null" {
@@ -140,7 +140,7 @@ func (is *issues) integer(n *yaml.Node, path string) (int, int, bool) {
 			return v, n.Line, true
 		}
 	}
-	is.add(n.Line, path, "must be an integer, not %s", describe(n))
+	is.add(n.Line, path, "must be a whole number, got %s", describe(n))
 	return 0, n.Line, false
 }
 
@@ -156,7 +156,7 @@ func (is *issues) boolean(n *yaml.Node, path string) (bool, bool) {
 			return v, true
 		}
 	}
-	is.add(n.Line, path, "must be true or false, not %s", describe(n))
+	is.add(n.Line, path, "must be true or false, got %s", describe(n))
 	return false, false
 }
 
@@ -168,7 +168,7 @@ func (is *issues) strList(n *yaml.Node, path string) []scalar {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		is.add(n.Line, path, "must be a list, e.g. [a, b]")
+		is.add(n.Line, path, "must be a list of strings, e.g. [a, b], got %s", describe(n))
 		return nil
 	}
 	out := make([]scalar, 0, len(n.Content))
@@ -205,7 +205,7 @@ func (is *issues) sequence(n *yaml.Node, path string, fn func(i int, el *yaml.No
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		is.add(n.Line, path, "must be a list")
+		is.add(n.Line, path, "must be a list, got %s", describe(n))
 		return
 	}
 	for i, el := range n.Content {
@@ -220,6 +220,9 @@ func describe(n *yaml.Node) string {
 		return "a mapping"
 	case yaml.SequenceNode:
 		return "a list"
+	}
+	if n.ShortTag() == "!!null" {
+		return "nothing"
 	}
 	return fmt.Sprintf("%q", n.Value)
 }
@@ -261,25 +264,32 @@ func closeNames(name string, known []string, n int) []string {
 	return out
 }
 
+// levenshtein is the edit distance of a and b, a swap of two neighbours
+// counting as one edit (jion → join), as typos go.
 func levenshtein(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	// d[i][j] is the distance of ra[:i] and rb[:j].
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
 
 // maxExpandedNodes bounds the size of a document with its aliases

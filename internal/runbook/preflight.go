@@ -110,7 +110,7 @@ func (f *stepFactory) partial(ctx context.Context, vars Vars, waits []string) er
 
 // connect expands the step's connection and checks that its client can be
 // made (ConnectionType.Check).
-func (f *stepFactory) connect(ctx context.Context, data map[string]any) (*steps.Connection, error) {
+func (f *stepFactory) connect(ctx context.Context, data tmplData) (*steps.Connection, error) {
 	conn, err := f.connection(f.raw.Connection.Value, data)
 	if err != nil {
 		return nil, err

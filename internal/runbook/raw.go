@@ -83,6 +83,7 @@ type rawStep struct {
 	Needs         []scalar
 	Timeout       scalar
 	Retry         *rawRetry
+	Poll          *rawPoll
 	When          scalar
 	AlternativeOf scalar
 	// With is the raw config node (nil when absent); WithLine its key's line.
@@ -94,10 +95,17 @@ type rawStep struct {
 }
 
 type rawRetry struct {
-	Line       int
-	Attempts   int
-	Backoff    scalar
-	MaxBackoff scalar
+	Line         int
+	Attempts     int
+	AttemptsLine int
+	Backoff      scalar
+	MaxBackoff   scalar
+}
+
+type rawPoll struct {
+	Line     int
+	Interval scalar
+	Max      scalar
 }
 
 var (
@@ -106,8 +114,9 @@ var (
 	regionFields   = []string{"cloudRegion", "description"}
 	paramFields    = []string{"name", "description", "default", "required"}
 	phaseFields    = []string{"id", "name", "steps"}
-	stepFields     = []string{"id", "name", "kind", "connection", "needs", "timeout", "retry", "when", "alternativeOf", "with"}
+	stepFields     = []string{"id", "name", "kind", "connection", "needs", "timeout", "retry", "poll", "when", "alternativeOf", "with"}
 	retryFields    = []string{"attempts", "backoff", "maxBackoff"}
+	pollFields     = []string{"interval", "max"}
 )
 
 // decodeRaw reads the document's root mapping into the raw form.
@@ -282,7 +291,7 @@ func (is *issues) decodeStep(n *yaml.Node, path string) *rawStep {
 			is.mapping(v, fp, retryFields, func(key string, _, v *yaml.Node) {
 				switch key {
 				case "attempts":
-					r.Attempts, _, _ = is.integer(v, join(fp, key))
+					r.Attempts, r.AttemptsLine, _ = is.integer(v, join(fp, key))
 					if r.Attempts < 0 {
 						is.add(lineOf(v), join(fp, key), "must be ≥ 0")
 					}
@@ -293,6 +302,17 @@ func (is *issues) decodeStep(n *yaml.Node, path string) *rawStep {
 				}
 			})
 			s.Retry = r
+		case "poll":
+			p := &rawPoll{Line: k.Line}
+			is.mapping(v, fp, pollFields, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "interval":
+					p.Interval = is.str(v, join(fp, key))
+				case "max":
+					p.Max = is.str(v, join(fp, key))
+				}
+			})
+			s.Poll = p
 		case "with":
 			if !isNull(v) {
 				s.With = v

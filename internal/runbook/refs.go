@@ -46,6 +46,9 @@ func (v *validator) stepRefs(si *stepInfo) {
 			v.add(a.Line, path, "step %s is not in the same phase: an alternative must be in the phase of the step it replaces", a.Value)
 		}
 	}
+	if c := s.Connection; si.phase < 0 && c.Set && v.connRun[c.Value] != "" {
+		v.add(c.Line, join(s.Path, "connection"), "connection %s uses %s, which is not known in an assess check (assessments run outside any run)", c.Value, v.connRun[c.Value])
+	}
 	forEachString(s.With, join(s.Path, "with"), func(n *yaml.Node, path string) {
 		v.template(n.Value, n.Line, path, si, false)
 	})
@@ -98,6 +101,9 @@ func (v *validator) template(s string, line int, path string, si *stepInfo, inCo
 		if !v.params[p] {
 			v.add(line, path, "unknown parameter %q%s", p, paramHint(p, keys(v.params)))
 		}
+	}
+	if len(r.Run) > 0 && si != nil && si.phase < 0 {
+		v.add(line, path, ".run.%s is not known in an assess check (assessments run outside any run)", r.Run[0])
 	}
 	for _, ref := range r.Steps {
 		if inConnection {

@@ -79,6 +79,17 @@ type inlineConfig struct {
 
 func (c *inlineConfig) CheckAndSetDefaults() error { return nil }
 
+// unitsConfig has fields with units, for the wording of type errors.
+type unitsConfig struct {
+	Threshold *float64       `yaml:"threshold" unit:"seconds"`
+	Hold      string         `yaml:"hold" unit:"duration"`
+	Values    []string       `yaml:"values"`
+	Weights   map[string]int `yaml:"weights" unit:"percent"`
+	Note      string         `yaml:"note"`
+}
+
+func (c *unitsConfig) CheckAndSetDefaults() error { return nil }
+
 // fakeStep records the config and connection it was built with.
 type fakeStep struct {
 	cfg  steps.Config
@@ -110,6 +121,7 @@ func newFakeProbe[C any, P interface {
 //   - test.promote: postgres connection, output "timeline"; its build fails
 //     with the connection's dsn in the message (to test scrubbing)
 //   - test.future: declared, not implemented
+//   - test.units: read-only, fields with units
 func testRegistry(t testing.TB) *steps.Registry {
 	t.Helper()
 	r := steps.NewRegistry()
@@ -134,6 +146,7 @@ func testRegistry(t testing.TB) *steps.Registry {
 					return newFakeProbe(ctx, cfg, env)
 				}),
 			steps.StepKind(steps.Spec{Name: "test.awsthing", Connection: "aws"}, newFake[promoteConfig]),
+			steps.ProbeKind(steps.Spec{Name: "test.units"}, newFakeProbe[unitsConfig]),
 		),
 	)
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -29,8 +31,39 @@ type stepRef struct {
 type refs struct {
 	Params  []string
 	Steps   []stepRef
+	Run     []string // fields of .run
 	Secrets []string
 	Envs    []string
+}
+
+// runFields are the fields of {{ .run.<field> }}.
+var runFields = []string{"id", "requester", "startedAt", "approvers"}
+
+// templateFuncs are the functions templates have besides text/template's
+// own: now gives now() in RFC 3339 UTC, join joins a list with a separator
+// (sprig's argument order, so that {{ .run.approvers | join ", " }} works).
+func templateFuncs(now func() time.Time) template.FuncMap {
+	return template.FuncMap{
+		"now":  func() string { return now().UTC().Format(time.RFC3339) },
+		"join": func(sep string, items []string) string { return strings.Join(items, sep) },
+	}
+}
+
+// funcNames lists every function a template may call, sorted: ours and
+// text/template's builtins.
+var funcNames = func() []string {
+	names := []string{"and", "call", "eq", "ge", "gt", "html", "index", "js", "le", "len", "lt", "ne",
+		"not", "or", "print", "printf", "println", "slice", "urlquery"}
+	for n := range templateFuncs(time.Now) {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}()
+
+// parseTemplate parses a value's template text with the template functions.
+func parseTemplate(text string, now func() time.Time) (*template.Template, error) {
+	return template.New("value").Option("missingkey=error").Funcs(templateFuncs(now)).Parse(text)
 }
 
 // analyse parses a templated string and returns what it references, and
@@ -57,9 +90,10 @@ func analyse(s string) (refs, []string) {
 	if !strings.Contains(s, "{{") {
 		return r, probs
 	}
-	t, err := template.New("value").Option("missingkey=error").Parse(refPattern.ReplaceAllString(s, ""))
+	text := refPattern.ReplaceAllString(s, "")
+	t, err := parseTemplate(text, time.Now)
 	if err != nil {
-		return r, append(probs, "template does not parse: "+strings.TrimPrefix(err.Error(), "template: "))
+		return r, append(probs, parseProblem(err, text))
 	}
 	for _, tt := range t.Templates() {
 		if tt.Tree != nil && tt.Name() != "value" {
@@ -145,13 +179,32 @@ func (w *walker) field(ident []string) {
 			return
 		}
 		w.refs.Steps = append(w.refs.Steps, stepRef{ID: ident[1], Output: ident[3]})
+	case "run":
+		if len(ident) != 2 || !slices.Contains(runFields, ident[1]) {
+			*w.probs = append(*w.probs, fmt.Sprintf("bad reference %s (use .run.%s)", path, strings.Join(runFields, ", .run.")))
+			return
+		}
+		w.refs.Run = append(w.refs.Run, ident[1])
 	default:
-		*w.probs = append(*w.probs, fmt.Sprintf("unknown template field %s (use .params.<name> or .steps.<id>.outputs.<name>)", path))
+		*w.probs = append(*w.probs, fmt.Sprintf("unknown template field %s (use .params.<name>, .steps.<id>.outputs.<name> or .run.<field>)", path))
 	}
 }
 
-// templateData is what templates see: .params and .steps.<id>.outputs.
-func templateData(vars Vars) map[string]any {
+// tmplData is what the templates of one build see: .params,
+// .steps.<id>.outputs, .run (in a run) and the time {{ now }} gives.
+type tmplData struct {
+	m   map[string]any
+	now time.Time
+}
+
+// approverList renders as "a,b" and is a list for join, range and len.
+type approverList []string
+
+func (l approverList) String() string { return strings.Join(l, ",") }
+
+// templateData is the template data of vars; {{ now }} is vars.Now, else
+// the time now, taken once so that every field of a step sees the same.
+func templateData(vars Vars) tmplData {
 	st := make(map[string]any, len(vars.Outputs))
 	for id, outs := range vars.Outputs {
 		st[id] = map[string]any{"outputs": maps.Clone(outs)}
@@ -160,7 +213,20 @@ func templateData(vars Vars) map[string]any {
 	if params == nil {
 		params = map[string]string{}
 	}
-	return map[string]any{"params": params, "steps": st}
+	m := map[string]any{"params": params, "steps": st}
+	if r := vars.Run; r != nil {
+		started := ""
+		if !r.StartedAt.IsZero() {
+			started = r.StartedAt.UTC().Format(time.RFC3339)
+		}
+		m["run"] = map[string]any{"id": r.ID, "requester": r.Requester, "startedAt": started,
+			"approvers": approverList(slices.Clone(r.Approvers))}
+	}
+	now := vars.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return tmplData{m: m, now: now}
 }
 
 // expander expands templated strings at run time.
@@ -172,20 +238,20 @@ type expander struct {
 // expand renders s: ${secret:…}/${env:…} are set aside first, the template
 // is executed, and the references are put back resolved, so that a
 // parameter or output value is never itself expanded as a reference.
-func (e *expander) expand(s string, data map[string]any) (string, error) {
+func (e *expander) expand(s string, data tmplData) (string, error) {
 	var found []string
 	text := refPattern.ReplaceAllStringFunc(s, func(m string) string {
 		found = append(found, m)
 		return fmt.Sprintf("\x00%d\x00", len(found)-1)
 	})
 	if strings.Contains(text, "{{") {
-		t, err := template.New("value").Option("missingkey=error").Parse(text)
+		t, err := parseTemplate(text, func() time.Time { return data.now })
 		if err != nil {
-			return "", fmt.Errorf("parse template: %w", err)
+			return "", errors.New(parseProblem(err, text))
 		}
 		var b strings.Builder
-		if err := t.Execute(&b, data); err != nil {
-			return "", fmt.Errorf("expand template: %w", err)
+		if err := t.Execute(&b, data.m); err != nil {
+			return "", execProblem(err, text)
 		}
 		text = b.String()
 		// A parameter or output that itself looks like a template would

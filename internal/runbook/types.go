@@ -90,6 +90,17 @@ type Phase struct {
 	Steps []*Step
 }
 
+// Poll is how often a step's Check is repeated while the step waits: after
+// its Apply, and for a read-only step until its condition holds.
+type Poll struct {
+	// Interval is the first wait (0: the executor's default, 1s); it
+	// doubles up to Max.
+	Interval time.Duration
+	// Max caps the wait (0: the executor's default, 10s). When the runbook
+	// gives an interval and no max, Max is the interval: a steady poll.
+	Max time.Duration
+}
+
 // Retry bounds the retries of transient errors inside a step's deadline.
 type Retry struct {
 	// Attempts is the maximum number of Apply attempts (0: until the deadline).
@@ -113,6 +124,9 @@ type Step struct {
 	Needs   []string
 	Timeout time.Duration
 	Retry   Retry
+	// Poll paces the Checks while the step waits (zero: the executor's
+	// default backoff).
+	Poll Poll
 	// ReadOnly is copied from the kind (steps.Kind.ReadOnly): the executor
 	// never calls Apply, and plans tell before building that the step only
 	// waits.
@@ -134,12 +148,38 @@ type Step struct {
 	When func(vars Vars) (bool, error)
 }
 
-// Vars is the template data of a run: {{ .params.<name> }} and
-// {{ .steps.<id>.outputs.<name> }}.
+// Vars is the template data of a run: {{ .params.<name> }},
+// {{ .steps.<id>.outputs.<name> }}, {{ .run.<field> }} and {{ now }}.
 type Vars struct {
 	Params  map[string]string
 	Outputs map[string]map[string]string
+	// Run is what is known of the run once it has started; nil in dry runs
+	// (plan) and assessments, where a template naming .run fails with
+	// ErrRunNotStarted.
+	Run *RunInfo
+	// Now is the time {{ now }} gives; zero means the clock's time when the
+	// step is built. The executor passes the time the step first started,
+	// so that a step built again after a restart renders the same value.
+	Now time.Time
 }
+
+// RunInfo is the run as templates see it ({{ .run.id }}, …).
+type RunInfo struct {
+	// ID is the run's ID ({{ .run.id }}).
+	ID string
+	// Requester is the user who asked for the run ({{ .run.requester }}).
+	Requester string
+	// StartedAt is when the run started ({{ .run.startedAt }}, RFC 3339 UTC).
+	StartedAt time.Time
+	// Approvers are the users whose approval of the run's plan counted
+	// ({{ .run.approvers }}: comma-separated; a list for join and range).
+	Approvers []string
+}
+
+// ErrRunNotStarted is wrapped by the error of a template that names
+// .run.* while there is no run (a dry run): the value is only known once
+// the run starts.
+var ErrRunNotStarted = errors.New("not known until the run starts")
 
 // Factory builds a step instance: it expands the step's templates against
 // vars, resolves its secrets and connection, decodes the config, fills and

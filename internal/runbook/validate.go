@@ -37,8 +37,10 @@ type validator struct {
 	raw    *rawRunbook
 	rb     *Runbook
 	params map[string]bool
-	byID   map[string]*stepInfo
-	order  []*stepInfo
+	// connRun names, per connection, a .run field its templates use.
+	connRun map[string]string
+	byID    map[string]*stepInfo
+	order   []*stepInfo
 }
 
 // validate turns the raw form into a Runbook, reporting every problem.
@@ -148,7 +150,12 @@ func (v *validator) connection(c rawConnection) {
 	}
 	for _, f := range c.Fields {
 		conn.Fields[f.Name] = f.Value
-		v.template(f.Value, f.Line, join(path, f.Name), nil, true)
+		if r := v.template(f.Value, f.Line, join(path, f.Name), nil, true); len(r.Run) > 0 && v.connRun[c.Name] == "" {
+			if v.connRun == nil {
+				v.connRun = map[string]string{}
+			}
+			v.connRun[c.Name] = ".run." + r.Run[0]
+		}
 	}
 	v.rb.Connections[c.Name] = conn
 	if !c.Type.Set || c.Type.Value == "" {
@@ -267,19 +274,27 @@ func (v *validator) step(s *rawStep, phase int, phaseID string) *Step {
 			v.add(s.Retry.MaxBackoff.Line, join(s.Path, "retry.maxBackoff"), "must be ≥ backoff (%s)", st.Retry.Backoff)
 		}
 	}
+	st.Poll = v.poll(s, st.Timeout)
+	if phase < 0 {
+		v.assessOnly(s)
+	}
 	if !s.Kind.Set || s.Kind.Value == "" {
-		v.add(s.Line, join(s.Path, "kind"), "missing step kind")
+		v.add(s.Line, join(s.Path, "kind"), "missing step kind; %s", kindsHint)
 		return st
 	}
 	kind, ok := v.reg.Kind(s.Kind.Value)
 	if !ok {
-		v.add(s.Kind.Line, join(s.Path, "kind"), "unknown step kind %q%s", s.Kind.Value, suggest(s.Kind.Value, v.reg.Kinds()))
+		v.add(s.Kind.Line, join(s.Path, "kind"), "unknown step kind %q%s; %s", s.Kind.Value, suggestKind(s.Kind.Value, v.reg.Kinds()), kindsHint)
 		return st
 	}
 	si.kind, si.known = kind, true
 	st.ReadOnly = kind.ReadOnly()
 	if phase < 0 && !kind.ReadOnly() {
 		v.add(s.Kind.Line, join(s.Path, "kind"), "assess checks must be read-only, and kind %s changes things", kind.Name())
+	}
+	if phase >= 0 && kind.ReadOnly() && s.Retry != nil && s.Retry.AttemptsLine > 0 {
+		v.add(s.Retry.AttemptsLine, join(s.Path, "retry.attempts"),
+			"kind %s is read-only: it has no Apply to attempt (a failing Check is retried until the step's timeout)", kind.Name())
 	}
 	v.stepConnection(si)
 	s.config = v.checkWith(kind, s.With, s.WithLine, join(s.Path, "with"))

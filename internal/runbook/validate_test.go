@@ -65,7 +65,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name: "an approval count that is not a number is refused",
 			src:  "name: t\napproval: {required: two}\n",
-			want: []string{`runbooks/x.yaml:2: approval.required: must be an integer, not "two"`},
+			want: []string{`runbooks/x.yaml:2: approval.required: must be a whole number, got "two"`},
 		},
 		{
 			name: "an unknown top-level field is refused with a suggestion",
@@ -84,7 +84,7 @@ func TestValidationErrors(t *testing.T) {
 		},
 		{
 			name: "an unknown retry field is refused",
-			src:  "name: t\nphases:\n- id: p\n  steps:\n  - id: a\n    kind: test.check\n    retry: {attempts: 3, jitter: true}\n",
+			src:  "name: t\nphases:\n- id: p\n  steps:\n  - id: a\n    kind: test.future\n    retry: {attempts: 3, jitter: true}\n",
 			want: []string{`runbooks/x.yaml:7: phases[0].steps[0].retry.jitter: unknown field "jitter" (known fields: attempts, backoff, maxBackoff)`},
 		},
 		{
@@ -117,12 +117,12 @@ func TestValidationErrors(t *testing.T) {
       name: api
       replicas: many
 `,
-			want: []string{"runbooks/x.yaml:15: phases[0].steps[0].with.replicas: cannot unmarshal !!str `many` into int"},
+			want: []string{`runbooks/x.yaml:15: phases[0].steps[0].with.replicas: must be a whole number, got "many"`},
 		},
 		{
 			name: "a type error in a flow mapping names the right field",
 			src:  "name: t\n" + conns + "phases:\n- id: p\n  steps:\n  - {id: a, kind: test.scale, connection: k8s, with: {name: x, replicas: lots}}\n",
-			want: []string{"runbooks/x.yaml:10: phases[0].steps[0].with.replicas: cannot unmarshal !!str `lots` into int"},
+			want: []string{`runbooks/x.yaml:10: phases[0].steps[0].with.replicas: must be a whole number, got "lots"`},
 		},
 		{
 			name: "a template naming an alternative step's output is refused",
@@ -191,12 +191,12 @@ phases:
 		{
 			name: "an unknown step kind lists close names",
 			src:  "name: t\nphases:\n- id: p\n  steps:\n  - id: a\n    kind: test.chek\n",
-			want: []string{`runbooks/x.yaml:6: phases[0].steps[0].kind: unknown step kind "test.chek" (did you mean test.check?)`},
+			want: []string{`runbooks/x.yaml:6: phases[0].steps[0].kind: unknown step kind "test.chek" (did you mean test.check?); "bot kinds" lists every kind`},
 		},
 		{
 			name: "a step without a kind is refused",
 			src:  "name: t\nphases:\n- id: p\n  steps:\n  - id: a\n",
-			want: []string{"runbooks/x.yaml:5: phases[0].steps[0].kind: missing step kind"},
+			want: []string{`runbooks/x.yaml:5: phases[0].steps[0].kind: missing step kind; "bot kinds" lists every kind`},
 		},
 		{
 			name: "duplicate step ids are refused, also across assess and phases",
@@ -283,7 +283,7 @@ phases:
 		{
 			name: "a template that does not parse is refused",
 			src:  "name: t\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check, with: {url: 'http://{{ .params.x'}}\n",
-			want: []string{"runbooks/x.yaml:5: phases[0].steps[0].with.url: template does not parse: value:1: unclosed action"},
+			want: []string{"runbooks/x.yaml:5: phases[0].steps[0].with.url: template does not parse: unclosed action"},
 		},
 		{
 			name: "a template naming an undeclared parameter is refused",
@@ -335,7 +335,7 @@ phases:
 		{
 			name: "a template with an unknown root field is refused",
 			src:  "name: t\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check, with: {url: '{{ .param.x }}'}}\n",
-			want: []string{"runbooks/x.yaml:5: phases[0].steps[0].with.url: unknown template field .param.x (use .params.<name> or .steps.<id>.outputs.<name>)"},
+			want: []string{"runbooks/x.yaml:5: phases[0].steps[0].with.url: unknown template field .param.x (use .params.<name>, .steps.<id>.outputs.<name> or .run.<field>)"},
 		},
 		{
 			name: "a malformed secret reference is refused",
@@ -377,7 +377,7 @@ phases:
 				`runbooks/x.yaml:4: params[1].default: a required parameter cannot have a default`,
 				`runbooks/x.yaml:5: params[2].name: duplicate parameter "a" (first at line 4)`,
 				`runbooks/x.yaml:6: params[3].name: missing parameter name`,
-				`runbooks/x.yaml:7: params[4].required: must be true or false, not "maybe"`,
+				`runbooks/x.yaml:7: params[4].required: must be true or false, got "maybe"`,
 				`runbooks/x.yaml:8: params[5].default: a default is a plain value: it cannot hold {{ or ${`,
 			},
 		},
@@ -442,8 +442,8 @@ phases:
 		},
 		{
 			name: "a secret in a condition is refused",
-			src:  "name: t\nassess:\n- {id: a, kind: test.check, when: '{{ eq \"${secret:X}\" \"y\" }}'}\n",
-			want: []string{"runbooks/x.yaml:3: assess[0].when: secrets cannot be used in a condition"},
+			src:  "name: t\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check, when: '{{ eq \"${secret:X}\" \"y\" }}'}\n",
+			want: []string{"runbooks/x.yaml:5: phases[0].steps[0].when: secrets cannot be used in a condition"},
 		},
 		{
 			name: "a connection field may not use step outputs but may use params",
@@ -452,13 +452,13 @@ phases:
 		},
 		{
 			name: "values of the wrong shape are refused",
-			src:  "name: [t]\napproval: {groups: oncall, allowRequester: yes}\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check, needs: a, retry: {attempts: -1, backoff: 2s, maxBackoff: 1s}, timeout: -5s}\n",
+			src:  "name: [t]\napproval: {groups: oncall, allowRequester: yes}\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.future, needs: a, retry: {attempts: -1, backoff: 2s, maxBackoff: 1s}, timeout: -5s}\n",
 			want: []string{
 				"runbooks/x.yaml:1: name: missing runbook name",
-				"runbooks/x.yaml:1: name: must be a string",
-				"runbooks/x.yaml:2: approval.allowRequester: must be true or false, not \"yes\"",
-				"runbooks/x.yaml:2: approval.groups: must be a list, e.g. [a, b]",
-				"runbooks/x.yaml:6: phases[0].steps[0].needs: must be a list, e.g. [a, b]",
+				"runbooks/x.yaml:1: name: must be a string, got a list",
+				"runbooks/x.yaml:2: approval.allowRequester: must be true or false, got \"yes\"",
+				"runbooks/x.yaml:2: approval.groups: must be a list of strings, e.g. [a, b], got \"oncall\"",
+				"runbooks/x.yaml:6: phases[0].steps[0].needs: must be a list of strings, e.g. [a, b], got \"a\"",
 				"runbooks/x.yaml:6: phases[0].steps[0].retry.attempts: must be ≥ 0",
 				"runbooks/x.yaml:6: phases[0].steps[0].retry.maxBackoff: must be ≥ backoff (2s)",
 				"runbooks/x.yaml:6: phases[0].steps[0].timeout: must be ≥ 0",
@@ -493,7 +493,7 @@ phases:
 		{
 			name: "a file that is not a mapping is refused",
 			src:  "- name: t\n",
-			want: []string{"runbooks/x.yaml:1: must be a mapping (key: value)"},
+			want: []string{"runbooks/x.yaml:1: must be a mapping (key: value), got a list"},
 		},
 		{
 			name: "two documents in one file are refused",
@@ -546,7 +546,7 @@ phases:
 		`runbooks/x.yaml:3: approval.required: must be ≥ 0`,
 		`runbooks/x.yaml:5: connections.db.type: unknown connection type "postgress" (known: aws, kubernetes, postgres)`,
 		`runbooks/x.yaml:6: connections.k.contxt: unknown field "contxt" for connection type kubernetes (did you mean context?)`,
-		`runbooks/x.yaml:11: phases[0].steps[0].kind: unknown step kind "test.scal" (did you mean test.scale?)`,
+		`runbooks/x.yaml:11: phases[0].steps[0].kind: unknown step kind "test.scal" (did you mean test.scale?); "bot kinds" lists every kind`,
 		`runbooks/x.yaml:15: phases[0].steps[1].needs[1]: unknown step "nope"`,
 		`runbooks/x.yaml:16: phases[0].steps[1].with.replicas: must be ≥ 0`,
 		`runbooks/x.yaml:20: phases[0].steps[2].needs[0]: needs cycle: s2 → s3 → s2`,

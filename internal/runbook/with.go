@@ -31,7 +31,7 @@ func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path
 		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: withLine}
 	}
 	before := len(is.list)
-	is.checkFields(node, reflect.TypeOf(cfg), path, lines, 0)
+	is.checkFields(node, reflect.TypeOf(cfg), path, "", lines, 0)
 	if len(is.list) > before {
 		// Still report the config's own checks on the fields that are
 		// fine (Node.Decode ignores unknown keys), so that one pass shows
@@ -54,11 +54,19 @@ func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path
 	return cfg
 }
 
+// field is one YAML field of a config struct: its type and the unit of
+// its value, from the field's `unit` tag ("seconds", "bytes", or
+// "duration" for a duration string), for type errors.
+type field struct {
+	typ  reflect.Type
+	unit string
+}
+
 // yamlFields maps the YAML names of a struct's fields to their types, the
 // way yaml.v3 does (tag name, else the lower-cased field name; inline
 // structs flattened). inlineMap reports a ",inline" map that takes any key.
-func yamlFields(t reflect.Type) (fields map[string]reflect.Type, inlineMap reflect.Type) {
-	fields = map[string]reflect.Type{}
+func yamlFields(t reflect.Type) (fields map[string]field, inlineMap reflect.Type) {
+	fields = map[string]field{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() && !f.Anonymous {
@@ -91,14 +99,14 @@ func yamlFields(t reflect.Type) (fields map[string]reflect.Type, inlineMap refle
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		fields[name] = f.Type
+		fields[name] = field{typ: f.Type, unit: f.Tag.Get("unit")}
 	}
 	return fields, inlineMap
 }
 
-// checkFields walks node against type t; lines records the path of every
-// scalar by line, to place yaml.v3's type errors.
-func (is *issues) checkFields(n *yaml.Node, t reflect.Type, path string, lines map[int][]placed, depth int) {
+// checkFields walks node against type t (of the given unit); lines
+// records the path of every scalar by line, to place yaml.v3's errors.
+func (is *issues) checkFields(n *yaml.Node, t reflect.Type, path, unit string, lines map[int][]placed, depth int) {
 	n = deref(n)
 	if n == nil || depth > 32 {
 		return
@@ -114,15 +122,22 @@ func (is *issues) checkFields(n *yaml.Node, t reflect.Type, path string, lines m
 	}
 	if n.Kind == yaml.ScalarNode {
 		lines[n.Line] = append(lines[n.Line], placed{path: path, value: n.Value})
-		if n.ShortTag() == "!!str" && steps.IsTemplate(n.Value) && t.Kind() != reflect.String && t.Kind() != reflect.Interface {
+		switch {
+		case n.ShortTag() == "!!str" && steps.IsTemplate(n.Value) && t.Kind() != reflect.String && t.Kind() != reflect.Interface:
 			is.add(n.Line, path, "templates are only allowed in string fields (this one is %s)", t.Kind())
+		case isInt(t) && n.ShortTag() == "!!float", n.Decode(reflect.New(t).Interface()) != nil:
+			// yaml.v3 decides what fits (3 in a string field does, "30s"
+			// in a number field does not; 2.5 in an int field it would
+			// truncate, so that is refused first); the message is ours.
+			is.add(n.Line, path, "must be %s, got %s", expected(t, unit), describe(n))
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return // the decoder reports the type error
+			is.add(n.Line, path, "must be %s, got %s", expected(t, unit), describe(n))
+			return
 		}
 		fields, inline := yamlFields(t)
 		known := make([]string, 0, len(fields))
@@ -131,31 +146,120 @@ func (is *issues) checkFields(n *yaml.Node, t reflect.Type, path string, lines m
 		}
 		slices.Sort(known)
 		is.mapping(n, path, nil, func(key string, k, v *yaml.Node) {
-			ft, ok := fields[key]
+			f, ok := fields[key]
 			if !ok && inline != nil {
-				ft, ok = inline, true
+				f, ok = field{typ: inline}, true
 			}
 			if !ok {
 				is.add(k.Line, join(path, key), "unknown field %q%s", key, knownList(key, known))
 				return
 			}
-			is.checkFields(v, ft, join(path, key), lines, depth+1)
+			is.checkFields(v, f.typ, join(path, key), f.unit, lines, depth+1)
 		})
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
+			is.add(n.Line, path, "must be %s, got %s", expected(t, unit), describe(n))
 			return
 		}
 		for _, p := range pairs(n, 0) {
-			is.checkFields(p.val, t.Elem(), join(path, p.key.Value), lines, depth+1)
+			is.checkFields(p.val, t.Elem(), join(path, p.key.Value), unit, lines, depth+1)
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
+			is.add(n.Line, path, "must be %s, got %s", expected(t, unit), describe(n))
 			return
 		}
 		for i, el := range n.Content {
-			is.checkFields(el, t.Elem(), index(path, i), lines, depth+1)
+			is.checkFields(el, t.Elem(), index(path, i), unit, lines, depth+1)
 		}
+	case reflect.Interface:
+	default:
+		is.add(n.Line, path, "must be %s, got %s", expected(t, unit), describe(n))
 	}
+}
+
+func isInt(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+// expected says what a value of type t (of the given unit) is written as:
+// "a number (seconds)", "a list of strings", "a duration such as 30s".
+func expected(t reflect.Type, unit string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case unit == "duration" && t.Kind() == reflect.String:
+		return "a duration such as 30s or 5m"
+	case unit == "duration":
+		return typeDesc(t) + " (of durations such as 30s)"
+	case unit != "":
+		return typeDesc(t) + " (" + unit + ")"
+	}
+	return typeDesc(t)
+}
+
+// typeDesc names a Go type the way a runbook writes its values.
+func typeDesc(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number ≥ 0"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + plural(t.Elem())
+	case reflect.Map:
+		return "a mapping of " + plural(t.Elem()) + " (key: value)"
+	case reflect.Struct:
+		fields, _ := yamlFields(t)
+		names := make([]string, 0, len(fields))
+		for k := range fields {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		if len(names) == 0 || len(names) > 8 {
+			return "a mapping (key: value)"
+		}
+		return "a mapping (fields: " + strings.Join(names, ", ") + ")"
+	}
+	return "a value"
+}
+
+// plural names the values of a list or mapping of type t.
+func plural(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true/false values"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "whole numbers"
+	case reflect.Float32, reflect.Float64:
+		return "numbers"
+	case reflect.String:
+		return "strings"
+	case reflect.Slice, reflect.Array:
+		return "lists"
+	case reflect.Map, reflect.Struct:
+		return "mappings"
+	}
+	return "values"
 }
 
 // knownList suggests close names, else lists the known ones when few.

@@ -45,7 +45,7 @@ type PromoteReadReplicaConfig struct {
 	DBInstanceIdentifier string `yaml:"dbInstanceIdentifier"`
 	// BackupRetentionPeriod, optional, in days (0–35) for the promoted
 	// instance (RDS keeps the replica's setting otherwise).
-	BackupRetentionPeriod *int `yaml:"backupRetentionPeriod"`
+	BackupRetentionPeriod *int `yaml:"backupRetentionPeriod" unit:"days"`
 	// CallTimeout bounds each API call (default 10s).
 	CallTimeout string `yaml:"callTimeout"`
 }

@@ -35,7 +35,7 @@ type MetricBelowConfig struct {
 	Window string `yaml:"window"`
 	// Threshold the value must be below, in the metric's unit (required;
 	// ReplicationLatency is in milliseconds, ReplicaLag in seconds).
-	Threshold *float64 `yaml:"threshold"`
+	Threshold *float64 `yaml:"threshold" unit:"in the metric's unit, e.g. milliseconds for ReplicationLatency"`
 	// Missing is what no datapoint in the window means: fail (default) or ok.
 	Missing string `yaml:"missing"`
 	// CallTimeout bounds the call (default 10s).

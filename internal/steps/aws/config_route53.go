@@ -112,7 +112,7 @@ type UpsertRecordConfig struct {
 	// Type of the record: A, AAAA, CNAME, TXT, … (required).
 	Type string `yaml:"type"`
 	// TTL in seconds (required with values; not allowed with aliasTarget).
-	TTL *int `yaml:"ttl"`
+	TTL *int `yaml:"ttl" unit:"seconds"`
 	// Values of a plain record (exactly one for CNAME).
 	Values []string `yaml:"values"`
 	// AliasTarget of an alias record.
@@ -169,7 +169,8 @@ type WeightStage struct {
 	// Weights by set identifier, 0–255, not all 0 (required for every record).
 	Weights map[string]int `yaml:"weights"`
 	// Hold is how long the health gate must hold after this stage before
-	// the next one (a duration; default 5m; ignored for the last stage).
+	// the next one (a duration; default 5m). The last stage has none:
+	// nothing follows it, so a hold there is refused.
 	Hold string `yaml:"hold"`
 }
 
@@ -201,7 +202,7 @@ type ShiftWeightsConfig struct {
 	// Type of the records: A, AAAA or CNAME (required).
 	Type string `yaml:"type"`
 	// TTL of records with values (required with values).
-	TTL *int `yaml:"ttl"`
+	TTL *int `yaml:"ttl" unit:"seconds"`
 	// Records are the weighted records (at least two).
 	Records []WeightedRecord `yaml:"records"`
 	// Stages in order (at least one).
@@ -279,7 +280,11 @@ func (c *ShiftWeightsConfig) validateStages(e *errs, ids map[string]bool) {
 	for i := range c.Stages {
 		s := &c.Stages[i]
 		p := idx("stages", i)
-		if s.Hold == "" {
+		switch {
+		case i == len(c.Stages)-1 && s.Hold != "":
+			e.Add(p+".hold", "the last stage has no hold: no stage follows it (the step is done when its weights are live)")
+		case i == len(c.Stages)-1:
+		case s.Hold == "":
 			s.Hold = DefaultHold
 		}
 		e.duration(p+".hold", s.Hold, 0)
@@ -314,7 +319,8 @@ func sortedKeys(m map[string]int) []string {
 	return keys
 }
 
-// Holds returns the validated hold durations of the stages.
+// Holds returns the validated hold durations of the stages (0 for the
+// last).
 func (c *ShiftWeightsConfig) Holds() []time.Duration {
 	out := make([]time.Duration, len(c.Stages))
 	for i, s := range c.Stages {

@@ -3,6 +3,7 @@ package aws
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -141,6 +142,9 @@ healthGate: {healthCheckIds: [` + hc + `]}
 func TestValidateShiftWeights(t *testing.T) {
 	runValidate(t, []validateCase{
 		{name: "alias records, two stages, health gate", kind: "aws.route53.shiftWeights", with: shiftOK},
+		{name: "a hold on the last stage is refused: nothing follows it", kind: "aws.route53.shiftWeights",
+			with: strings.Replace(shiftOK, "{weights: {primary: 100, dr: 0}}", "{weights: {primary: 100, dr: 0}, hold: 10m}", 1),
+			want: []string{"stages[1].hold: the last stage has no hold: no stage follows it (the step is done when its weights are live)"}},
 		{name: "CNAME records with a ttl and an alarm gate", kind: "aws.route53.shiftWeights", with: `
 hostedZoneId: Z1234567890ABC
 name: api.mimir.example.com
@@ -314,8 +318,8 @@ func TestShiftWeightsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	holds := c.Holds()
-	if len(holds) != 2 || holds[0].String() != "10m0s" || holds[1].String() != "5m0s" {
-		t.Errorf("holds = %v, want [10m 5m (default)]", holds)
+	if len(holds) != 2 || holds[0].String() != "10m0s" || holds[1] != 0 {
+		t.Errorf("holds = %v, want [10m 0 (the last stage has none)]", holds)
 	}
 	if c.CallTimeout != DefaultCallTimeout {
 		t.Errorf("callTimeout = %q", c.CallTimeout)

@@ -40,7 +40,7 @@ type ReplicationLagConfig struct {
 	// MaxLag is the largest acceptable replay lag, a Go duration (default 30s).
 	MaxLag string `yaml:"maxLag"`
 	// MaxBytes is the largest acceptable WAL distance in bytes (0: no limit).
-	MaxBytes int64 `yaml:"maxBytes"`
+	MaxBytes int64 `yaml:"maxBytes" unit:"bytes"`
 	// PrimaryDSN, optional, is the primary to measure bytes behind against.
 	// It may hold ${secret:…} references.
 	PrimaryDSN string `yaml:"primaryDsn"`
@@ -76,8 +76,8 @@ func (c *ReplicationLagConfig) CheckAndSetDefaults() error {
 type PromoteConfig struct {
 	// Wait makes pg_promote wait until promotion completes (default true).
 	Wait *bool `yaml:"wait"`
-	// WaitSeconds bounds that wait (default 60).
-	WaitSeconds int `yaml:"waitSeconds"`
+	// WaitSeconds bounds that wait (default 60; only with wait: true).
+	WaitSeconds int `yaml:"waitSeconds" unit:"seconds"`
 	// QueryTimeout bounds each query other than pg_promote (default 10s).
 	QueryTimeout string `yaml:"queryTimeout"`
 }
@@ -89,7 +89,12 @@ func (c *PromoteConfig) CheckAndSetDefaults() error {
 		t := true
 		c.Wait = &t
 	}
-	if c.WaitSeconds == 0 {
+	switch {
+	case !*c.Wait && c.WaitSeconds != 0:
+		// pg_promote ignores wait_seconds when it does not wait.
+		errs = append(errs, steps.FieldErrorf("waitSeconds", "only applies with wait: true"))
+	case !*c.Wait:
+	case c.WaitSeconds == 0:
 		c.WaitSeconds = DefaultWaitSeconds
 	}
 	if c.WaitSeconds < 0 {

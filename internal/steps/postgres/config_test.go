@@ -15,6 +15,7 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{"lag with bad thresholds", &ReplicationLagConfig{MaxLag: "fast", MaxBytes: -1, QueryTimeout: "0s"}, []string{"maxLag", "maxBytes", "queryTimeout"}},
 		{"promote with negative wait", &PromoteConfig{WaitSeconds: -1}, []string{"waitSeconds"}},
+		{"promote bounding a wait it does not do", &PromoteConfig{Wait: new(bool), WaitSeconds: 30}, []string{"waitSeconds"}},
 		{"query without sql", &QueryConfig{Expect: []Expectation{{Row: -1, AtLeast: "many"}}}, []string{"sql", "expect[0].column", "expect[0].row", "expect[0].atLeast"}},
 		{"query expectation without comparison", &QueryConfig{SQL: "x", Expect: []Expectation{{Column: "c"}}}, []string{"expect[0]"}},
 		{"rejoin without data dir or primary", &RejoinAsStandbyConfig{Method: "copy", OSUser: "Bad User"}, []string{"dataDir", "primaryConnInfo", "method", "osUser"}},

@@ -97,8 +97,11 @@ func (p *Promote) Apply(ctx context.Context) error {
 		pctx, pcancel := context.WithTimeoutCause(ctx, p.srv.timeout+time.Duration(p.cfg.WaitSeconds)*time.Second,
 			fmt.Errorf("pg_promote did not return within %ds + %s", p.cfg.WaitSeconds, p.srv.timeout))
 		defer pcancel()
+		// PostgreSQL refuses a wait_seconds ≤ 0 even when it does not wait
+		// (wait: false leaves waitSeconds 0).
+		secs := max(p.cfg.WaitSeconds, 1)
 		var ok bool
-		if err := c.QueryRow(pctx, "SELECT pg_promote($1, $2)", *p.cfg.Wait, p.cfg.WaitSeconds).Scan(&ok); err != nil {
+		if err := c.QueryRow(pctx, "SELECT pg_promote($1, $2)", *p.cfg.Wait, secs).Scan(&ok); err != nil {
 			if isNotInRecovery(err) {
 				return nil // promoted meanwhile
 			}

@@ -107,7 +107,7 @@ func (c *SentinelFailoverConfig) CheckAndSetDefaults() error {
 type ReplicationStatusConfig struct {
 	// MaxOffsetGap is the largest acceptable replication offset gap in bytes
 	// (default 0: fully caught up; negative values are refused).
-	MaxOffsetGap int64 `yaml:"maxOffsetGap"`
+	MaxOffsetGap int64 `yaml:"maxOffsetGap" unit:"bytes"`
 	// ExpectMaster, optional host:port, is the master the replica must follow.
 	ExpectMaster string `yaml:"expectMaster"`
 	// MasterAddr, optional host:port, is asked for its own offset so the gap
