@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
 
+	"github.com/failoverbot/failoverbot/internal/lab"
 	"github.com/failoverbot/failoverbot/internal/store"
 	"github.com/failoverbot/failoverbot/internal/store/sqlite"
 	"github.com/failoverbot/failoverbot/runbooks"
@@ -211,7 +212,7 @@ func killAndResume(t *testing.T, bin string, runbookYAML []byte, kp killPoint) {
 	tap := newPGTap(t, hostPort(t, labEnv["LAB_PG_STANDBY_DSN"]), kp.holdPromote)
 	botLabEnv := maps.Clone(labEnv)
 	botLabEnv["LAB_PG_STANDBY_DSN"] = withHost(t, labEnv["LAB_PG_STANDBY_DSN"], tap.Addr())
-	env := botEnv(botLabEnv)
+	env := botEnv(lab.RunbookEnv(botLabEnv))
 
 	// First bot: request, two approvals, wait; killed mid-run.
 	first := exec.CommandContext(ctx, bin, script("first.txt",

@@ -39,6 +39,8 @@ type validator struct {
 	params map[string]bool
 	byID   map[string]*stepInfo
 	order  []*stepInfo
+	// policy checks ${env:…} and ${secret:…} references (nil: none).
+	policy interface{ CheckRef(kind, name string) error }
 }
 
 // validate turns the raw form into a Runbook, reporting every problem.
