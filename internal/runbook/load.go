@@ -71,12 +71,27 @@ func newOptions(opts []Option) *options {
 	return o
 }
 
+// MaxFileSize is the largest runbook file Load reads (1 MiB; the largest
+// seed runbook is under 30 KiB): a stray big file in the runbook directory
+// costs one bounded read and an error, not a slow bot.
+const MaxFileSize = 1 << 20
+
 // Load reads and validates the runbook in the file at path. Errors about
-// the runbook's content are a *ValidationError listing every issue.
+// the runbook's content (and a file over MaxFileSize) are a
+// *ValidationError listing every issue.
 func Load(path string, reg *steps.Registry, opts ...Option) (*Runbook, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load runbook: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("load runbook: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, newValidationError([]Issue{{File: path,
+			Msg: fmt.Sprintf("the file is larger than %d bytes (1 MiB), the limit of a runbook: it is not read", MaxFileSize)}})
 	}
 	return Parse(path, data, reg, opts...)
 }
