@@ -11,9 +11,18 @@ import (
 // libpq key=value DSN (password=…), the user info itself, each in the forms
 // libraries and servers print them (raw, URL-escaped for a path or a query,
 // with lower-case escapes, quoted and backslash-escaped as libpq writes
-// conninfo). A value that is not structured has no parts.
+// conninfo), and the unescaped form of a URL-escaped value. A plain value
+// has no parts.
 func parts(v string) []string {
 	var pws, infos []string
+	var out []string
+	// A secret kept URL-escaped (a password meant for a DSN template,
+	// postgres://u:${secret:PW}@h) is printed unescaped by whoever parses it.
+	if strings.Contains(v, "%") {
+		if u, err := url.PathUnescape(v); err == nil && u != v {
+			out = append(out, u)
+		}
+	}
 	if strings.Contains(v, "://") {
 		if u, err := url.Parse(strings.TrimSpace(v)); err == nil {
 			if u.User != nil {
@@ -39,7 +48,6 @@ func parts(v string) []string {
 			}
 		}
 	}
-	var out []string
 	for _, pw := range pws {
 		out = append(out, forms(pw)...)
 	}

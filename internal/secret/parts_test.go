@@ -79,3 +79,13 @@ func TestLongerValuesAreScrubbedFirst(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A password kept URL-escaped for a DSN template is scrubbed as the driver
+// prints it, unescaped.
+func TestAnEscapedSecretIsScrubbedUnescaped(t *testing.T) {
+	red := &Redactor{}
+	red.Add(url.PathEscape("p@ss w0rd/x"))
+	if got := red.Scrub("password=p@ss w0rd/x host=db"); strings.Contains(got, "w0rd") {
+		t.Fatalf("got %q", got)
+	}
+}
