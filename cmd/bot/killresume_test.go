@@ -202,8 +202,8 @@ func killAndResume(t *testing.T, bin string, runbookYAML []byte, kp killPoint) {
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		// The same instance name both times: the restarted bot takes
-		// the run back at once instead of waiting for the lease to expire.
+		// The same instance name both times, as a restarted pod: the
+		// restarted bot still waits for the dead one's lease to end.
 		return []string{"console", "-script", path, "-runbooks", rbDir, "-store", storePath,
 			"-instance", "kill-test", "-log-level", "info"}
 	}
@@ -212,7 +212,10 @@ func killAndResume(t *testing.T, bin string, runbookYAML []byte, kp killPoint) {
 	tap := newPGTap(t, hostPort(t, labEnv["LAB_PG_STANDBY_DSN"]), kp.holdPromote)
 	botLabEnv := maps.Clone(labEnv)
 	botLabEnv["LAB_PG_STANDBY_DSN"] = withHost(t, labEnv["LAB_PG_STANDBY_DSN"], tap.Addr())
+	// The restarted bot is another process: it takes the run back once the
+	// dead one's lease has ended, which a short lease makes quick.
 	env := botEnv(lab.RunbookEnv(botLabEnv))
+	env = append(env, "FAILOVER_LEASE_TTL=2s")
 
 	// First bot: request, two approvals, wait; killed mid-run.
 	first := exec.CommandContext(ctx, bin, script("first.txt",
@@ -321,7 +324,7 @@ func checkStore(ctx context.Context, t *testing.T, path string, atKill snapshot)
 		switch {
 		case e.Type == "step.applying":
 			applied[e.StepID]++
-		case e.Type == "run.resumed" && strings.Contains(e.Message, "after a restart"):
+		case e.Type == "run.resumed" && strings.Contains(e.Message, "taken over by"):
 			resumed++
 		}
 	}

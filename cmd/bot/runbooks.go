@@ -160,7 +160,8 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bot plan %s: %s\n", rb.Name, red.Scrub(err.Error()))
 		return 1
 	}
-	view := &chat.PlanView{Runbook: rb.Name, PlanHash: plan.Hash, Params: bound, Steps: commands.PlanSteps(plan)}
+	view := &chat.PlanView{Runbook: rb.Name, PlanHash: plan.Hash, Params: bound, Steps: commands.PlanSteps(plan),
+		Preflight: commands.PreflightView(planner.Preflight(ctx, rb, bound))}
 	fmt.Fprintln(stdout, red.Scrub(console.Render(chat.Message{View: view})))
 	return 0
 }

@@ -113,6 +113,27 @@ type CheckResult struct {
 	// Outputs are the check's named outputs (postgres.replicationLag:
 	// lag, bytes), when the executor passes them on.
 	Outputs map[string]string
+	// NotRun: the check could not run at all (it could not be built);
+	// Error says why. An assessment with such a check is never GO.
+	NotRun bool
+}
+
+// PreflightProblem is a step that could never run: the run must not start.
+type PreflightProblem struct {
+	StepID string
+	Kind   string
+	Reason string
+}
+
+// PreflightView is what the preflight of a run found: every step and
+// check built before anyone approves.
+type PreflightView struct {
+	// Checked counts the steps and checks built.
+	Checked  int
+	Problems []PreflightProblem
+	// Partial are the steps checked in part: the rest of their config
+	// waits for earlier steps' outputs and is checked just before they run.
+	Partial []string
 }
 
 // AssessView is the go/no-go card of `/failover assess`.
@@ -144,6 +165,8 @@ type PlanView struct {
 	Steps     []PlanStep
 	// Assessment, if any, was run just before the plan.
 	Assessment *AssessView
+	// Preflight, if any, was run with the plan.
+	Preflight *PreflightView
 	// ExpectedDataLoss is the replication lag at planning time ("1.2s").
 	ExpectedDataLoss string
 	Approvers        []string

@@ -316,7 +316,7 @@ func (h *Handler) withdraw(ctx context.Context, a attempt) {
 		h.refuse(ctx, a, "already_decided", fmt.Sprintf("Run %s is already %s: removing your reaction changes nothing.", run.ID, stateWord(run)))
 		return
 	}
-	if err := h.o.Store.DeleteApproval(ctx, run.ID, a.user.ID); err != nil {
+	if err := h.o.Store.DeleteApproval(ctx, run.ID, "", a.user.ID); err != nil {
 		h.log.ErrorContext(ctx, "delete approval", "run", run.ID, h.errAttr(err))
 		return
 	}

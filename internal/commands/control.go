@@ -45,7 +45,7 @@ func (h *Handler) runbookOf(r *store.Run) *runbook.Runbook {
 
 func (h *Handler) status(ctx context.Context, cmd *Command, out chat.Responder) {
 	if len(cmd.Args) == 0 {
-		runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{States: []store.RunState{store.RunPending, store.RunRunning, store.RunPaused}})
+		runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{States: store.ActiveStates})
 		if err != nil {
 			h.fail(ctx, out, "Could not list runs: "+h.o.Scrub(err.Error()))
 			return
@@ -191,5 +191,5 @@ func (h *Handler) RunStatus(ctx context.Context, arg string) (chat.RunStatus, er
 		run = r
 	}
 	return chat.RunStatus{ID: run.ID, State: string(run.State), Reason: run.StateReason, Approval: chat.MessageRef(run.ApprovalMsg),
-		Stopped: run.State != store.RunRunning && run.State != store.RunPending, Succeeded: run.State == store.RunSucceeded}, nil
+		Stopped: run.State != store.RunPending && !run.State.Executing(), Succeeded: run.State == store.RunSucceeded}, nil
 }

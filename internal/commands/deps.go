@@ -37,6 +37,9 @@ type Planner interface {
 	// Plan checks every step without changing anything; it fails only on
 	// bad parameters. Its Hash is the one a run is bound to.
 	Plan(ctx context.Context, rb *runbook.Runbook, params map[string]string) (executor.Plan, error)
+	// Preflight builds every step and check without calling anything: a
+	// run with problems could never finish and must not start.
+	Preflight(ctx context.Context, rb *runbook.Runbook, params map[string]string) executor.Preflight
 }
 
 var _ Planner = (*executor.Planner)(nil)

@@ -54,6 +54,7 @@ func testRegistry(t testing.TB) *steps.Registry {
 		steps.ProbeKind(steps.Spec{Name: "test.check"}, newProbe),
 		steps.StepKind(steps.Spec{Name: "test.step"}, newBusy),
 		steps.ProbeKind(steps.Spec{Name: "postgres.replicationLag", Outputs: []string{"lag", "bytes"}}, newProbe),
+		steps.DeclaredStep[noteConfig](steps.Spec{Name: "test.declared"}),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +136,11 @@ func (f *fakeExec) Plan(_ context.Context, rb *runbook.Runbook, params map[strin
 		p.Steps = append(p.Steps, executor.PlanStep{Phase: s.Phase, StepID: s.ID, Name: s.Name, Kind: s.Kind, Verdict: "will change", Summary: "standby in recovery"})
 	}
 	return p, nil
+}
+
+func (f *fakeExec) Preflight(_ context.Context, rb *runbook.Runbook, _ map[string]string) executor.Preflight {
+	f.record("preflight " + rb.Name)
+	return executor.Preflight{Checked: len(rb.Assess) + len(rb.AllSteps())}
 }
 
 func (f *fakeExec) Approve(ctx context.Context, runID string, rb *runbook.Runbook, approvers []string) error {

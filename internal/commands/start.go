@@ -145,7 +145,8 @@ func (h *Handler) plan(ctx context.Context, req chat.Request, cmd *Command, out 
 	}
 	steps := PlanSteps(plan)
 	v := &chat.PlanView{Runbook: rb.Name, Requester: req.User.ID, PlanHash: plan.Hash, Params: params, Steps: steps,
-		ExpectedDataLoss: expectedDataLoss(rb, nil, steps), Required: rb.Approval.Required}
+		ExpectedDataLoss: expectedDataLoss(rb, nil, steps), Required: rb.Approval.Required,
+		Preflight: PreflightView(h.o.Planner.Preflight(ctx, rb, params))}
 	h.respond(ctx, out, chat.Message{Text: "Plan of " + rb.Name + " (dry run)", View: v})
 }
 
@@ -169,6 +170,16 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 		h.fail(ctx, out, fmt.Sprintf("Runbook %s already has an active run %s (%s).", rb.Name, active.ID, active.State))
 		return
 	}
+	// A run that could never finish must not start: nothing is posted for
+	// approval and nothing runs.
+	pf := h.o.Planner.Preflight(ctx, rb, params)
+	if !pf.OK() {
+		h.audit(ctx, "", user, "run.refused", fmt.Sprintf("start %s: preflight: %d step(s) cannot run", rb.Name, len(pf.Problems)),
+			map[string]string{"runbook": rb.Name, "preflight": pf.String()})
+		h.fail(ctx, out, fmt.Sprintf("Cannot start %s: %d of its %d steps and checks could never run, so nothing was started:\n%s",
+			rb.Name, len(pf.Problems), pf.Checked, preflightLines(pf)))
+		return
+	}
 	assessment := AssessView(h.o.Planner.Assess(ctx, rb))
 	plan, err := h.o.Planner.Plan(ctx, rb, params)
 	if err != nil {
@@ -177,7 +188,7 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 	}
 	steps := PlanSteps(plan)
 	v := &chat.PlanView{Runbook: rb.Name, Requester: user, Reason: cmd.Reason, PlanHash: plan.Hash, Params: params,
-		Steps: steps, ExpectedDataLoss: expectedDataLoss(rb, assessment, steps), Assessment: assessment,
+		Steps: steps, ExpectedDataLoss: expectedDataLoss(rb, assessment, steps), Assessment: assessment, Preflight: PreflightView(pf),
 		Required: rb.Approval.Required, State: "pending", ApproveEmoji: h.o.ApproveEmoji, RejectEmoji: h.o.RejectEmoji}
 	runReq := executor.RunRequest{Runbook: rb, Params: params, PlanHash: plan.Hash, Requester: user, Reason: cmd.Reason, Plan: encodePlan(v)}
 	run, err := h.o.Executor.Request(ctx, runReq)
@@ -264,7 +275,7 @@ func encodePlan(v *chat.PlanView) string {
 // activeRun returns the runbook's active run, expiring it first if it is
 // an approval request past its expiry.
 func (h *Handler) activeRun(ctx context.Context, rbName string) *store.Run {
-	runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{Runbook: rbName, States: []store.RunState{store.RunPending, store.RunRunning, store.RunPaused}, Limit: 5})
+	runs, err := h.o.Store.ListRuns(ctx, store.ListOptions{Runbook: rbName, States: store.ActiveStates, Limit: 5})
 	if err != nil || len(runs) == 0 {
 		return nil
 	}
@@ -273,4 +284,13 @@ func (h *Handler) activeRun(ctx context.Context, rbName string) *store.Run {
 		return nil
 	}
 	return r
+}
+
+// preflightLines lists a preflight's problems: "• step (kind): reason".
+func preflightLines(pf executor.Preflight) string {
+	var b strings.Builder
+	for _, p := range pf.Problems {
+		fmt.Fprintf(&b, "• %s (%s): %s\n", p.StepID, p.Kind, p.Reason)
+	}
+	return strings.TrimRight(b.String(), "\n")
 }

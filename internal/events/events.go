@@ -36,6 +36,14 @@ const (
 	StepFailed   Type = "step.failed" // the run pauses; the operator may retry, skip or abort
 	StepSkipped  Type = "step.skipped"
 	StepRetrying Type = "step.retrying" // a transient error, retried
+
+	// A gate step (an approval inside the run): it waits (the run is
+	// waiting_approval; Data: policy, expires, message channel/ts once
+	// posted), then is approved (Data: approvers), rejected or expired.
+	GateWaiting  Type = "gate.waiting"
+	GateApproved Type = "gate.approved"
+	GateRejected Type = "gate.rejected"
+	GateExpired  Type = "gate.expired"
 )
 
 // PreStart reports whether t is about an approval request rather than a

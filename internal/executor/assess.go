@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -21,6 +22,9 @@ type Check struct {
 	// Outputs are the check's named outputs (postgres.replicationLag:
 	// lag, bytes), scrubbed.
 	Outputs map[string]string
+	// NotRun: the check could not run at all (it could not be built; Error
+	// says why). An assessment with such a check is never go.
+	NotRun bool
 }
 
 // Assessment is the go/no-go answer of a runbook's assessment.
@@ -49,7 +53,7 @@ func (p *Planner) Assess(ctx context.Context, rb *runbook.Runbook) Assessment {
 	wg.Wait()
 	view.Go = true
 	for _, c := range view.Checks {
-		view.Go = view.Go && c.OK
+		view.Go = view.Go && c.OK && !c.NotRun
 	}
 	view.Took = p.Now().Sub(start)
 	return view
@@ -69,6 +73,12 @@ func (p *Planner) assessOne(ctx context.Context, s *runbook.Step, vars runbook.V
 	defer cancel()
 	res, err := p.checkOnce(cctx, s, vars)
 	out.Duration = p.Now().Sub(start)
+	var nr *notRun
+	if errors.As(err, &nr) {
+		out.NotRun = true
+		out.Error = p.scrub("could not run: " + buildReason(s, nr.err))
+		return out
+	}
 	if err != nil {
 		out.Error = p.scrub(err.Error())
 		return out
@@ -93,7 +103,7 @@ func (p *Planner) checkOnce(ctx context.Context, s *runbook.Step, vars runbook.V
 	}
 	inst, err := buildStep(ctx, p.Logger, p.Redactor, s, vars)
 	if err != nil {
-		return steps.Result{}, fmt.Errorf("build step: %w", err)
+		return steps.Result{}, &notRun{err}
 	}
 	defer closeStep(inst, p.Logger, p.Redactor, s.ID)
 	res, err := guard(ctx, "check", inst.Check)
@@ -102,3 +112,9 @@ func (p *Planner) checkOnce(ctx context.Context, s *runbook.Step, vars runbook.V
 	}
 	return res, nil
 }
+
+// notRun is a check that could not be built: it never ran.
+type notRun struct{ err error }
+
+func (e *notRun) Error() string { return e.err.Error() }
+func (e *notRun) Unwrap() error { return e.err }

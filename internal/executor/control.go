@@ -93,7 +93,7 @@ func (e *Executor) Pause(ctx context.Context, runID, by string) error {
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
-	if err := stateIs(c.snapshot(), store.RunRunning, ErrNotRunning); err != nil {
+	if err := executing(c.snapshot()); err != nil {
 		return fmt.Errorf("pause run %s: %w", runID, err)
 	}
 	c.mu.Lock()
@@ -109,7 +109,7 @@ func (e *Executor) Pause(ctx context.Context, runID, by string) error {
 	reason := "paused by " + by
 	err = c.runTransition(ctx, by, string(events.RunPaused), events.Event{Type: events.RunPaused, Summary: reason},
 		func(r *store.Run) error {
-			if err := stateIs(r, store.RunRunning, ErrNotRunning); err != nil {
+			if err := executing(r); err != nil {
 				return err
 			}
 			r.State, r.StateReason = store.RunPaused, reason
@@ -122,6 +122,7 @@ func (e *Executor) Pause(ctx context.Context, runID, by string) error {
 	c.pauseBy = by
 	c.mu.Unlock()
 	c.nudge()
+	c.wakeGates()
 	return nil
 }
 
@@ -224,7 +225,7 @@ func (e *Executor) Abort(ctx context.Context, runID, by string) error {
 		c.opMu.Lock()
 	}
 	defer c.opMu.Unlock()
-	if !wasActive && run.State == store.RunRunning {
+	if !wasActive && run.State.Executing() {
 		if err := c.claim(ctx); err != nil {
 			return fmt.Errorf("abort run %s: %w", runID, err)
 		}
@@ -364,6 +365,15 @@ func (c *runCtl) nudge() {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// executing refuses, with ErrNotRunning, a run that is not executing
+// (running, or waiting for a gate's approval).
+func executing(r *store.Run) error {
+	if r.State.Executing() {
+		return nil
+	}
+	return stateIs(r, store.RunRunning, ErrNotRunning)
 }
 
 func stateIs(r *store.Run, want store.RunState, err error) error {

@@ -74,11 +74,13 @@
 //
 // Each running run holds a lease (store.ClaimRun) renewed every LeaseTTL/3.
 // Close leaves runs running; Recover, at start, claims the runs left
-// running (the same Owner reclaims at once, another waits for the lease to
-// expire) and continues them: a step recorded checking, applying or
-// waiting is checked again first and applied again only if its Check does
-// not hold. After Recover, every TakeoverInterval, runs whose lease expired
-// (a dead replica's) are taken over the same way. An executor that loses
+// running once their leases have ended, and continues them: a step
+// recorded checking, applying or waiting is checked again first and
+// applied again only if its Check does not hold. A lease owner is one
+// process (Config.Owner and a nonce), so a restarted process, or a second
+// one given the same name, waits for the lease of the one before; after
+// Recover, every TakeoverInterval and when a lease it saw held ends, runs
+// whose lease expired (a dead replica's) are taken over the same way. An executor that loses
 // its lease stops the run's steps; one that could not renew it in time
 // applies nothing more. Paused runs hold no runner; Resume, RetryStep and
 // SkipStep take the lease again.

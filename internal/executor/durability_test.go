@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +79,10 @@ func (m *markerStep) Apply(ctx context.Context) error {
 		return err
 	}
 	time.Sleep(20 * time.Millisecond) // the call is in flight
+	if m.id == os.Getenv("HELPER_HOLD") {
+		// Held in flight until the test releases it.
+		waitUntil(func() bool { _, err := os.Stat(filepath.Join(m.dir, "release")); return err == nil }, ctx.Done(), time.Minute)
+	}
 	if _, err := os.Stat(m.marker()); errors.Is(err, fs.ErrNotExist) {
 		if err := writeSynced(m.marker()); err != nil {
 			return err
@@ -145,37 +150,61 @@ func helperProcess() error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
-	ex, err := New(Config{Store: st, Owner: "bot-deployment-1", PlanHash: testHash,
-		PollInterval: 20 * time.Millisecond, MaxPollInterval: 50 * time.Millisecond})
+	// A restarted process takes the run back when the dead one's lease
+	// ends: keep it short.
+	ex, err := New(Config{Store: st, Owner: "bot-deployment-1", PlanHash: testHash, LeaseTTL: time.Second,
+		PollInterval: 20 * time.Millisecond, MaxPollInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		return err
 	}
+	defer ex.Close(ctx)
+	fmt.Printf("owner %s\n", ex.Owner())
 	rb := durableRunbook(dir)
+	lookup := func(name string) (*runbook.Runbook, error) {
+		if name != rb.Name {
+			return nil, fmt.Errorf("no runbook %s", name)
+		}
+		return rb, nil
+	}
 	switch mode {
 	case "start":
 		err = ex.Start(ctx, durableRun, rb)
-	case "recover":
-		err = ex.Recover(ctx, func(name string) (*runbook.Runbook, error) {
-			if name != rb.Name {
-				return nil, fmt.Errorf("no runbook %s", name)
-			}
-			return rb, nil
-		})
+	case "recover", "observe":
+		err = ex.Recover(ctx, lookup)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", mode, err)
 	}
-	if err := ex.Wait(ctx, durableRun); err != nil {
-		return err
+	if mode == "observe" {
+		// Live beside another process for a while, as a second bot would.
+		d, _ := time.ParseDuration(os.Getenv("HELPER_FOR"))
+		time.Sleep(d)
+		run, err := st.GetRun(ctx, durableRun)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("after %s the run is %s, owned by %s\n", d, run.State, run.Owner)
+		return nil
 	}
-	run, err := st.GetRun(ctx, durableRun)
-	if err != nil {
-		return err
+	// Until the run ends: a restarted process takes it back when the dead
+	// one's lease ends (Recover's takeover loop), not at once.
+	for {
+		if err := ex.Wait(ctx, durableRun); err != nil {
+			return err
+		}
+		run, err := st.GetRun(ctx, durableRun)
+		if err != nil {
+			return err
+		}
+		if run.State != store.RunRunning {
+			fmt.Printf("run %s: %s %s\n", run.ID, run.State, run.StateReason)
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	fmt.Printf("run %s: %s %s\n", run.ID, run.State, run.StateReason)
-	return nil
 }
 
 // killPoint says when to kill the child.
@@ -197,7 +226,13 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	t.Run("sqlite", func(t *testing.T) { testSurvivesSIGKILL(t, "") })
+	forEachStore(t, testSurvivesSIGKILL)
+}
+
+// forEachStore runs test on a SQLite file (dsn "") and on a PostgreSQL
+// database of a server it starts.
+func forEachStore(t *testing.T, test func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, "") })
 	t.Run("postgres", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -212,7 +247,7 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 		if err := srv.CreateDatabase(ctx, "durable"); err != nil {
 			t.Fatal(err)
 		}
-		testSurvivesSIGKILL(t, srv.DSNFor("durable"))
+		test(t, srv.DSNFor("durable"))
 	})
 }
 
@@ -342,7 +377,7 @@ type helper struct {
 	err    error
 }
 
-func startHelper(t *testing.T, dir, dsn, mode string) *helper {
+func startHelper(t *testing.T, dir, dsn, mode string, env ...string) *helper {
 	t.Helper()
 	out, err := os.CreateTemp(dir, "child-*.log")
 	if err != nil {
@@ -350,6 +385,7 @@ func startHelper(t *testing.T, dir, dsn, mode string) *helper {
 	}
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"=1", "HELPER_DIR="+dir, "HELPER_MODE="+mode, "HELPER_DSN="+dsn)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package executor
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,9 +59,11 @@ type Config struct {
 	Sink events.Sink
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// Owner identifies this executor instance in run leases. It must be
-	// stable across restarts of the same deployment so that a restarted
-	// process takes its runs back at once.
+	// Owner names this instance (the host or pod name) in run leases and
+	// the audit trail. The executor adds a nonce of its own (Executor.Owner
+	// is "<Owner>/<nonce>"), so that two processes given the same name
+	// never share a lease: a restarted process takes its runs back once
+	// their leases (of the process that died) expire.
 	Owner string
 	// LeaseTTL is how long a run's lease lasts; it is renewed every
 	// LeaseTTL/3 while the run is executed here. Default 30s.
@@ -93,6 +97,10 @@ type Config struct {
 	MaxRetryBackoff time.Duration
 	// StoreTimeout bounds each store call. Default 10s.
 	StoreTimeout time.Duration
+	// GatePollInterval is how often a waiting gate reads the decisions
+	// recorded by other processes (this process's wake it at once).
+	// Default 1s.
+	GatePollInterval time.Duration
 	// TakeoverInterval is how often, after Recover, the executor looks for
 	// running runs whose lease expired (their executor died) and takes
 	// them over. Default LeaseTTL; negative disables.
@@ -138,6 +146,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RetryBackoff, time.Second)
 	def(&c.MaxRetryBackoff, 30*time.Second)
 	def(&c.StoreTimeout, 10*time.Second)
+	def(&c.GatePollInterval, time.Second)
 	if c.TakeoverInterval == 0 {
 		c.TakeoverInterval = c.LeaseTTL
 	}
@@ -152,7 +161,9 @@ func (c *Config) setDefaults() error {
 
 // Executor runs runs. It is safe for concurrent use.
 type Executor struct {
-	cfg   Config
+	cfg Config
+	// owner is this process's lease owner: cfg.Owner and a nonce.
+	owner string
 	log   *slog.Logger
 	base  context.Context
 	stop  context.CancelCauseFunc
@@ -178,12 +189,24 @@ func New(cfg Config) (*Executor, error) {
 	base, stop := context.WithCancelCause(context.Background())
 	return &Executor{
 		cfg:    cfg,
+		owner:  cfg.Owner + "/" + nonce(),
 		log:    cfg.Logger,
 		base:   base,
 		stop:   stop,
 		runs:   map[string]*runCtl{},
 		lookup: cfg.Runbooks,
 	}, nil
+}
+
+// Owner is this executor's lease owner: Config.Owner and a nonce drawn
+// when it was made, unique to it.
+func (e *Executor) Owner() string { return e.owner }
+
+// nonce is 8 random hex digits.
+func nonce() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Planner returns the executor's dry-run half, with its settings.
@@ -214,7 +237,7 @@ func (e *Executor) Wait(ctx context.Context, runID string) error {
 			c.mu.Lock()
 			st := c.run.State
 			c.mu.Unlock()
-			if st == store.RunRunning {
+			if st.Executing() {
 				return fmt.Errorf("wait for run %s: %w", runID, ErrClosed)
 			}
 		}
@@ -229,6 +252,7 @@ func (e *Executor) Wait(ctx context.Context, runID string) error {
 // process. It waits for the run goroutines until ctx is done.
 func (e *Executor) Close(ctx context.Context) error {
 	e.mu.Lock()
+	again := e.closed
 	e.closed = true
 	e.mu.Unlock()
 	e.stop(errClosing)
@@ -236,9 +260,52 @@ func (e *Executor) Close(ctx context.Context) error {
 	go func() { e.runWG.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("close executor: runs still stopping: %w", context.Cause(ctx))
+	}
+	if !again {
+		e.releaseLeases(ctx)
+	}
+	return nil
+}
+
+// releaseLeases ends the leases of the runs this executor held when it
+// closed, so that the next process (a restart, a rolling update) takes
+// them back at once; a process that dies keeps them until they expire. A
+// run with an Apply still in flight (one that ignored its deadline) keeps
+// its lease: nobody else may apply while it may still act.
+func (e *Executor) releaseLeases(ctx context.Context) {
+	e.mu.Lock()
+	ctls := make([]*runCtl, 0, len(e.runs))
+	for _, c := range e.runs {
+		ctls = append(ctls, c)
+	}
+	e.mu.Unlock()
+	for _, c := range ctls {
+		c.mu.Lock()
+		held := c.run.Owner == e.owner && c.run.State.Active() && time.Now().Before(c.leaseUntil)
+		hung := false
+		for _, ch := range c.hung {
+			select {
+			case <-ch:
+			default:
+				hung = true
+			}
+		}
+		c.mu.Unlock()
+		if !held || hung {
+			continue
+		}
+		_, err := c.updateRun(ctx, func(r *store.Run) error {
+			if r.Owner != e.owner {
+				return fmt.Errorf("%w (owner %s)", store.ErrLeaseHeld, r.Owner)
+			}
+			r.LeaseUntil = time.Time{}
+			return nil
+		})
+		if err != nil {
+			e.log.WarnContext(ctx, "release the lease of a run; the next process waits for it to expire", "run", c.id, "err", e.scrub(err.Error()))
+		}
 	}
 }
 

@@ -28,12 +28,14 @@ type world struct {
 	effects map[string]bool
 	applies map[string]int
 	checks  map[string]int
-	order   []string // "apply:<id>", in call order
-	closed  atomic.Int32
+	// preflights counts the builds of a step before its phase.
+	preflights map[string]int
+	order      []string // "apply:<id>", in call order
+	closed     atomic.Int32
 }
 
 func newWorld() *world {
-	return &world{effects: map[string]bool{}, applies: map[string]int{}, checks: map[string]int{}}
+	return &world{effects: map[string]bool{}, applies: map[string]int{}, checks: map[string]int{}, preflights: map[string]int{}}
 }
 
 func (w *world) has(id string) bool {
@@ -106,7 +108,7 @@ func mkStep(w *world, id string, opts ...opt) *runbook.Step {
 	for _, o := range opts {
 		o(s, nil)
 	}
-	s.Factory = runbook.FactoryFunc(func(ctx context.Context, vars runbook.Vars) (steps.Probe, error) {
+	s.Factory = &fakeFactory{w: w, id: id, build: func(ctx context.Context, vars runbook.Vars) (steps.Probe, error) {
 		f := &fakeStep{w: w, id: id}
 		for _, o := range opts {
 			o(nil, f)
@@ -117,8 +119,38 @@ func mkStep(w *world, id string, opts ...opt) *runbook.Step {
 			}
 		}
 		return f, nil
-	})
+	}}
 	return s
+}
+
+// fakeFactory builds fake steps; its Preflight (the build of a step before
+// its phase, without the outputs it may use) runs the step's preflight
+// hook, if any, and builds nothing.
+type fakeFactory struct {
+	w     *world
+	id    string
+	build func(ctx context.Context, vars runbook.Vars) (steps.Probe, error)
+}
+
+func (f *fakeFactory) Build(ctx context.Context, vars runbook.Vars) (steps.Probe, error) {
+	return f.build(ctx, vars)
+}
+
+func (f *fakeFactory) Preflight(_ context.Context, vars runbook.Vars) ([]string, error) {
+	f.w.mu.Lock()
+	f.w.preflights[f.id]++
+	f.w.mu.Unlock()
+	if h, ok := preflightHooks.Load(hookKey{f.w, f.id}); ok {
+		return nil, h.(func(runbook.Vars) error)(vars)
+	}
+	return nil, nil
+}
+
+var preflightHooks sync.Map
+
+// onPreflight registers a hook run when step id of w is preflighted.
+func onPreflight(w *world, id string, h func(runbook.Vars) error) {
+	preflightHooks.Store(hookKey{w, id}, h)
 }
 
 type hookKey struct {

@@ -29,7 +29,7 @@ func (c *runCtl) claim(ctx context.Context) error {
 	asked := time.Now()
 	err := c.e.storeCall(ctx, func(ctx context.Context) error {
 		var err error
-		run, err = c.e.cfg.Store.ClaimRun(ctx, c.id, c.e.cfg.Owner, c.e.cfg.LeaseTTL)
+		run, err = c.e.cfg.Store.ClaimRun(ctx, c.id, c.e.owner, c.e.cfg.LeaseTTL)
 		return err
 	})
 	if err != nil {

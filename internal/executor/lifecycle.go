@@ -108,7 +108,7 @@ func (e *Executor) activeRunError(ctx context.Context, name string) error {
 	_ = e.storeCall(ctx, func(ctx context.Context) error {
 		var err error
 		runs, err = e.cfg.Store.ListRuns(ctx, store.ListOptions{Runbook: name,
-			States: []store.RunState{store.RunPending, store.RunRunning, store.RunPaused}, Limit: 1})
+			States: store.ActiveStates, Limit: 1})
 		return err
 	})
 	ae := &ActiveRunError{Runbook: name}

@@ -153,7 +153,7 @@ func TestASurvivingExecutorTakesOverTheRunsOfADeadOne(t *testing.T) {
 	}
 	// While replica a lives (renewing its lease), b leaves the run alone.
 	time.Sleep(600 * time.Millisecond)
-	if run := e.run(id); run.Owner != "replica-a" || w.appliesOf("a") != 1 {
+	if run := e.run(id); run.Owner != a.Owner() || w.appliesOf("a") != 1 {
 		t.Fatalf("b took over a live run: owner %s, applies of a %d", run.Owner, w.appliesOf("a"))
 	}
 	a.Close(ctx) // replica a dies with step a in flight
@@ -166,7 +166,7 @@ func TestASurvivingExecutorTakesOverTheRunsOfADeadOne(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if run := e.run(id); run.Owner != "replica-b" {
+	if run := e.run(id); run.Owner != b.Owner() {
 		t.Errorf("run finished by %s", run.Owner)
 	}
 }

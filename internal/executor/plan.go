@@ -204,7 +204,7 @@ func (pl *Planner) planStep(ctx context.Context, rb *runbook.Runbook, s *runbook
 	defer cancel()
 	res, err := pl.checkOnce(cctx, s, vars)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "build step:") && !errors.Is(err, context.DeadlineExceeded) {
+		if nr := (*notRun)(nil); errors.As(err, &nr) && !errors.Is(err, context.DeadlineExceeded) {
 			return unknownFrom(err)
 		}
 		return &planResult{kind: vCannotTell, detail: err.Error()}, ""

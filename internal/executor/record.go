@@ -39,6 +39,7 @@ type runCtl struct {
 	wake    chan struct{}            // nudges the runner after a control operation
 	flying  map[string]bool          // steps being executed
 	hung    map[string]chan struct{} // abandoned Apply calls, closed when they return
+	gates   map[string]chan struct{} // gates waiting here, woken by a decision or a pause
 	// leaseUntil is when the lease taken by the last successful claim ends.
 	leaseUntil time.Time
 }
@@ -53,6 +54,7 @@ func newRunCtl(e *Executor, run *store.Run, rb *runbook.Runbook) *runCtl {
 		wake:   make(chan struct{}, 1),
 		flying: map[string]bool{},
 		hung:   map[string]chan struct{}{},
+		gates:  map[string]chan struct{}{},
 		done:   closedChan(),
 	}
 }
@@ -135,7 +137,7 @@ func (c *runCtl) updateRun(ctx context.Context, mutate func(r *store.Run) error)
 		}
 		// A claim by another executor bumped the version: the run is
 		// theirs now, and this stale writer must not overwrite it.
-		if cur.Owner != "" && cur.Owner != c.e.cfg.Owner && cur.LeaseUntil.After(c.e.cfg.Now()) {
+		if cur.Owner != "" && cur.Owner != c.e.owner && cur.LeaseUntil.After(c.e.cfg.Now()) {
 			return nil, fmt.Errorf("update run %s: %w (owner %s)", c.id, store.ErrLeaseHeld, cur.Owner)
 		}
 	}

@@ -12,7 +12,8 @@ import (
 )
 
 // Recover takes over the runs left running by a process that stopped (or
-// by this deployment before a restart) and continues them. Afterwards,
+// by this deployment before a restart) once their leases have expired, and
+// continues them. Afterwards,
 // every Config.TakeoverInterval until Close, it also takes over the runs
 // whose lease expired (another executor sharing the store died). A step recorded
 // as checking, applying or waiting is checked again before anything is
@@ -28,7 +29,7 @@ func (e *Executor) Recover(ctx context.Context, lookup func(name string) (*runbo
 	startLoop := !e.takingOver && e.cfg.TakeoverInterval > 0 && !e.closed
 	e.takingOver = e.takingOver || startLoop
 	e.mu.Unlock()
-	err := e.recoverRuns(ctx, lookup, false)
+	_, err := e.recoverRuns(ctx, lookup, false)
 	if startLoop {
 		e.runWG.Go(func() { e.takeoverLoop(lookup) })
 	}
@@ -36,52 +37,76 @@ func (e *Executor) Recover(ctx context.Context, lookup func(name string) (*runbo
 }
 
 // recoverRuns takes over the runs left running; with expiredOnly, only
-// those whose lease has expired (a live executor, even one with the same
-// Owner, renews its lease).
-func (e *Executor) recoverRuns(ctx context.Context, lookup func(string) (*runbook.Runbook, error), expiredOnly bool) error {
+// those whose lease has expired (a live executor renews its lease). It
+// returns the earliest end of a lease it left alone (zero if none), when
+// the run may be taken over if its owner is dead.
+func (e *Executor) recoverRuns(ctx context.Context, lookup func(string) (*runbook.Runbook, error), expiredOnly bool) (time.Time, error) {
 	var runs []*store.Run
 	err := e.storeCall(ctx, func(ctx context.Context) error {
 		var err error
-		runs, err = e.cfg.Store.ListRuns(ctx, store.ListOptions{States: []store.RunState{store.RunRunning}})
+		runs, err = e.cfg.Store.ListRuns(ctx, store.ListOptions{States: []store.RunState{store.RunRunning, store.RunWaiting}})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("recover: list running runs: %w", err)
+		return time.Time{}, fmt.Errorf("recover: list running runs: %w", err)
 	}
 	var errs []error
+	var next time.Time
+	held := func(until time.Time) {
+		if next.IsZero() || until.Before(next) {
+			next = until
+		}
+	}
 	for _, run := range runs {
 		if expiredOnly && run.LeaseUntil.After(e.cfg.Now()) {
+			if run.Owner != e.owner {
+				held(run.LeaseUntil)
+			}
 			continue
 		}
-		if err := e.recoverRun(ctx, run, lookup); err != nil {
+		until, err := e.recoverRun(ctx, run, lookup)
+		if err != nil {
 			errs = append(errs, err)
 		}
+		if !until.IsZero() {
+			held(until)
+		}
 	}
-	return errors.Join(errs...)
+	return next, errors.Join(errs...)
 }
 
-// takeoverLoop takes over, every TakeoverInterval, the runs of executors
-// that died (their lease expired), until Close.
+// takeoverLoop takes over the runs of executors that died (their lease
+// expired), every TakeoverInterval and as soon as a lease it saw held
+// ends, until Close.
 func (e *Executor) takeoverLoop(lookup func(string) (*runbook.Runbook, error)) {
-	t := time.NewTicker(e.cfg.TakeoverInterval)
-	defer t.Stop()
+	next := time.Time{}
 	for {
+		wait := e.cfg.TakeoverInterval
+		if !next.IsZero() {
+			// A little after the lease ends, by this process's clock.
+			wait = min(wait, time.Until(next)+e.cfg.LeaseTTL/10)
+		}
+		t := time.NewTimer(max(wait, 10*time.Millisecond))
 		select {
 		case <-e.base.Done():
+			t.Stop()
 			return
 		case <-t.C:
-			if err := e.recoverRuns(e.base, lookup, true); err != nil && e.base.Err() == nil {
-				e.log.WarnContext(e.base, "take over runs of a dead executor", "err", e.scrub(err.Error()))
-			}
+		}
+		var err error
+		if next, err = e.recoverRuns(e.base, lookup, true); err != nil && e.base.Err() == nil {
+			e.log.WarnContext(e.base, "take over runs of a dead executor", "err", e.scrub(err.Error()))
 		}
 	}
 }
 
-func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(string) (*runbook.Runbook, error)) error {
+// recoverRun takes run over and continues it, unless another live
+// executor holds its lease: it then returns when that lease ends.
+func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(string) (*runbook.Runbook, error)) (time.Time, error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return ErrClosed
+		return time.Time{}, ErrClosed
 	}
 	c := e.runs[run.ID]
 	e.mu.Unlock()
@@ -90,7 +115,7 @@ func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(s
 		active := c.active
 		c.mu.Unlock()
 		if active {
-			return nil
+			return time.Time{}, nil
 		}
 	}
 	log := e.log.With("run", run.ID, "runbook", run.Runbook)
@@ -107,20 +132,25 @@ func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(s
 	} else {
 		var err error
 		if c, err = e.ctl(ctx, run.ID, rb); err != nil {
-			return fmt.Errorf("recover run %s: %w", run.ID, err)
+			return time.Time{}, fmt.Errorf("recover run %s: %w", run.ID, err)
 		}
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	if err := c.claim(ctx); err != nil {
 		if errors.Is(err, store.ErrLeaseHeld) {
-			log.InfoContext(ctx, "run is owned by another live executor; leaving it")
-			return nil
+			cur, gerr := e.getRun(ctx, run.ID)
+			if gerr != nil {
+				return time.Time{}, fmt.Errorf("recover run %s: %w", run.ID, gerr)
+			}
+			log.InfoContext(ctx, "run is held by another executor: leaving it; it is taken over if that lease ends without a renewal",
+				"owner", cur.Owner, "until", cur.LeaseUntil.Format(time.RFC3339Nano), "self", e.owner)
+			return cur.LeaseUntil, nil
 		}
-		return fmt.Errorf("recover run %s: %w", run.ID, err)
+		return time.Time{}, fmt.Errorf("recover run %s: %w", run.ID, err)
 	}
-	if c.snapshot().State != store.RunRunning {
-		return nil
+	if !c.snapshot().State.Executing() {
+		return time.Time{}, nil
 	}
 	why := ""
 	if rbErr != nil {
@@ -136,14 +166,27 @@ func (e *Executor) recoverRun(ctx context.Context, run *store.Run, lookup func(s
 				return nil
 			})
 		if err != nil {
-			return fmt.Errorf("recover run %s: %w", run.ID, err)
+			return time.Time{}, fmt.Errorf("recover run %s: %w", run.ID, err)
 		}
-		return nil
+		return time.Time{}, nil
 	}
-	log.InfoContext(ctx, "taking over run")
-	if err := c.record(ctx, actorBot, string(events.RunResumed), events.Event{Type: events.RunResumed, Summary: "taken over by " + e.cfg.Owner + " after a restart"}); err != nil {
-		return fmt.Errorf("recover run %s: %w", run.ID, err)
+	log.InfoContext(ctx, "taking over run", "from", run.Owner, "self", e.owner)
+	summary := "taken over by " + e.owner
+	if run.Owner != "" {
+		summary += " from " + run.Owner + ", whose lease ended (it stopped or restarted)"
+	}
+	// A run that waited for a gate is running again until its gate waits
+	// again.
+	err := c.runTransition(ctx, actorBot, string(events.RunResumed), events.Event{Type: events.RunResumed, Summary: summary},
+		func(r *store.Run) error {
+			if r.State == store.RunWaiting {
+				r.State = store.RunRunning
+			}
+			return nil
+		})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("recover run %s: %w", run.ID, err)
 	}
 	c.startRunner()
-	return nil
+	return time.Time{}, nil
 }

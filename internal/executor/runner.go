@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/runbook"
@@ -67,6 +69,9 @@ func (c *runCtl) execute(ctx context.Context) error {
 			continue
 		}
 		announced := !c.phaseFresh(ph)
+		if stop, err := c.prebuild(ctx, ph); stop {
+			return err
+		}
 		for {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
@@ -84,8 +89,11 @@ func (c *runCtl) execute(ctx context.Context) error {
 					return err
 				}
 			}
-			c.spawn(ctx, ready, results)
-			inflight += len(ready)
+			started, err := c.spawn(ctx, ready, results)
+			inflight += started
+			if err != nil {
+				return err
+			}
 			if inflight > 0 {
 				select {
 				case err := <-results:
@@ -200,16 +208,96 @@ func (c *runCtl) stuckReason(ph *runbook.Phase) string {
 	return strings.Join(parts, "; ")
 }
 
-// spawn executes each step in its own goroutine; each sends its error
-// (nil unless the run cannot be recorded) to results.
-func (c *runCtl) spawn(ctx context.Context, ready []*runbook.Step, results chan<- error) {
-	for _, s := range ready {
-		go func() {
-			err := c.runStep(ctx, s)
+// spawn builds every step of a wave (the steps that may start now), then
+// executes each in its own goroutine; each sends its error (nil unless the
+// run cannot be recorded) to results. When a step of the wave cannot be
+// built (recorded failed), none of the others starts: they are released
+// and the run stops before applying anything beside the failed one. It
+// returns how many steps it started, and an error when a transition could
+// not be recorded.
+func (c *runCtl) spawn(ctx context.Context, ready []*runbook.Step, results chan<- error) (int, error) {
+	runs := make([]*stepRun, len(ready))
+	hows := make([]prepared, len(ready))
+	errs := make([]error, len(ready))
+	var wg sync.WaitGroup
+	for i, s := range ready {
+		wg.Go(func() { runs[i], hows[i], errs[i] = c.prepare(ctx, s) })
+	}
+	wg.Wait()
+	unbuilt := slices.Contains(hows, stepUnbuilt)
+	started := 0
+	for i, r := range runs {
+		if hows[i] != stepReady || unbuilt {
+			if hows[i] == stepReady {
+				r.release()
+			}
 			c.mu.Lock()
-			delete(c.flying, s.ID)
+			delete(c.flying, r.s.ID)
+			c.mu.Unlock()
+			continue
+		}
+		started++
+		go func() {
+			err := r.drive()
+			c.mu.Lock()
+			delete(c.flying, r.s.ID)
 			c.mu.Unlock()
 			results <- err
 		}()
 	}
+	return started, errors.Join(errs...)
+}
+
+// prebuild builds every step of the phase that is still to run, before
+// any of them is applied (as far as it can be: a step whose config waits
+// for outputs of steps not run yet is built whole just before it runs). A
+// step that cannot be built pauses the run here, with nothing of the phase
+// applied; it reports whether the run stopped.
+func (c *runCtl) prebuild(ctx context.Context, ph *runbook.Phase) (bool, error) {
+	c.mu.Lock()
+	vars := c.varsLocked()
+	var todo []*runbook.Step
+	for _, s := range ph.Steps {
+		if st := c.states[s.ID]; !st.Status.Terminal() && st.Status != store.StepFailed {
+			todo = append(todo, s)
+		}
+	}
+	c.mu.Unlock()
+	pl := c.e.Planner()
+	problems := make([]string, len(todo))
+	var wg sync.WaitGroup
+	for i, s := range todo {
+		if s.When != nil {
+			if ok, err := s.When(vars); err == nil && !ok {
+				continue
+			}
+		}
+		wg.Go(func() {
+			bctx, cancel := context.WithTimeoutCause(ctx, pl.CheckTimeout, fmt.Errorf("building the step took over %s", pl.CheckTimeout))
+			defer cancel()
+			if _, err := guard(bctx, "build step", func(ctx context.Context) ([]string, error) { return s.Preflight(ctx, vars) }); err != nil {
+				problems[i] = fmt.Sprintf("cannot build step %s (%s): %s", s.ID, s.Kind, buildReason(s, err))
+			}
+		})
+	}
+	wg.Wait()
+	problems = slices.DeleteFunc(problems, func(p string) bool { return p == "" })
+	if len(problems) == 0 || ctx.Err() != nil {
+		return ctx.Err() != nil, context.Cause(ctx)
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	reason := strings.Join(problems, "; ") + " — nothing of phase " + ph.ID + " was applied; fix it and resume, skip the step, or abort"
+	err := c.runTransition(ctx, actorBot, string(events.RunPaused), events.Event{Type: events.RunPaused, Phase: ph.ID, Summary: reason},
+		func(r *store.Run) error {
+			if err := executing(r); err != nil {
+				return err
+			}
+			r.State, r.StateReason = store.RunPaused, reason
+			return nil
+		})
+	if err == nil {
+		c.stopping()
+	}
+	return true, err
 }

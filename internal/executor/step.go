@@ -28,60 +28,105 @@ type stepRun struct {
 	s   *runbook.Step
 	st  *store.StepState
 	run context.Context // the run's context: cancelled on abort and close
+	// ctx is the step's: run's, under the step's deadline (cancel ends it).
+	ctx    context.Context
+	cancel context.CancelFunc
+	// inst is the built step, from prepare until release.
+	inst steps.Probe
 }
 
 // commit publishes st to the run's cache, persists it, then audits and
 // announces the transition.
 func (r *stepRun) commit(auditType string, ev events.Event) error {
 	r.c.mu.Lock()
+	if r.st.Message == (store.MessageRef{}) {
+		// Where a gate asks for approval is recorded beside the step's
+		// run (GatePosted): keep it.
+		r.st.Message = r.c.states[r.s.ID].Message
+	}
 	r.c.states[r.s.ID] = cloneStep(r.st)
 	r.c.mu.Unlock()
 	ev.Phase = r.s.Phase
 	return r.c.stepTransition(r.run, r.st, actorBot, auditType, ev)
 }
 
-// runStep drives one step to done, skipped or failed. It returns nil when
-// the step reached one of these (or the run was stopped), and an error only
-// when a transition could not be recorded.
-func (c *runCtl) runStep(ctx context.Context, s *runbook.Step) error {
+// prepared says how prepare left a step.
+type prepared int
+
+const (
+	stepReady   prepared = iota // built: drive it, or release it
+	stepEnded                   // skipped by its condition, or the run stopped
+	stepUnbuilt                 // its condition or its build failed: recorded failed
+)
+
+// prepare gets a step of a wave ready to run: it decides its `when` and
+// builds its instance under the step's deadline. err is set only when a
+// transition could not be recorded.
+func (c *runCtl) prepare(ctx context.Context, s *runbook.Step) (r *stepRun, how prepared, err error) {
 	c.mu.Lock()
-	r := &stepRun{c: c, s: s, st: cloneStep(c.states[s.ID]), run: ctx}
+	r = &stepRun{c: c, s: s, st: cloneStep(c.states[s.ID]), run: ctx}
 	vars := c.varsLocked()
 	c.mu.Unlock()
-	err := r.execute(vars)
-	if ctx.Err() != nil {
+	timeout := r.timeout()
+	r.ctx, r.cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("step %s: %w (timeout %s)", s.ID, errDeadline, timeout))
+	if s.When != nil {
+		ok, err := s.When(vars)
+		if err != nil {
+			return r, stepUnbuilt, r.endPrepare(r.fail(fmt.Errorf("evaluate when: %w", err)))
+		}
+		if !ok {
+			return r, stepEnded, r.endPrepare(r.skip("skipped: its when condition is false"))
+		}
+	}
+	if s.Factory == nil {
+		return r, stepUnbuilt, r.endPrepare(r.fail(fmt.Errorf("step %s has no factory", s.ID)))
+	}
+	e := r.c.e
+	inst, err := buildStep(r.ctx, e.log, e.cfg.Redactor, s, vars)
+	if err != nil {
+		return r, stepUnbuilt, r.endPrepare(r.fail(err))
+	}
+	r.inst = inst
+	return r, stepReady, nil
+}
+
+// endPrepare releases a step that will not run and passes err on (nil
+// when the run was stopped: the step's state stays as recorded).
+func (r *stepRun) endPrepare(err error) error {
+	r.release()
+	if r.run.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// release closes the step's instance and ends its deadline.
+func (r *stepRun) release() {
+	if r.inst != nil {
+		closeStep(r.inst, r.c.e.log, r.c.e.cfg.Redactor, r.s.ID)
+		r.inst = nil
+	}
+	r.cancel()
+}
+
+// drive runs a prepared step to done, skipped or failed. It returns nil
+// when the step reached one of these (or the run was stopped), and an
+// error only when a transition could not be recorded.
+func (r *stepRun) drive() error {
+	defer r.release()
+	err := r.execute()
+	if r.run.Err() != nil {
 		return nil // aborted or closing: the step's state stays as recorded
 	}
 	return err
 }
 
-func (r *stepRun) execute(vars runbook.Vars) error {
+func (r *stepRun) execute() error {
 	s, st, cfg := r.s, r.st, r.c.e.cfg
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = cfg.StepTimeout
+	ctx, inst := r.ctx, r.inst
+	if g, ok := inst.(steps.Approval); ok {
+		return r.waitGate(g.Policy())
 	}
-	ctx, cancel := context.WithTimeoutCause(r.run, timeout, fmt.Errorf("step %s: %w (timeout %s)", s.ID, errDeadline, timeout))
-	defer cancel()
-
-	if s.When != nil {
-		ok, err := s.When(vars)
-		if err != nil {
-			return r.fail(fmt.Errorf("evaluate when: %w", err))
-		}
-		if !ok {
-			return r.skip("skipped: its when condition is false")
-		}
-	}
-	if s.Factory == nil {
-		return r.fail(fmt.Errorf("step %s has no factory", s.ID))
-	}
-	e := r.c.e
-	inst, err := buildStep(ctx, e.log, e.cfg.Redactor, s, vars)
-	if err != nil {
-		return r.fail(fmt.Errorf("build step: %w", err))
-	}
-	defer closeStep(inst, e.log, e.cfg.Redactor, s.ID)
 	step, mayApply := s.MayApply(inst)
 
 	if st.StartedAt.IsZero() {

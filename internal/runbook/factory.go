@@ -97,7 +97,7 @@ func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Probe, error)
 	red := f.opts.secrets.Redactor
 	env := steps.Env{Logger: f.opts.logger.With("step", f.raw.ID.Value, "kind", f.kind.Name()), Redactor: red}
 	if f.kind.Connection() != "" {
-		conn, err := f.connection(f.raw.Connection.Value, data)
+		conn, err := f.connect(ctx, data)
 		if err != nil {
 			return nil, err
 		}

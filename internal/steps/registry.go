@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -37,6 +38,13 @@ type ConnectionType struct {
 	Name     string
 	Required []string
 	Optional []string
+	// Check, if set, makes the connection's client from its expanded
+	// fields without calling the network, so that a connection that can
+	// never work (a DSN that does not parse, a kubeconfig context that does
+	// not exist, AWS credentials that cannot be loaded) is found before a
+	// run starts, also for steps whose config waits for an earlier step's
+	// outputs. Its errors never hold a field's value.
+	Check func(ctx context.Context, c *Connection) error
 }
 
 // Registry maps kind names to kinds and connection type names to types.

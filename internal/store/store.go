@@ -26,11 +26,13 @@ var (
 // RunState is the state of a run.
 type RunState string
 
-// Run states. Pending, Running and Paused are active: they hold the
-// runbook's lock.
+// Run states. Pending, Running, Waiting and Paused are active: they hold
+// the runbook's lock.
 const (
-	RunPending   RunState = "pending_approval"
-	RunRunning   RunState = "running"
+	RunPending RunState = "pending_approval"
+	RunRunning RunState = "running"
+	// RunWaiting: running, and waiting for people to approve a gate step.
+	RunWaiting   RunState = "waiting_approval"
 	RunPaused    RunState = "paused"
 	RunSucceeded RunState = "succeeded"
 	RunFailed    RunState = "failed"
@@ -41,8 +43,15 @@ const (
 
 // Active reports whether the state holds the runbook's lock.
 func (s RunState) Active() bool {
-	return s == RunPending || s == RunRunning || s == RunPaused
+	return s == RunPending || s == RunRunning || s == RunWaiting || s == RunPaused
 }
+
+// Executing reports whether the run has started and is being executed
+// (running, or waiting for a gate's approval).
+func (s RunState) Executing() bool { return s == RunRunning || s == RunWaiting }
+
+// ActiveStates are the states that hold a runbook's lock.
+var ActiveStates = []RunState{RunPending, RunRunning, RunWaiting, RunPaused}
 
 // MessageRef points at a chat message (a Slack channel and ts).
 type MessageRef struct {
@@ -113,6 +122,9 @@ type StepState struct {
 	Error       string
 	StartedAt   time.Time
 	EndedAt     time.Time
+	// Message is where a gate step asks for approval (a Slack channel and
+	// ts); empty for other steps.
+	Message MessageRef
 }
 
 // Decision is an approver's decision.
@@ -124,13 +136,18 @@ const (
 	Reject  Decision = "reject"
 )
 
-// Approval is one person's decision on a run, bound to the plan hash they saw.
+// Approval is one person's decision on a run's start request or on one
+// of its gate steps, bound to the plan hash they saw.
 type Approval struct {
-	RunID    string
+	RunID string
+	// Gate is the gate step decided on; "" for the start request.
+	Gate     string
 	User     string
 	Decision Decision
 	PlanHash string
-	At       time.Time
+	// Via says how it was given: "reaction" or "button".
+	Via string
+	At  time.Time
 }
 
 // AuditEvent is one append-only record of the audit trail. It never holds
@@ -188,11 +205,13 @@ type Store interface {
 	Steps(ctx context.Context, runID string) ([]*StepState, error)
 
 	// PutApproval records a decision; a second decision by the same user
-	// on the same run replaces the first.
+	// on the same run and gate replaces the first.
 	PutApproval(ctx context.Context, a *Approval) error
-	// DeleteApproval withdraws a user's decision (a removed reaction).
-	DeleteApproval(ctx context.Context, runID, user string) error
-	// Approvals returns the decisions on a run, oldest first.
+	// DeleteApproval withdraws a user's decision on a run's gate ("" for
+	// the start request), e.g. a removed reaction.
+	DeleteApproval(ctx context.Context, runID, gate, user string) error
+	// Approvals returns the decisions on a run and all its gates, oldest
+	// first.
 	Approvals(ctx context.Context, runID string) ([]*Approval, error)
 
 	// Append adds an event to the audit trail and sets its Seq.

@@ -59,6 +59,14 @@ func hang(s string, n int) string {
 	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+strings.Repeat(" ", n))
 }
 
+// checkMark is ✓, ✗, or ! for a check that could not run.
+func checkMark(c chat.CheckResult) string {
+	if c.NotRun {
+		return "!"
+	}
+	return mark(c.OK)
+}
+
 func mark(ok bool) string {
 	if ok {
 		return "✓"
@@ -79,7 +87,7 @@ func renderAssess(v *chat.AssessView) string {
 		if c.Error != "" {
 			text = c.Error
 		}
-		fmt.Fprintf(&b, "\n  %s %-*s  %s (%s)", mark(c.OK), w, c.ID, hang(text, w+6), dur(c.Duration))
+		fmt.Fprintf(&b, "\n  %s %-*s  %s (%s)", checkMark(c), w, c.ID, hang(text, w+6), dur(c.Duration))
 	}
 	return b.String()
 }
@@ -126,7 +134,20 @@ func renderPlan(v *chat.PlanView) string {
 			if c.Error != "" {
 				text = c.Error
 			}
-			fmt.Fprintf(&b, "\n    %s %-*s  %s", mark(c.OK), w, c.ID, hang(text, w+8))
+			fmt.Fprintf(&b, "\n    %s %-*s  %s", checkMark(c), w, c.ID, hang(text, w+8))
+		}
+	}
+	if pf := v.Preflight; pf != nil {
+		if len(pf.Problems) > 0 {
+			fmt.Fprintf(&b, "\n  preflight: FAILED, %d of %d steps and checks could never run:", len(pf.Problems), pf.Checked)
+			for _, p := range pf.Problems {
+				fmt.Fprintf(&b, "\n    ✗ %s (%s): %s", p.StepID, p.Kind, p.Reason)
+			}
+		} else {
+			fmt.Fprintf(&b, "\n  preflight: all %d steps and checks build", pf.Checked)
+			if len(pf.Partial) > 0 {
+				fmt.Fprintf(&b, " (%d in part, until the steps whose outputs they use have run: %s)", len(pf.Partial), strings.Join(pf.Partial, ", "))
+			}
 		}
 	}
 	if v.ExpectedDataLoss != "" {

@@ -141,7 +141,11 @@ func renderAssess(v *chat.AssessView) (string, []slack.Block) {
 func checkLines(checks []chat.CheckResult) []slack.Block {
 	var lines []md
 	for _, c := range checks {
-		line := mdf("%s *%s*", mark(c.OK), cmp.Or(c.Name, c.ID))
+		icon := mark(c.OK)
+		if c.NotRun {
+			icon = ":warning:"
+		}
+		line := mdf("%s *%s*", icon, cmp.Or(c.Name, c.ID))
 		if c.Summary != "" {
 			line += mdf(" — %s", c.Summary)
 		}
@@ -161,6 +165,10 @@ func renderPlan(v *chat.PlanView) (string, []slack.Block) {
 	}
 	text := fmt.Sprintf("%s (%d steps)", title, len(v.Steps))
 	blocks := []slack.Block{header(title)}
+	// What could never run comes first: nobody should approve past it.
+	if pf := v.Preflight; pf != nil && len(pf.Problems) > 0 {
+		blocks = append(blocks, preflightBlocks(pf)...)
+	}
 	if fs := planFields(v); len(fs) > 0 {
 		blocks = append(blocks, fields(fs...))
 	}
@@ -169,11 +177,32 @@ func renderPlan(v *chat.PlanView) (string, []slack.Block) {
 	}
 	blocks = append(blocks, slack.NewDividerBlock())
 	blocks = append(blocks, chunkLines(planLines(v.Steps))...)
+	if pf := v.Preflight; pf != nil && len(pf.Problems) == 0 {
+		blocks = append(blocks, contextBlock(preflightOK(pf)))
+	}
 	if v.State == "" {
 		return text, blocks
 	}
 	text, approval := planApproval(v, text)
 	return text, append(append(blocks, slack.NewDividerBlock()), approval...)
+}
+
+// preflightBlocks lists the steps that could never run.
+func preflightBlocks(pf *chat.PreflightView) []slack.Block {
+	lines := []md{mdf(":no_entry: *Preflight failed*: %d of %d steps and checks could never run — this run cannot start", len(pf.Problems), pf.Checked)}
+	for _, p := range pf.Problems {
+		lines = append(lines, mdf("• `%s` (%s): %s", p.StepID, p.Kind, p.Reason))
+	}
+	return chunkLines(lines)
+}
+
+// preflightOK is the line of a preflight that found nothing.
+func preflightOK(pf *chat.PreflightView) md {
+	s := mdf(":white_check_mark: Preflight: all %d steps and checks build", pf.Checked)
+	if len(pf.Partial) > 0 {
+		s += mdf(" (%d checked in part: they use earlier steps' outputs)", len(pf.Partial))
+	}
+	return s
 }
 
 // planFields are the request's facts: run, requester, reason, expected

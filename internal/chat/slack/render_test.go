@@ -141,6 +141,26 @@ func TestThePlanNamesTheConfiguredEmoji(t *testing.T) {
 	}
 }
 
+// A plan whose preflight failed says so first, before anything to approve.
+func TestAFailedPreflightComesFirstOnThePlan(t *testing.T) {
+	failed := *plan
+	failed.Preflight = &chat.PreflightView{Checked: 7, Problems: []chat.PreflightProblem{
+		{StepID: "scale_dr", Kind: "kubernetes.scale", Reason: "connection dr_eks: context \"lab-dr\" is not in the kubeconfig"}}}
+	_, blocks := Render(chat.Message{View: &failed})
+	js, _ := json.Marshal(blocks[1])
+	if !strings.Contains(string(js), "Preflight failed") || !strings.Contains(string(js), "1 of 7 steps and checks could never run") ||
+		!strings.Contains(string(js), "scale_dr") {
+		t.Errorf("the block after the header is %s, want the preflight failure", js)
+	}
+	ok := *plan
+	ok.Preflight = &chat.PreflightView{Checked: 7, Partial: []string{"dns"}}
+	_, blocks = Render(chat.Message{View: &ok})
+	all, _ := json.Marshal(blocks)
+	if !strings.Contains(string(all), "Preflight: all 7 steps and checks build (1 checked in part") || strings.Contains(string(all), "Preflight failed") {
+		t.Errorf("a clean preflight renders as %s", all)
+	}
+}
+
 func TestRenderRespectsBlockKitLimits(t *testing.T) {
 	long := strings.Repeat("x", 5000)
 	var steps []chat.PlanStep

@@ -259,7 +259,7 @@ func (n *Notifier) Flush(ctx context.Context, runID string) error {
 	defer cancel()
 	stopped := false
 	if r, err := n.o.Store.GetRun(ctx, runID); err == nil {
-		stopped = r.State != store.RunRunning && r.State != store.RunPending
+		stopped = r.State != store.RunPending && !r.State.Executing()
 	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()

@@ -1,8 +1,8 @@
 package gate
 
 import (
-	"errors"
 	"fmt"
+	"time"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
@@ -12,10 +12,12 @@ const MaxMessage = 3000
 
 // Config configures a gate: the run waits, mid-phase, for people to
 // confirm something only a person can do or judge ("rebuild the primary",
-// "check the Grafana dashboards"). The executor posts the message with
-// Confirm/Reject choices; the step is done when required distinct people
-// allowed by groups/users confirmed, and fails permanently on a rejection.
-// The step's timeout bounds the wait. Output: confirmedBy (comma-separated).
+// "check the Grafana dashboards", a DBA's sign-off before the promotion).
+// The bot posts the message in the run's thread with Approve/Reject; the
+// step is done when required distinct people allowed by groups/users
+// approved, and fails on a rejection. Expiry (default: the step's timeout)
+// bounds the wait; onExpiry says what then happens. Output: confirmedBy
+// (comma-separated).
 type Config struct {
 	// Message says what to do or check before confirming (required). It
 	// may use templates, e.g. an address from an earlier step's outputs.
@@ -28,6 +30,23 @@ type Config struct {
 	// AllowRequester lets the person who started the run confirm (default
 	// true: a gate confirms work, it is not the two-person approval).
 	AllowRequester *bool `yaml:"allowRequester"`
+	// AllowEarlierApprovers lets those who approved the run's start or an
+	// earlier gate approve this one (default true; false for a sign-off
+	// that must come from other people).
+	AllowEarlierApprovers *bool `yaml:"allowEarlierApprovers"`
+	// Expiry bounds the wait, a Go duration (default: the step's timeout).
+	Expiry string `yaml:"expiry"`
+	// OnExpiry is what an expired gate does: pause (the run pauses;
+	// resuming asks again, the approvals given still count) or fail (the
+	// step fails: retry, skip or abort). Default pause.
+	OnExpiry string `yaml:"onExpiry"`
+}
+
+// Policy is the approval policy of a checked config (CheckAndSetDefaults).
+func (c *Config) Policy() steps.ApprovalPolicy {
+	return steps.ApprovalPolicy{Message: c.Message, Required: c.Required, Groups: c.Groups, Users: c.Users,
+		AllowRequester: *c.AllowRequester, AllowEarlierApprovers: *c.AllowEarlierApprovers,
+		Expiry: steps.ParseDuration(c.Expiry), OnExpiry: c.OnExpiry}
 }
 
 var _ steps.Config = (*Config)(nil)
@@ -57,9 +76,18 @@ func (c *Config) CheckAndSetDefaults() error {
 			}
 		}
 	}
+	yes := true
 	if c.AllowRequester == nil {
-		t := true
-		c.AllowRequester = &t
+		c.AllowRequester = &yes
 	}
-	return errors.Join(errs...)
+	if c.AllowEarlierApprovers == nil {
+		c.AllowEarlierApprovers = &yes
+	}
+	fe := steps.FieldErrors(errs)
+	fe.Duration("expiry", c.Expiry, time.Second, "30m, 8h")
+	if c.OnExpiry == "" {
+		c.OnExpiry = steps.OnExpiryPause
+	}
+	fe.OneOf("onExpiry", c.OnExpiry, steps.OnExpiryPause, steps.OnExpiryFail)
+	return fe.Err()
 }

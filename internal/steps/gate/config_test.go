@@ -23,6 +23,9 @@ func TestValidate(t *testing.T) {
 		{name: "a message with a step output", with: `{message: "Point services at {{ .steps.promote.outputs.endpoint }}"}`},
 		{name: "no message", with: "{}", want: []string{"message: is required: say what the person must do or check"}},
 		{name: "too long a message", with: "{message: " + long + "}", want: []string{"message: must be at most 3000 bytes, got 3001"}},
+		{name: "a DBA sign-off", with: "{message: Sign off the promotion, required: 2, groups: [dba], allowRequester: false, allowEarlierApprovers: false, expiry: 30m, onExpiry: fail}"},
+		{name: "a bad expiry and expiry action", with: "{message: m, expiry: soon, onExpiry: ignore}",
+			want: []string{`expiry: is not a duration (like 30m, 8h), got "soon"`, "onExpiry: must be one of pause, fail, got \"ignore\""}},
 		{name: "negative count and empty names", with: "{message: m, required: -1, groups: [''], users: [a, '']}",
 			want: []string{"required: must be ≥ 1, got -1", "groups[0]: must not be empty", "users[1]: must not be empty"}},
 	}
@@ -58,6 +61,10 @@ func TestDefaults(t *testing.T) {
 	if c.Required != 1 || c.AllowRequester == nil || !*c.AllowRequester {
 		t.Errorf("defaults: required %d, allowRequester %v; want 1, true", c.Required, c.AllowRequester)
 	}
+	p := c.Policy()
+	if !p.AllowEarlierApprovers || p.OnExpiry != steps.OnExpiryPause || p.Expiry != 0 {
+		t.Errorf("default policy %+v: want earlier approvers allowed, pause on expiry, the step's timeout", p)
+	}
 }
 
 func TestRegister(t *testing.T) {
@@ -66,7 +73,8 @@ func TestRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, ok := r.Kind("gate")
-	if !ok || k.ReadOnly() || k.Implemented() || k.Connection() != "" || !slices.Equal(k.Outputs(), []string{"confirmedBy"}) {
+	// Implemented, and never applied: the executor waits for its decision.
+	if !ok || !k.ReadOnly() || !k.Implemented() || k.Connection() != "" || !slices.Equal(k.Outputs(), []string{"confirmedBy"}) {
 		t.Errorf("gate kind = %+v", k)
 	}
 	if err := Register(r); err == nil {

@@ -20,8 +20,15 @@ import (
 )
 
 // ConnectionType is the postgres connection type: a libpq DSN (URL or
-// key=value), which may hold ${secret:…} references.
-var ConnectionType = steps.ConnectionType{Name: "postgres", Required: []string{"dsn"}}
+// key=value), which may hold ${secret:…} references. Its Check parses the
+// DSN (no connection is made).
+var ConnectionType = steps.ConnectionType{Name: "postgres", Required: []string{"dsn"}, Check: checkConnection}
+
+// checkConnection parses the connection's DSN as the kinds would.
+func checkConnection(_ context.Context, c *steps.Connection) error {
+	_, err := newServer("postgres", c.Name, c.Fields["dsn"], time.Second, nil, nil)
+	return err
+}
 
 // Kinds returns the PostgreSQL step kinds.
 func Kinds() []steps.Kind {

@@ -25,6 +25,14 @@ import (
 var ConnectionType = steps.ConnectionType{
 	Name:     "redis",
 	Optional: []string{"addr", "password", "sentinels", "masterName", "sentinelPassword"},
+	Check:    checkConnection,
+}
+
+// checkConnection checks the addresses the connection gives (no
+// connection is made); which of them a step needs is its kind's check.
+func checkConnection(_ context.Context, c *steps.Connection) error {
+	_, err := newTarget("redis", steps.Env{Conn: c}, "1s", c.Fields["addr"] != "", c.Fields["sentinels"] != "")
+	return err
 }
 
 // Kinds returns the Redis step kinds.

@@ -22,12 +22,13 @@ func (s *Store) PutStep(ctx context.Context, st *store.StepState) error {
 		return fmt.Errorf("put step %s of run %s: outputs: %w", st.StepID, st.RunID, err)
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO steps (run_id, step_id, status, attempts, already_done, summary,
-		outputs, error, started_at, ended_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+		outputs, error, started_at, ended_at, message_channel, message_ts) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
 		ON CONFLICT (run_id, step_id) DO UPDATE SET status=excluded.status, attempts=excluded.attempts,
 		already_done=excluded.already_done, summary=excluded.summary, outputs=excluded.outputs,
-		error=excluded.error, started_at=excluded.started_at, ended_at=excluded.ended_at`,
+		error=excluded.error, started_at=excluded.started_at, ended_at=excluded.ended_at,
+		message_channel=excluded.message_channel, message_ts=excluded.message_ts`,
 		st.RunID, st.StepID, string(st.Status), st.Attempts, st.AlreadyDone, st.Summary, outputs, st.Error,
-		ts(st.StartedAt), ts(st.EndedAt))
+		ts(st.StartedAt), ts(st.EndedAt), st.Message.Channel, st.Message.TS)
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("put step %s of run %s: %w", st.StepID, st.RunID, store.ErrNotFound)
 	}
@@ -41,7 +42,7 @@ func (s *Store) PutStep(ctx context.Context, st *store.StepState) error {
 // unknown run.
 func (s *Store) Steps(ctx context.Context, runID string) ([]*store.StepState, error) {
 	rows, err := s.pool.Query(ctx, `SELECT run_id, step_id, status, attempts, already_done, summary,
-		outputs, error, started_at, ended_at FROM steps WHERE run_id = $1 ORDER BY step_id`, runID)
+		outputs, error, started_at, ended_at, message_channel, message_ts FROM steps WHERE run_id = $1 ORDER BY step_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("steps of run %s: %w", runID, err)
 	}
@@ -51,7 +52,7 @@ func (s *Store) Steps(ctx context.Context, runID string) ([]*store.StepState, er
 		var outputs []byte
 		var started, ended pgtype.Timestamptz
 		if err := row.Scan(&st.RunID, &st.StepID, &status, &st.Attempts, &st.AlreadyDone, &st.Summary,
-			&outputs, &st.Error, &started, &ended); err != nil {
+			&outputs, &st.Error, &started, &ended, &st.Message.Channel, &st.Message.TS); err != nil {
 			return nil, err
 		}
 		st.Status = store.StepStatus(status)
@@ -77,10 +78,10 @@ func (s *Store) PutApproval(ctx context.Context, a *store.Approval) error {
 	if err := record.Approval(a); err != nil {
 		return fmt.Errorf("put approval of %q on run %q: %w", a.User, a.RunID, err)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO approvals (run_id, user_id, decision, plan_hash, at)
-		VALUES ($1,$2,$3,$4,$5) ON CONFLICT (run_id, user_id) DO UPDATE SET decision=excluded.decision,
-		plan_hash=excluded.plan_hash, at=excluded.at`,
-		a.RunID, a.User, string(a.Decision), a.PlanHash, a.At)
+	_, err := s.pool.Exec(ctx, `INSERT INTO approvals (run_id, gate, user_id, decision, plan_hash, via, at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (run_id, gate, user_id) DO UPDATE SET decision=excluded.decision,
+		plan_hash=excluded.plan_hash, via=excluded.via, at=excluded.at`,
+		a.RunID, a.Gate, a.User, string(a.Decision), a.PlanHash, a.Via, a.At)
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("put approval of %s on run %s: %w", a.User, a.RunID, store.ErrNotFound)
 	}
@@ -90,10 +91,11 @@ func (s *Store) PutApproval(ctx context.Context, a *store.Approval) error {
 	return nil
 }
 
-// DeleteApproval withdraws a user's decision; withdrawing a decision that
-// does not exist is not an error.
-func (s *Store) DeleteApproval(ctx context.Context, runID, user string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM approvals WHERE run_id=$1 AND user_id=$2`, runID, user); err != nil {
+// DeleteApproval withdraws a user's decision on a gate of a run ("" for
+// its start request); withdrawing a decision that does not exist is not an
+// error.
+func (s *Store) DeleteApproval(ctx context.Context, runID, gate, user string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM approvals WHERE run_id=$1 AND gate=$2 AND user_id=$3`, runID, gate, user); err != nil {
 		return fmt.Errorf("delete approval of %s on run %s: %w", user, runID, err)
 	}
 	return nil
@@ -101,15 +103,15 @@ func (s *Store) DeleteApproval(ctx context.Context, runID, user string) error {
 
 // Approvals returns the decisions on a run, oldest first (ties by user).
 func (s *Store) Approvals(ctx context.Context, runID string) ([]*store.Approval, error) {
-	rows, err := s.pool.Query(ctx, `SELECT run_id, user_id, decision, plan_hash, at FROM approvals
-		WHERE run_id = $1 ORDER BY at, user_id`, runID)
+	rows, err := s.pool.Query(ctx, `SELECT run_id, gate, user_id, decision, plan_hash, via, at FROM approvals
+		WHERE run_id = $1 ORDER BY at, gate, user_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("approvals of run %s: %w", runID, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Approval, error) {
 		var a store.Approval
 		var decision string
-		if err := row.Scan(&a.RunID, &a.User, &decision, &a.PlanHash, &a.At); err != nil {
+		if err := row.Scan(&a.RunID, &a.Gate, &a.User, &decision, &a.PlanHash, &a.Via, &a.At); err != nil {
 			return nil, err
 		}
 		a.Decision, a.At = store.Decision(decision), a.At.UTC()

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -39,8 +40,8 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 	db := rawDB(t, path)
 	var n int
-	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
-		t.Errorf("schema_migrations rows = %d, %v; want 1 (applied once)", n, err)
+	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != migrationCount(t) {
+		t.Errorf("schema_migrations rows = %d, %v; want %d (each applied once)", n, err, migrationCount(t))
 	}
 	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -81,8 +82,8 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 		}
 		db := rawDB(t, path)
 		var n int
-		if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
-			t.Errorf("round %d: schema_migrations rows = %d, %v; want 1", round, n, err)
+		if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != migrationCount(t) {
+			t.Errorf("round %d: schema_migrations rows = %d, %v; want %d", round, n, err, migrationCount(t))
 		}
 		var mode string
 		if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -138,4 +139,48 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// migrationCount is the number of embedded migrations.
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migrations: %v %v", files, err)
+	}
+	return len(files)
+}
+
+// A store made by an earlier version (the first migration only) is
+// upgraded in place: its approvals become those of the start requests,
+// and its active run keeps the runbook's lock.
+func TestAnOlderStoreIsUpgradedKeepingItsApprovals(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "failover.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{string(init),
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0)`,
+		`INSERT INTO runs VALUES ('r1','rb','h',NULL,'U1','','pending_approval','',1,NULL,NULL,'C','1.1','','','',NULL,1)`,
+		`INSERT INTO approvals VALUES ('r1','U2','approve','h',2)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("set up the old store: %v", err)
+		}
+	}
+	db.Close()
+	s := open(t, path)
+	as, err := s.Approvals(ctx, "r1")
+	if err != nil || len(as) != 1 || as[0].User != "U2" || as[0].Gate != "" || as[0].Decision != store.Approve {
+		t.Fatalf("approvals after the upgrade: %+v, %v", as, err)
+	}
+	if err := s.CreateRun(ctx, &store.Run{ID: "r2", Runbook: "rb", State: store.RunPending}); err == nil {
+		t.Error("the upgraded store lost the runbook's lock")
+	}
 }

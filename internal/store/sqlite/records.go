@@ -20,7 +20,7 @@ func (s *Store) PutStep(ctx context.Context, st *store.StepState) error {
 		return fmt.Errorf("put step %s of run %s: outputs: %w", st.StepID, st.RunID, err)
 	}
 	_, err = s.putStep.ExecContext(ctx, st.RunID, st.StepID, string(st.Status), st.Attempts, st.AlreadyDone,
-		st.Summary, outputs, st.Error, micros(st.StartedAt), micros(st.EndedAt))
+		st.Summary, outputs, st.Error, micros(st.StartedAt), micros(st.EndedAt), st.Message.Channel, st.Message.TS)
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("put step %s of run %s: %w", st.StepID, st.RunID, store.ErrNotFound)
 	}
@@ -34,7 +34,7 @@ func (s *Store) PutStep(ctx context.Context, st *store.StepState) error {
 // unknown run.
 func (s *Store) Steps(ctx context.Context, runID string) ([]*store.StepState, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT run_id, step_id, status, attempts, already_done, summary,
-		outputs, error, started_at, ended_at FROM steps WHERE run_id = ? ORDER BY step_id`, runID)
+		outputs, error, started_at, ended_at, message_channel, message_ts FROM steps WHERE run_id = ? ORDER BY step_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("steps of run %s: %w", runID, err)
 	}
@@ -46,7 +46,7 @@ func (s *Store) Steps(ctx context.Context, runID string) ([]*store.StepState, er
 		var outputs []byte
 		var started, ended sql.NullInt64
 		if err := rows.Scan(&st.RunID, &st.StepID, &status, &st.Attempts, &st.AlreadyDone, &st.Summary,
-			&outputs, &st.Error, &started, &ended); err != nil {
+			&outputs, &st.Error, &started, &ended, &st.Message.Channel, &st.Message.TS); err != nil {
 			return nil, fmt.Errorf("steps of run %s: %w", runID, err)
 		}
 		st.Status = store.StepStatus(status)
@@ -71,10 +71,10 @@ func (s *Store) PutApproval(ctx context.Context, a *store.Approval) error {
 	if err := record.Approval(a); err != nil {
 		return fmt.Errorf("put approval of %q on run %q: %w", a.User, a.RunID, err)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO approvals (run_id, user_id, decision, plan_hash, at)
-		VALUES (?,?,?,?,?) ON CONFLICT (run_id, user_id) DO UPDATE SET decision=excluded.decision,
-		plan_hash=excluded.plan_hash, at=excluded.at`,
-		a.RunID, a.User, string(a.Decision), a.PlanHash, micros(a.At))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO approvals (run_id, gate, user_id, decision, plan_hash, via, at)
+		VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, gate, user_id) DO UPDATE SET decision=excluded.decision,
+		plan_hash=excluded.plan_hash, via=excluded.via, at=excluded.at`,
+		a.RunID, a.Gate, a.User, string(a.Decision), a.PlanHash, a.Via, micros(a.At))
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("put approval of %s on run %s: %w", a.User, a.RunID, store.ErrNotFound)
 	}
@@ -84,10 +84,11 @@ func (s *Store) PutApproval(ctx context.Context, a *store.Approval) error {
 	return nil
 }
 
-// DeleteApproval withdraws a user's decision; withdrawing a decision that
-// does not exist is not an error.
-func (s *Store) DeleteApproval(ctx context.Context, runID, user string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM approvals WHERE run_id=? AND user_id=?`, runID, user); err != nil {
+// DeleteApproval withdraws a user's decision on a gate of a run ("" for
+// its start request); withdrawing a decision that does not exist is not an
+// error.
+func (s *Store) DeleteApproval(ctx context.Context, runID, gate, user string) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM approvals WHERE run_id=? AND gate=? AND user_id=?`, runID, gate, user); err != nil {
 		return fmt.Errorf("delete approval of %s on run %s: %w", user, runID, err)
 	}
 	return nil
@@ -95,8 +96,8 @@ func (s *Store) DeleteApproval(ctx context.Context, runID, user string) error {
 
 // Approvals returns the decisions on a run, oldest first (ties by user).
 func (s *Store) Approvals(ctx context.Context, runID string) ([]*store.Approval, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT run_id, user_id, decision, plan_hash, at FROM approvals
-		WHERE run_id = ? ORDER BY at, user_id`, runID)
+	rows, err := s.r.QueryContext(ctx, `SELECT run_id, gate, user_id, decision, plan_hash, via, at FROM approvals
+		WHERE run_id = ? ORDER BY at, gate, user_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("approvals of run %s: %w", runID, err)
 	}
@@ -106,7 +107,7 @@ func (s *Store) Approvals(ctx context.Context, runID string) ([]*store.Approval,
 		var a store.Approval
 		var decision string
 		var at sql.NullInt64
-		if err := rows.Scan(&a.RunID, &a.User, &decision, &a.PlanHash, &at); err != nil {
+		if err := rows.Scan(&a.RunID, &a.Gate, &a.User, &decision, &a.PlanHash, &a.Via, &at); err != nil {
 			return nil, fmt.Errorf("approvals of run %s: %w", runID, err)
 		}
 		a.Decision, a.At = store.Decision(decision), fromMicros(at)

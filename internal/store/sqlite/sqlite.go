@@ -169,10 +169,11 @@ func (s *Store) prepare(ctx context.Context) error {
 			WHERE id=?3 AND (owner='' OR owner=?1 OR lease_until IS NULL OR lease_until<=?4)
 			RETURNING ` + runCols},
 		{s.w, &s.putStep, `INSERT INTO steps (run_id, step_id, status, attempts, already_done, summary,
-			outputs, error, started_at, ended_at) VALUES (?,?,?,?,?,?,?,?,?,?)
+			outputs, error, started_at, ended_at, message_channel, message_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (run_id, step_id) DO UPDATE SET status=excluded.status, attempts=excluded.attempts,
 			already_done=excluded.already_done, summary=excluded.summary, outputs=excluded.outputs,
-			error=excluded.error, started_at=excluded.started_at, ended_at=excluded.ended_at`},
+			error=excluded.error, started_at=excluded.started_at, ended_at=excluded.ended_at,
+			message_channel=excluded.message_channel, message_ts=excluded.message_ts`},
 		{s.w, &s.appendEvent, `INSERT INTO audit_events (run_id, at, actor, type, step_id, message, data)
 			VALUES (?,?,?,?,?,?,?)`},
 		{s.r, &s.getRun, `SELECT ` + runCols + ` FROM runs WHERE id=?`},

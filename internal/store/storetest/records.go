@@ -19,6 +19,7 @@ func testSteps(t *testing.T, open Opener) {
 		RunID: "r1", StepID: "promote_db", Status: store.StepApplying, Attempts: 2, AlreadyDone: true,
 		Summary: "pg_promote() called", Outputs: map[string]string{"lsn": "0/3000060", "host": "dr-db"},
 		Error: "transient: connection reset", StartedAt: base, EndedAt: base.Add(1500 * time.Millisecond),
+		Message: store.MessageRef{Channel: "C1", TS: "1700000000.000300"},
 	}
 	check := &store.StepState{RunID: "r1", StepID: "check_lag", Status: store.StepPending}
 	other := &store.StepState{RunID: "r2", StepID: "promote_db", Status: store.StepDone}
@@ -94,17 +95,29 @@ func testApprovals(t *testing.T, open Opener) {
 	u1b := put(&store.Approval{RunID: "r1", User: "U1", Decision: store.Reject, PlanHash: "h2", At: base.Add(4 * time.Second)})
 	equal(t, "after U1 changed their decision", list("r1"), []*store.Approval{u2, u3, u1b})
 
-	if err := s.DeleteApproval(c, "r1", "U3"); err != nil {
+	if err := s.DeleteApproval(c, "r1", "", "U3"); err != nil {
 		t.Fatal(err)
 	}
 	equal(t, "after U3 withdrew", list("r1"), []*store.Approval{u2, u1b})
-	if err := s.DeleteApproval(c, "r1", "U3"); err != nil {
+	if err := s.DeleteApproval(c, "r1", "", "U3"); err != nil {
 		t.Errorf("withdrawing twice: %v", err)
 	}
-	if err := s.DeleteApproval(c, "r1", "U-never"); err != nil {
+	if err := s.DeleteApproval(c, "r1", "", "U-never"); err != nil {
 		t.Errorf("withdrawing a decision never made: %v", err)
 	}
 	equal(t, "other run untouched", list("r2"), []*store.Approval{other})
+
+	// A gate's approvals are apart from the start request's: the same
+	// person decides each once, and withdrawing one leaves the other.
+	g := put(&store.Approval{RunID: "r1", Gate: "dba_gate", User: "U2", Decision: store.Approve, PlanHash: "h1", Via: "button", At: base.Add(5 * time.Second)})
+	equal(t, "with a gate's approval", list("r1"), []*store.Approval{u2, u1b, g})
+	if err := s.DeleteApproval(c, "r1", "dba_gate", "U2"); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "after the gate's approval was withdrawn", list("r1"), []*store.Approval{u2, u1b})
+	if err := s.PutApproval(c, &store.Approval{RunID: "r1", User: "U2", Decision: store.Approve, Via: "email"}); err == nil {
+		t.Error("an approval via an unknown channel was stored")
+	}
 }
 
 func testAudit(t *testing.T, open Opener) {
@@ -174,7 +187,8 @@ func testCancelled(t *testing.T, open Opener) {
 		"PutApproval": func() error {
 			return s.PutApproval(c, &store.Approval{RunID: "r1", User: "U1", Decision: store.Approve})
 		},
-		"DeleteApproval": func() error { return s.DeleteApproval(c, "r1", "U1") },
+		"DeleteApproval": func() error { return s.DeleteApproval(c, "r1", "", "U1") },
+		"SetCard":        func() error { return s.SetCard(c, "r1", store.MessageRef{Channel: "C", TS: "1"}) },
 		"Approvals":      func() error { _, err := s.Approvals(c, "r1"); return err },
 		"Append":         func() error { return s.Append(c, &store.AuditEvent{RunID: "r1", Type: "x"}) },
 		"Audit":          func() error { _, err := s.Audit(c, "r1"); return err },

@@ -10,7 +10,7 @@ import (
 
 func testRunRoundTrip(t *testing.T, open Opener) {
 	s := open(t)
-	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunPaused, store.RunSucceeded,
+	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunWaiting, store.RunPaused, store.RunSucceeded,
 		store.RunFailed, store.RunAborted, store.RunRejected, store.RunExpired} {
 		in := fullRun("run-"+string(state), "rb-"+string(state), state)
 		in.Owner, in.LeaseUntil = "bot-1", base.Add(time.Hour)
@@ -147,8 +147,8 @@ func testDuplicateID(t *testing.T, open Opener) {
 }
 
 func testActiveStatesLock(t *testing.T, open Opener) {
-	for _, held := range []store.RunState{store.RunPending, store.RunRunning, store.RunPaused} {
-		for _, next := range []store.RunState{store.RunPending, store.RunRunning, store.RunPaused} {
+	for _, held := range store.ActiveStates {
+		for _, next := range store.ActiveStates {
 			t.Run(string(held)+" blocks "+string(next), func(t *testing.T) {
 				s := open(t)
 				mustCreate(t, s, fullRun("a", "rb", held))

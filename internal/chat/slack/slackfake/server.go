@@ -1,8 +1,9 @@
 // Package slackfake is a local Slack for tests: an httptest server that
 // speaks socket mode (apps.connections.open, a WebSocket with hello, PING
 // control frames, envelopes, acks with a deadline, redelivery of unacked
-// events, disconnect) and the Web API methods the bot calls, as described in
-// shared/CONTRACTS.md. Tests drive the real slack-go client against it.
+// events, disconnect) and the Web API methods the bot calls, file uploads
+// included, as described in shared/CONTRACTS.md. Tests drive the real
+// slack-go client against it.
 package slackfake
 
 import (
@@ -70,6 +71,8 @@ type Server struct {
 	dropAcks   int
 	outsiders  map[string]bool // channels the bot is not a member of
 	responses  []ResponseURLMessage
+	files      map[string]*File
+	fileOrder  []string
 }
 
 // New starts a fake Slack.
@@ -98,6 +101,7 @@ func New(opts Options) *Server {
 		channels:   map[string]string{},
 		outsiders:  map[string]bool{},
 		failures:   map[string][]Failure{},
+		files:      map[string]*File{},
 		ts:         1700000000000000,
 	}
 	mux := http.NewServeMux()
@@ -105,6 +109,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/api/{method}", s.webAPI)
 	mux.HandleFunc("GET /link/", s.link)
 	mux.HandleFunc("POST /commands/{n}", s.responseURL)
+	mux.HandleFunc("POST /upload/v1/{id}", s.upload)
 	s.srv = httptest.NewServer(mux)
 	return s
 }
@@ -245,7 +250,8 @@ func (f *Failure) write(w http.ResponseWriter) {
 	writeJSON(w, map[string]any{"ok": false, "error": f.Error})
 }
 
-// Fail makes the next calls of a Web API method fail, one failure per call.
+// Fail makes the next calls of a Web API method fail, one failure per call
+// ("upload" for the upload URL of files.getUploadURLExternal).
 func (s *Server) Fail(method string, fs ...Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

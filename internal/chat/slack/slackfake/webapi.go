@@ -89,6 +89,10 @@ func (s *Server) webAPI(w http.ResponseWriter, r *http.Request) {
 		reply = s.postEphemeral(form)
 	case "users.info":
 		reply = s.usersInfo(form)
+	case "files.getUploadURLExternal":
+		reply = s.getUploadURL(form)
+	case "files.completeUploadExternal":
+		reply = s.completeUpload(form)
 	case "usergroups.users.list":
 		s.mu.Lock()
 		members, ok := s.groups[form.Get("usergroup")]

@@ -23,7 +23,7 @@ func Time(t time.Time) time.Time {
 }
 
 var runStates = map[store.RunState]bool{
-	store.RunPending: true, store.RunRunning: true, store.RunPaused: true, store.RunSucceeded: true,
+	store.RunPending: true, store.RunRunning: true, store.RunWaiting: true, store.RunPaused: true, store.RunSucceeded: true,
 	store.RunFailed: true, store.RunAborted: true, store.RunRejected: true, store.RunExpired: true,
 }
 
@@ -82,6 +82,9 @@ func Approval(a *store.Approval) error {
 	}
 	if a.Decision != store.Approve && a.Decision != store.Reject {
 		errs = append(errs, fmt.Errorf("unknown decision %q", a.Decision))
+	}
+	if a.Via != "" && a.Via != "reaction" && a.Via != "button" {
+		errs = append(errs, fmt.Errorf("unknown via %q", a.Via))
 	}
 	a.At = Time(a.At)
 	return errors.Join(errs...)
