@@ -91,7 +91,7 @@ phases:
 	if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PW_FOR_TEST", "sup3r-s3cret-pw")
+	t.Setenv("FAILOVER_SECRET_PW_FOR_TEST", "sup3r-s3cret-pw")
 	_, out, errs := runBot(t, "plan", f)
 	if strings.Contains(out+errs, "sup3r-s3cret-pw") {
 		t.Fatalf("the secret's value was printed:\n%s\n%s", out, errs)

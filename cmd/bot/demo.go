@@ -85,8 +85,9 @@ func runDemo(ctx context.Context, mode lab.FailMode, keep bool, stdout, stderr i
 		return err
 	}
 	env := l.Env()
+	rbEnv := lab.RunbookEnv(env)
 	lookup := func(k string) (string, bool) {
-		if v, ok := env[k]; ok {
+		if v, ok := rbEnv[k]; ok {
 			return v, true
 		}
 		return os.LookupEnv(k)

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
 
+	"github.com/failoverbot/failoverbot/internal/lab"
 	"github.com/failoverbot/failoverbot/internal/store"
 	"github.com/failoverbot/failoverbot/internal/store/sqlite"
 	"github.com/failoverbot/failoverbot/runbooks"
@@ -213,8 +214,8 @@ func killAndResume(t *testing.T, bin string, runbookYAML []byte, kp killPoint) {
 	botLabEnv["LAB_PG_STANDBY_DSN"] = withHost(t, labEnv["LAB_PG_STANDBY_DSN"], tap.Addr())
 	// The restarted bot is another process: it takes the run back once the
 	// dead one's lease has ended, which a short lease makes quick.
-	botLabEnv["FAILOVER_LEASE_TTL"] = "2s"
-	env := botEnv(botLabEnv)
+	env := botEnv(lab.RunbookEnv(botLabEnv))
+	env = append(env, "FAILOVER_LEASE_TTL=2s")
 
 	// First bot: request, two approvals, wait; killed mid-run.
 	first := exec.CommandContext(ctx, bin, script("first.txt",

@@ -27,7 +27,8 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
   up        start the lab and keep it running in the foreground (Ctrl-C stops it)
   down      stop a lab started by 'bot lab up'
   status    probe every service of the lab
-  env       print the LAB_* variables (eval "$(bot lab env)") for the lab runbooks
+  env       print the lab's variables for the lab runbooks (eval "$(bot lab env)"):
+            FAILOVER_RB_LAB_* for ${env:…}, FAILOVER_SECRET_LAB_* for ${secret:LAB_…}
   fail M    fail the primary region: stop, refuse or blackhole
   restore   reopen the primary region's network`)
 		fs.PrintDefaults()
@@ -88,7 +89,7 @@ func labControl(ctx context.Context, dir, verb, arg string, stdout io.Writer) er
 		}
 		fmt.Fprint(stdout, st)
 	case "env":
-		fmt.Fprint(stdout, lab.ExportLines(r.State.Env))
+		fmt.Fprint(stdout, lab.ExportLines(lab.RunbookEnv(r.State.Env)))
 	case "fail":
 		mode := lab.FailMode(arg)
 		switch mode {

@@ -18,6 +18,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/chat/console"
 	"github.com/failoverbot/failoverbot/internal/config"
+	"github.com/failoverbot/failoverbot/internal/lab"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
@@ -96,10 +97,11 @@ func newBenchFailover(b *testing.B) *benchFailover {
 	cfg.RunbookDir, cfg.StorePath, cfg.Instance, cfg.LogLevel = rbDir, filepath.Join(dir, "bot.db"), "bench", "warn"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	f := &benchFailover{ctx: ctx, cancel: cancel, cfg: cfg, calls: &callLog{}, env: env}
+	rbEnv := lab.RunbookEnv(env)
 	poster := console.NewPoster(io.Discard)
 	a, err := app.New(ctx, app.Options{Config: cfg, Poster: poster, Directory: &console.StaticDirectory{Groups: cfg.Groups},
 		Env: func(k string) (string, bool) {
-			if v, ok := env[k]; ok {
+			if v, ok := rbEnv[k]; ok {
 				return v, true
 			}
 			return os.LookupEnv(k)

@@ -27,7 +27,8 @@ import (
 func cmdValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "usage: bot validate FILE|DIR…") }
+	loadCfg := config.Flags(fs, os.Getenv)
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: bot validate [flags] FILE|DIR…"); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -35,6 +36,19 @@ func cmdValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return 2
 	}
+	// Only the configuration's policy of references matters here (which
+	// ${env:…} and ${secret:…} runbooks may name): a configuration that
+	// does not decode is an error, a runbook directory elsewhere is not.
+	cfg, err := loadCfg()
+	if err != nil && cfg.RunbookDir == "" {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if err := cfg.Policy().Validate(); err != nil {
+		fmt.Fprintf(stderr, "bot validate: configuration: runbookEnv: %v\n", err)
+		return 2
+	}
+	ropts := []runbook.Option{runbook.WithSecrets(app.Resolver(cfg, nil, &secret.Redactor{}))}
 	reg, err := builtin.Registry()
 	if err != nil {
 		fmt.Fprintf(stderr, "bot: %v\n", err)
@@ -47,7 +61,7 @@ func cmdValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	failed := 0
 	for _, f := range files {
-		rb, err := runbook.Load(f, reg)
+		rb, err := runbook.Load(f, reg, ropts...)
 		if err != nil {
 			failed++
 			fmt.Fprintln(stderr, err)
@@ -119,7 +133,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	red := &secret.Redactor{}
 	log := app.NewLogger(cfg, stderr, red)
-	res := &secret.Resolver{Dir: cfg.SecretsDir, Redactor: red}
+	res := app.Resolver(cfg, nil, red)
 	reg, err := builtin.Registry()
 	if err != nil {
 		fmt.Fprintf(stderr, "bot: %v\n", err)

@@ -40,7 +40,8 @@ type Options struct {
 	Directory commands.Directory
 	Logger    *slog.Logger
 	// Env, if set, replaces the process environment for ${env:…} and
-	// ${secret:…} look-ups (the demo points runbooks at its lab this way).
+	// ${secret:…} look-ups (the demo points runbooks at its lab this way);
+	// the configuration's policy still says which names may be read.
 	Env func(string) (string, bool)
 	// Executor overrides executor settings that tests and the demo tune
 	// (poll intervals); Store, Sink, Owner, Logger, Redactor and Runbooks
@@ -84,7 +85,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if red == nil {
 		red = &secret.Redactor{}
 	}
-	res := &secret.Resolver{Dir: cfg.SecretsDir, Lookup: o.Env, Redactor: red}
+	res := Resolver(cfg, o.Env, red)
 	ropts := []runbook.Option{runbook.WithSecrets(res), runbook.WithLogger(log)}
 	if o.Env != nil {
 		ropts = append(ropts, runbook.WithEnv(o.Env))
@@ -129,6 +130,22 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, errors.Join(fmt.Errorf("commands: %w", err), st.Close())
 	}
 	return a, nil
+}
+
+// Resolver is the resolver of runbook references under the configuration's
+// policy (config.Config.Policy): env, when set, replaces the process
+// environment. It first registers the bot's own credentials with red, so
+// that they are scrubbed from everything even before any runbook runs (nil
+// red: a new Redactor).
+func Resolver(cfg config.Config, env func(string) (string, bool), red *secret.Redactor) *secret.Resolver {
+	if red == nil {
+		red = &secret.Redactor{}
+	}
+	pol := cfg.Policy()
+	for _, v := range pol.Credentials {
+		red.Add(v)
+	}
+	return &secret.Resolver{Dir: cfg.SecretsDir, Lookup: env, Redactor: red, Policy: pol}
 }
 
 // OpenStore opens PostgreSQL when DATABASE_URL is set, else the SQLite file.

@@ -216,6 +216,17 @@ type StepFailedView struct {
 	Error  string
 }
 
+// DocumentView is a long document, such as a run's report: a title and
+// Markdown (plain lines, with aligned tables in ``` code blocks) kept as one
+// value. Adapters show it whole — Slack over several messages when it is
+// longer than one — and never cut it. Filename names it as a file, for the
+// adapters that upload it as one.
+type DocumentView struct {
+	Title    string
+	Filename string
+	Markdown string
+}
+
 // FormatDuration formats a duration for people: under a second to the
 // millisecond ("450ms"), above it rounded to precision ("2m3.5s"). Each
 // renderer picks the precision that suits its medium.

@@ -10,25 +10,56 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
 // DirCatalog is a Catalog of the runbooks in a directory. Every Get and
-// List first checks the files (names and contents) and
-// reloads the directory when anything changed, so that an edited runbook
-// is seen at once — and approvals bound to the old plan become void.
+// List first checks the files and reloads the directory when anything
+// changed, so that an edited runbook is seen at once — and approvals bound
+// to the old plan become void (the executor checks a run's plan hash
+// against the runbook before it starts it). Checking costs a stat per file:
+// a file's contents are hashed again only when its stat (size, mtime,
+// ctime, inode) changed or when it was last read within settleWindow of its
+// mtime, when a second write of the same size could keep the same mtime.
 type DirCatalog struct {
 	dir  string
 	reg  *steps.Registry
 	opts []runbook.Option
 	log  *slog.Logger
+	// now, stat and read are replaced by tests.
+	now  func() time.Time
+	stat func(string) (os.FileInfo, error)
+	read func(string) ([]byte, error)
 
 	mu      sync.Mutex
 	sig     string
+	files   map[string]fileState
 	books   map[string]*runbook.Runbook
 	loadErr error
+}
+
+// settleWindow is how long after its mtime a file's contents are not
+// trusted to be final: within it, a rewrite of the same size may keep the
+// same mtime (coarse file system clocks), so the file is read again.
+const settleWindow = 2 * time.Second
+
+// fileStamp is what a stat says about a file.
+type fileStamp struct {
+	size         int64
+	mtime, ctime int64 // ns
+	dev, ino     uint64
+}
+
+// fileState is a file as last checked: its stamp, the hash of its
+// contents, and whether that hash is settled (read after settleWindow).
+type fileState struct {
+	stamp   fileStamp
+	hash    [sha256.Size]byte
+	settled bool
 }
 
 var _ Catalog = (*DirCatalog)(nil)
@@ -40,27 +71,73 @@ func NewDirCatalog(dir string, reg *steps.Registry, log *slog.Logger, opts ...ru
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &DirCatalog{dir: dir, reg: reg, opts: opts, log: log, books: map[string]*runbook.Runbook{}}
+	c := &DirCatalog{dir: dir, reg: reg, opts: opts, log: log, now: time.Now, stat: os.Stat, read: os.ReadFile,
+		files: map[string]fileState{}, books: map[string]*runbook.Runbook{}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refreshLocked()
 	return c, c.loadErr
 }
 
-// signature hashes the directory's runbook files, names and contents
-// (modification times are too coarse to see two quick edits).
+func stampOf(fi os.FileInfo) fileStamp {
+	st := fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ctime = sys.Ctim.Nano()
+		st.dev, st.ino = uint64(sys.Dev), sys.Ino
+	}
+	return st
+}
+
+// signature hashes the directory's runbook files: names and contents,
+// each file read only when its stat does not vouch for what was read last
+// time; a file over runbook.MaxFileSize is never read (its stat stands in
+// for its contents, and loading it fails with the limit).
 func (c *DirCatalog) signature() string {
 	h := sha256.New()
+	seen := map[string]bool{}
 	for _, pat := range []string{"*.yaml", "*.yml"} {
 		files, _ := filepath.Glob(filepath.Join(c.dir, pat))
 		slices.Sort(files)
 		for _, f := range files {
-			data, err := os.ReadFile(f)
-			fmt.Fprintf(h, "%s\x00%d\x00%v\x00", f, len(data), err != nil)
-			h.Write(data)
+			seen[f] = true
+			st, ok := c.check(f)
+			fmt.Fprintf(h, "%s\x00%v\x00%x\x00", f, ok, st.hash)
+		}
+	}
+	for f := range c.files {
+		if !seen[f] {
+			delete(c.files, f)
 		}
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// check returns the state of file f, reading it only when needed; ok is
+// false when it cannot be read.
+func (c *DirCatalog) check(f string) (fileState, bool) {
+	fi, err := c.stat(f)
+	if err != nil {
+		delete(c.files, f)
+		return fileState{}, false
+	}
+	stamp := stampOf(fi)
+	if old, ok := c.files[f]; ok && old.settled && old.stamp == stamp {
+		return old, true
+	}
+	now := c.now()
+	st := fileState{stamp: stamp, settled: now.Sub(fi.ModTime()) > settleWindow}
+	if fi.Size() > runbook.MaxFileSize {
+		st.hash = sha256.Sum256(fmt.Appendf(nil, "too big %+v", stamp))
+	} else {
+		data, err := c.read(f)
+		if err != nil {
+			delete(c.files, f)
+			return fileState{}, false
+		}
+		st.hash = sha256.Sum256(data)
+	}
+	c.files[f] = st
+	return st, true
 }
 
 func (c *DirCatalog) refreshLocked() {
@@ -80,11 +157,12 @@ func (c *DirCatalog) refreshLocked() {
 	c.sig, c.books, c.loadErr = sig, books, err
 }
 
-// Reload forces the next look-up to read the directory again.
+// Reload reads the directory again, every file.
 func (c *DirCatalog) Reload() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sig = ""
+	clear(c.files)
 	c.refreshLocked()
 	return c.loadErr
 }

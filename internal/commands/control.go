@@ -163,7 +163,11 @@ func (h *Handler) report(ctx context.Context, cmd *Command, out chat.Responder) 
 		h.fail(ctx, out, "Could not build the report of "+run.ID+": "+h.o.Scrub(err.Error()))
 		return
 	}
-	h.respond(ctx, out, chat.Message{Text: t.Text()})
+	// One document, posted whole (chat.DocumentView): the chat splits it
+	// over several messages when it is long, and never cuts it.
+	doc := t.Document()
+	doc.Markdown = h.o.Scrub(doc.Markdown)
+	h.respond(ctx, out, chat.Message{View: doc})
 }
 
 // RunStatus answers a chat adapter's question about a run (the console's

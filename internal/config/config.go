@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/failoverbot/failoverbot/internal/secret"
 )
 
 // Config is the bot's validated configuration.
@@ -46,6 +48,78 @@ type Config struct {
 	// ApproveEmoji and RejectEmoji are the reactions that approve/reject.
 	ApproveEmoji string `yaml:"approveEmoji"`
 	RejectEmoji  string `yaml:"rejectEmoji"`
+	// RunbookEnv says which environment variables runbooks may read.
+	RunbookEnv RunbookEnv `yaml:"runbookEnv"`
+	// Credentials are the bot's own credentials (CredentialVars) as read
+	// from the environment, "" when unset: never resolvable by a runbook,
+	// and registered with the redactor at start.
+	Credentials map[string]string `yaml:"-"`
+}
+
+// RunbookEnv is what a runbook's ${env:NAME} and ${secret:NAME} may read
+// from the environment.
+type RunbookEnv struct {
+	// Prefixes of the variables ${env:NAME} may read (default
+	// [FAILOVER_RB_]; env FAILOVER_RUNBOOK_ENV_PREFIXES, comma-separated).
+	Prefixes []string `yaml:"prefixes"`
+	// Names are further variables ${env:NAME} may read (env
+	// FAILOVER_RUNBOOK_ENV_NAMES, comma-separated).
+	Names []string `yaml:"names"`
+	// SecretPrefix: ${secret:NAME} not found in the secrets directory is
+	// read from the variable SecretPrefix+NAME (default FAILOVER_SECRET_;
+	// env FAILOVER_SECRETS_ENV_PREFIX).
+	SecretPrefix string `yaml:"secretPrefix"`
+}
+
+// CredentialVars are the environment variables that hold the bot's own
+// credentials (each also as NAME_FILE, a file holding it): the Slack
+// tokens, the store's URL, the notifiers' tokens.
+var CredentialVars = []string{
+	"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DATABASE_URL",
+	"PAGERDUTY_TOKEN", "PAGERDUTY_ROUTING_KEY", "STATUSPAGE_API_KEY",
+}
+
+// Policy is the secret.Policy of the configuration: what runbooks may read.
+func (c Config) Policy() secret.Policy {
+	creds := map[string]string{}
+	for _, n := range CredentialVars {
+		creds[n] = ""
+	}
+	for n, v := range c.Credentials {
+		creds[n] = v
+	}
+	if c.DatabaseURL != "" {
+		creds["DATABASE_URL"] = c.DatabaseURL
+	}
+	return secret.Policy{EnvPrefixes: c.RunbookEnv.Prefixes, EnvNames: c.RunbookEnv.Names,
+		SecretPrefix: c.RunbookEnv.SecretPrefix, Credentials: creds}
+}
+
+// credentials reads CredentialVars (and their _FILE forms) from the
+// environment. A _FILE that cannot be read is left out: whoever uses the
+// credential reports it.
+func credentials(getenv func(string) string) map[string]string {
+	out := map[string]string{}
+	for _, n := range CredentialVars {
+		v := getenv(n)
+		if f := getenv(n + "_FILE"); v == "" && f != "" {
+			if b, err := os.ReadFile(f); err == nil {
+				v = strings.TrimSpace(string(b))
+			}
+		}
+		out[n] = v
+	}
+	return out
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // Access lists who may do something.
@@ -71,6 +145,7 @@ func Default() Config {
 		Groups:       map[string][]string{"oncall": {"oncall-1", "oncall-2", "oncall-3"}},
 		ApproveEmoji: "white_check_mark",
 		RejectEmoji:  "x",
+		RunbookEnv:   RunbookEnv{Prefixes: []string{secret.DefaultEnvPrefix}, SecretPrefix: secret.DefaultSecretPrefix},
 	}
 }
 
@@ -85,6 +160,9 @@ var envVars = []struct {
 	{"FAILOVER_SECRETS_DIR", func(c *Config, v string) error { c.SecretsDir = v; return nil }},
 	{"FAILOVER_INSTANCE", func(c *Config, v string) error { c.Instance = v; return nil }},
 	{"FAILOVER_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
+	{"FAILOVER_RUNBOOK_ENV_PREFIXES", func(c *Config, v string) error { c.RunbookEnv.Prefixes = splitList(v); return nil }},
+	{"FAILOVER_RUNBOOK_ENV_NAMES", func(c *Config, v string) error { c.RunbookEnv.Names = splitList(v); return nil }},
+	{"FAILOVER_SECRETS_ENV_PREFIX", func(c *Config, v string) error { c.RunbookEnv.SecretPrefix = v; return nil }},
 	{"FAILOVER_LEASE_TTL", func(c *Config, v string) (err error) {
 		c.LeaseTTL, err = time.ParseDuration(v)
 		if err != nil {
@@ -112,6 +190,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 				return Config{}, err
 			}
 		}
+		c.Credentials = credentials(getenv)
 		var errs []error
 		for _, e := range envVars {
 			if v := getenv(e.name); v != "" {
@@ -192,6 +271,11 @@ func (c Config) Validate() error {
 	}
 	if c.ApproveEmoji == "" || c.RejectEmoji == "" || c.ApproveEmoji == c.RejectEmoji {
 		bad("approveEmoji/rejectEmoji", "must be set and different")
+	}
+	if err := c.Policy().Validate(); err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			bad("runbookEnv", "%s", e)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -88,3 +88,41 @@ func TestDatabaseURLIsNeverInErrors(t *testing.T) {
 		t.Fatalf("error leaks the database password: %v", err)
 	}
 }
+
+func TestRunbookEnvAndTheBotsCredentials(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "app-token")
+	if err := os.WriteFile(tokenFile, []byte("xapp-1-from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "bot.yaml")
+	if err := os.WriteFile(file, []byte("runbookDir: "+dir+"\nrunbookEnv: {prefixes: [ACME_RB_], names: [AWS_REGION]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, []string{"-config", file}, map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-1-from-env", "SLACK_APP_TOKEN_FILE": tokenFile, "PAGERDUTY_TOKEN": "pd-token-1",
+		"FAILOVER_RUNBOOK_ENV_NAMES": "AWS_REGION, KUBECONFIG", "FAILOVER_SECRETS_ENV_PREFIX": "ACME_SECRET_"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Policy()
+	if strings.Join(p.EnvPrefixes, ",") != "ACME_RB_" || strings.Join(p.EnvNames, ",") != "AWS_REGION,KUBECONFIG" || p.SecretPrefix != "ACME_SECRET_" {
+		t.Errorf("policy = %+v", p)
+	}
+	for name, want := range map[string]string{"SLACK_BOT_TOKEN": "xoxb-1-from-env", "SLACK_APP_TOKEN": "xapp-1-from-a-file",
+		"PAGERDUTY_TOKEN": "pd-token-1", "DATABASE_URL": "", "STATUSPAGE_API_KEY": ""} {
+		if got, ok := p.Credentials[name]; !ok || got != want {
+			t.Errorf("credential %s = %q (known %v), want %q", name, got, ok, want)
+		}
+	}
+	for env, want := range map[string]string{
+		"SLACK_":        `runbookEnv: runbook environment prefix "SLACK_" would expose the bot's credential SLACK_APP_TOKEN`,
+		"FAILOVER_":     `overlaps the secret prefix "FAILOVER_SECRET_"`,
+		"DATABASE_URL,": `would expose the bot's credential DATABASE_URL`,
+	} {
+		_, err := load(t, []string{"-runbooks", dir}, map[string]string{"FAILOVER_RUNBOOK_ENV_PREFIXES": env})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("prefixes %q: err = %v, want %q", env, err, want)
+		}
+	}
+}

@@ -67,8 +67,10 @@
 // (store.PutStep / UpdateRun), an audit event (store.Append: actor, type,
 // step, scrubbed message and data), then the event to the Sink. Errors and
 // summaries pass through the Redactor before any of these, and before they
-// are logged. Step outputs are stored as the step reported them (later
-// steps need them after a restart).
+// are logged. Step outputs are stored scrubbed too; their raw values,
+// which later steps of the run may use, are kept in memory only (after a
+// restart a later step sees the scrubbed value of a secret an output
+// held).
 //
 // # Durability
 //

@@ -187,7 +187,7 @@ func TestAStepThatCannotBeBuiltSaysBuildStepOnce(t *testing.T) {
 	if err := reg.Register(markKind(w, map[string]string{})); err != nil {
 		t.Fatal(err)
 	}
-	src := "name: unbuilt\napproval: {required: 0}\nphases:\n- id: one\n  steps:\n  - {id: dns, kind: test.mark, with: {name: dns, target: '${env:DNS_TARGET}'}}\n"
+	src := "name: unbuilt\napproval: {required: 0}\nphases:\n- id: one\n  steps:\n  - {id: dns, kind: test.mark, with: {name: dns, target: '${env:FAILOVER_RB_DNS_TARGET}'}}\n"
 	rb, err := runbook.Parse("unbuilt.yaml", []byte(src), reg, runbook.WithEnv(func(string) (string, bool) { return "", false }))
 	if err != nil {
 		t.Fatal(err)
@@ -203,11 +203,11 @@ func TestAStepThatCannotBeBuiltSaysBuildStepOnce(t *testing.T) {
 	r := e.wait(run.ID)
 	// The phase is built before anything of it is applied: the run pauses
 	// there, saying why once.
-	const want = "build step dns (test.mark): with.target: environment variable DNS_TARGET is not set"
+	const want = "build step dns (test.mark): with.target: environment variable FAILOVER_RB_DNS_TARGET is not set"
 	if st := e.steps(run.ID)["dns"]; st != nil && st.Status != store.StepPending {
 		t.Errorf("step dns = %+v, want not started", st)
 	}
-	if r.State != store.RunPaused || strings.Count(r.StateReason, "build step") != 1 || !strings.Contains(r.StateReason, "cannot build step dns (test.mark): with.target: environment variable DNS_TARGET is not set") {
+	if r.State != store.RunPaused || strings.Count(r.StateReason, "build step") != 1 || !strings.Contains(r.StateReason, "cannot build step dns (test.mark): with.target: environment variable FAILOVER_RB_DNS_TARGET is not set") {
 		t.Errorf("run %s: %q", r.State, r.StateReason)
 	}
 	plan, err := e.ex.Planner().Plan(ctx, rb, nil)

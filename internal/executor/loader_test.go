@@ -83,7 +83,7 @@ func TestALoadedRunbookPlansRunsAndScrubsSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	const pw = "pa55-w0rd-of-db"
-	res := &secret.Resolver{Lookup: func(n string) (string, bool) { return pw, n == "DB_PASSWORD" }, Redactor: e.red}
+	res := &secret.Resolver{Lookup: func(n string) (string, bool) { return pw, n == "FAILOVER_SECRET_DB_PASSWORD" }, Redactor: e.red}
 	rb, err := runbook.Parse("loaded.yaml", []byte(loadedYAML), reg, runbook.WithSecrets(res))
 	if err != nil {
 		t.Fatalf("parse: %v", err)

@@ -56,7 +56,7 @@ func loadPreflight(t *testing.T) (*runbook.Runbook, *secret.Redactor) {
 	}
 	red := &secret.Redactor{}
 	res := &secret.Resolver{Lookup: func(n string) (string, bool) {
-		return "postgres://app:s3cr3t@127.0.0.1:1/app", n == "DB_DSN"
+		return "postgres://app:s3cr3t@127.0.0.1:1/app", n == "FAILOVER_SECRET_DB_DSN"
 	}, Redactor: red}
 	rb, err := runbook.Parse("preflight.yaml", []byte(preflightYAML), reg, runbook.WithSecrets(res))
 	if err != nil {
@@ -173,5 +173,32 @@ func TestAssessIsNoGoWhileACheckCouldNotRun(t *testing.T) {
 	c := a.Checks[0]
 	if !c.NotRun || c.OK || c.Error != "could not run: step kind test.declaredProbe is declared but not implemented yet" {
 		t.Errorf("check = %+v, want it reported as not run, with why", c)
+	}
+}
+
+// A secret in a step's outputs never lands in the store (issue: outputs
+// were stored unscrubbed), while a later step of the run still gets the
+// value it needs.
+func TestOutputsAreStoredScrubbedAndPassedOnWhole(t *testing.T) {
+	e := newEnv(t)
+	e.red.Add("s3cr3t-conn-pw")
+	w := newWorld()
+	w.set("lb")
+	var got string
+	use := mkStep(w, "use", needs("lb"))
+	onBuild(w, "use", func(v runbook.Vars, _ *fakeStep) error {
+		got = v.Outputs["lb"]["dsn"]
+		return nil
+	})
+	rb := mkRunbook("outs", []*runbook.Step{mkStep(w, "lb", outputs(map[string]string{"dsn": "postgres://app:s3cr3t-conn-pw@db/app"})), use})
+	id := e.start(rb, nil)
+	if run := e.wait(id); run.State != store.RunSucceeded {
+		t.Fatalf("run is %s (%s)", run.State, run.StateReason)
+	}
+	if got != "postgres://app:s3cr3t-conn-pw@db/app" {
+		t.Errorf("the later step got %q, want the output whole", got)
+	}
+	if v := e.steps(id)["lb"].Outputs["dsn"]; strings.Contains(v, "s3cr3t-conn-pw") || !strings.Contains(v, "[redacted]") {
+		t.Errorf("stored output %q, want it scrubbed", v)
 	}
 }

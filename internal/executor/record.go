@@ -151,6 +151,11 @@ func (c *runCtl) putStep(ctx context.Context, st *store.StepState) error {
 	st = cloneStep(st)
 	st.Error = c.e.scrub(st.Error)
 	st.Summary = c.e.scrub(st.Summary)
+	// Outputs are stored scrubbed; the raw values, which later steps of
+	// the run may need, stay in this process's memory (c.states) only.
+	for k, v := range st.Outputs {
+		st.Outputs[k] = c.e.scrub(v)
+	}
 	if err := c.e.storeCall(ctx, func(ctx context.Context) error { return c.e.cfg.Store.PutStep(ctx, st) }); err != nil {
 		return fmt.Errorf("record step %s of run %s as %s: %w", st.StepID, c.id, st.Status, err)
 	}

@@ -161,9 +161,10 @@ func (l *Lab) upHTTP() error {
 	return err
 }
 
-// Env returns the LAB_* variables the lab runbooks use through ${env:…}
-// and ${secret:…} (the secret resolver falls back to the environment).
-// Values holding passwords (*_DSN, *_PASSWORD) are secrets.
+// Env returns the LAB_* facts of the lab (addresses, DSNs, passwords).
+// Values holding passwords (*_DSN, *_PASSWORD) are secrets. RunbookEnv
+// names them as the lab runbooks read them, through ${env:…} and
+// ${secret:…}.
 func (l *Lab) Env() map[string]string {
 	pgProxyPort := l.pgProxy.port
 	sentinels := make([]string, len(l.sentinels))

@@ -24,7 +24,7 @@ func loadLabRunbook(t *testing.T, l *Lab, name string) (*runbook.Runbook, *secre
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := l.Env()
+	env := RunbookEnv(l.Env())
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	red := &secret.Redactor{}
 	rb, err := runbook.Load(filepath.Join(runbooksDir, name), reg,

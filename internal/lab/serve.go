@@ -24,7 +24,7 @@ import (
 // (`bot lab status|fail|restore|down`, `bot console`, `make demo`) find it:
 //
 //	<stateDir>/lab.json  State: pid, lab dir, control URL and token, LAB_* env (0600)
-//	<stateDir>/lab.env   the LAB_* variables as `export K='v'` lines, for a shell (0600)
+//	<stateDir>/lab.env   RunbookEnv as `export K='v'` lines, for a shell (0600)
 //
 // The control endpoint listens on loopback and requires the token.
 
@@ -149,7 +149,7 @@ func writeState(dir string, st *State) error {
 	if err := writeFileAtomic(filepath.Join(dir, stateFile), b); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, envFile), []byte(ExportLines(st.Env)))
+	return writeFileAtomic(filepath.Join(dir, envFile), []byte(ExportLines(RunbookEnv(st.Env))))
 }
 
 // ExportLines renders env as shell `export NAME='value'` lines, sorted, for

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func TestTimelineText(t *testing.T) {
 		"Started 04:00:46.00Z, ended 04:01:00.00Z (14s)",
 		"RTO (run start → last step done): 12.5s",
 		"RPO (replication lag at promotion, step promote_db): 0.25s",
-		"oncall-1 run.requested",
+		"oncall-1  run.requested",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q:\n%s", want, text)
@@ -121,7 +122,7 @@ func TestTimelineText(t *testing.T) {
 	if !(i1 < i2 && i2 < i3) {
 		t.Errorf("steps are not in runbook order:\n%s", text)
 	}
-	if !strings.Contains(text, "move_redis               done      04:00:52.00Z  04:00:58.50Z       6.5s    2  new master 10.0.0.2") {
+	if !strings.Contains(text, "  move_redis  done      04:00:52.00Z  04:00:58.50Z       6.5s    2  new master 10.0.0.2") {
 		t.Errorf("move_redis line is wrong:\n%s", text)
 	}
 	if strings.Contains(text, "step.applying") {
@@ -148,5 +149,45 @@ func TestReportOfAnUnknownRun(t *testing.T) {
 	st := seed(t, nil)
 	if _, err := Build(t.Context(), st, "nope", nil); !errors.Is(err, store.ErrNotFound) || !strings.HasPrefix(err.Error(), "report nope: ") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// The Markdown is the whole report: nothing shortened, however long the
+// reason or the audit trail, with the tables in code blocks so that their
+// columns line up in Slack.
+func TestTheMarkdownIsWholeAndAligned(t *testing.T) {
+	st := seed(t, map[string]string{"lagAtPromotion": "0.25s"})
+	ctx := t.Context()
+	long := strings.Repeat("the primary region stopped answering; ", 60) + "END-OF-REASON"
+	run, err := st.GetRun(ctx, "lab-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Reason = long
+	must(t, st.UpdateRun(ctx, run))
+	for i := range 40 {
+		must(t, st.Append(ctx, &store.AuditEvent{RunID: "lab-1", At: at(61 + float64(i)), Actor: "dave", Type: "approval.refused",
+			Message: fmt.Sprintf("refusal %02d: dave is not an approver of lab (group oncall) — %s", i, strings.Repeat("x", 150))}))
+	}
+	tl, err := Build(ctx, st, "lab-1", labRunbook())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := tl.Document()
+	text := doc.Markdown
+	for _, want := range []string{"END-OF-REASON", "refusal 39", strings.Repeat("x", 150), "RTO (run start → last step done): 12.5s",
+		"RPO (replication lag at promotion, step promote_db): 0.25s", "```\n  STEP", "```\n  AT"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the Markdown lacks %q", want)
+		}
+	}
+	if n := strings.Count(text, "```"); n != 4 {
+		t.Errorf("%d fences, want two code blocks:\n%s", n, text)
+	}
+	if doc.Filename != "report-lab-1.md" || !strings.Contains(doc.Title, "lab-1") {
+		t.Errorf("document %q %q", doc.Title, doc.Filename)
+	}
+	if strings.Contains(tl.Text(), "```") {
+		t.Error("the terminal text has code fences")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
@@ -18,18 +19,44 @@ func clock(t time.Time) string {
 	return t.UTC().Format("15:04:05.00Z")
 }
 
-// Text renders the timeline for a terminal or a chat code block.
+// fence opens and closes a code block (Markdown and Slack mrkdwn alike).
+const fence = "```"
+
+// Markdown is the whole timeline as one document: facts as plain lines,
+// the step table and the audit trail in code blocks so that their columns
+// line up (in Slack too). Nothing in it is shortened; it is what a chat
+// posts whole, or uploads as a file.
+func (t *Timeline) Markdown() string {
+	return t.render(true)
+}
+
+// Text is the timeline for a terminal: Markdown without the code fences.
 func (t *Timeline) Text() string {
+	return t.render(false)
+}
+
+// Document is the timeline as a chat document (see chat.DocumentView).
+func (t *Timeline) Document() *chat.DocumentView {
+	return &chat.DocumentView{Title: fmt.Sprintf("Report of run %s (%s)", t.Run.ID, t.Run.Runbook),
+		Filename: "report-" + t.Run.ID + ".md", Markdown: t.Markdown()}
+}
+
+func (t *Timeline) render(fences bool) string {
 	var b strings.Builder
+	code := func() {
+		if fences {
+			b.WriteString(fence + "\n")
+		}
+	}
 	r := t.Run
 	fmt.Fprintf(&b, "Run %s of %s: %s", r.ID, r.Runbook, r.State)
 	if r.StateReason != "" {
-		fmt.Fprintf(&b, " (%s)", r.StateReason)
+		fmt.Fprintf(&b, " (%s)", oneLine(r.StateReason))
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "Requested by %s at %s", r.Requester, r.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"))
 	if r.Reason != "" {
-		fmt.Fprintf(&b, ": %s", r.Reason)
+		fmt.Fprintf(&b, ": %s", oneLine(r.Reason))
 	}
 	b.WriteString("\n")
 	if len(r.Params) > 0 {
@@ -37,7 +64,7 @@ func (t *Timeline) Text() string {
 		for _, k := range slices.Sorted(maps.Keys(r.Params)) {
 			ps = append(ps, k+"="+r.Params[k])
 		}
-		fmt.Fprintf(&b, "Params: %s\n", strings.Join(ps, " "))
+		fmt.Fprintf(&b, "Params: %s\n", oneLine(strings.Join(ps, " ")))
 	}
 	for _, a := range t.Approvals {
 		verb := "approved"
@@ -53,21 +80,6 @@ func (t *Timeline) Text() string {
 		}
 		b.WriteString("\n")
 	}
-	if len(t.Steps) > 0 {
-		b.WriteString("\nSteps:\n")
-		fmt.Fprintf(&b, "  %-24s %-9s %-13s %-13s %9s %4s  %s\n", "STEP", "OUTCOME", "START", "END", "DURATION", "TRY", "SUMMARY")
-		for _, s := range t.Steps {
-			outcome := string(s.Status)
-			if s.AlreadyDone {
-				outcome = "was done"
-			}
-			summary := s.Summary
-			if s.Error != "" {
-				summary = "error: " + s.Error
-			}
-			fmt.Fprintf(&b, "  %-24s %-9s %-13s %-13s %9s %4d  %s\n", s.ID, outcome, clock(s.Start), clock(s.End), Dur(s.Duration()), s.Attempts, oneLine(summary))
-		}
-	}
 	b.WriteString("\n")
 	if t.RTOMeasured {
 		fmt.Fprintf(&b, "RTO (run start → last step done): %s\n", Dur(t.RTO))
@@ -79,11 +91,39 @@ func (t *Timeline) Text() string {
 	} else {
 		b.WriteString("RPO: unknown (no step measured the replication lag)\n")
 	}
+	if len(t.Steps) > 0 {
+		b.WriteString("\nSteps:\n")
+		code()
+		w := len("STEP")
+		for _, s := range t.Steps {
+			w = max(w, len(s.ID))
+		}
+		fmt.Fprintf(&b, "  %-*s  %-9s %-13s %-13s %9s %4s  %s\n", w, "STEP", "OUTCOME", "START", "END", "DURATION", "TRY", "SUMMARY")
+		for _, s := range t.Steps {
+			outcome := string(s.Status)
+			if s.AlreadyDone {
+				outcome = "was done"
+			}
+			summary := s.Summary
+			if s.Error != "" {
+				summary = "error: " + s.Error
+			}
+			fmt.Fprintf(&b, "  %-*s  %-9s %-13s %-13s %9s %4d  %s\n", w, s.ID, outcome, clock(s.Start), clock(s.End), Dur(s.Duration()), s.Attempts, oneLine(summary))
+		}
+		code()
+	}
 	if len(t.Events) > 0 {
 		b.WriteString("\nAudit trail:\n")
+		code()
+		aw, tw := len("ACTOR"), len("EVENT")
 		for _, e := range t.Events {
-			fmt.Fprintf(&b, "  %s  %-8s %-20s %s\n", clock(e.At), e.Actor, e.Type, oneLine(e.Message))
+			aw, tw = max(aw, len(e.Actor)), max(tw, len(e.Type))
 		}
+		fmt.Fprintf(&b, "  %-12s  %-*s  %-*s  %s\n", "AT", aw, "ACTOR", tw, "EVENT", "MESSAGE")
+		for _, e := range t.Events {
+			fmt.Fprintf(&b, "  %-12s  %-*s  %-*s  %s\n", clock(e.At), aw, e.Actor, tw, e.Type, oneLine(e.Message))
+		}
+		code()
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -95,10 +135,9 @@ func capital(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// oneLine keeps a value on its line of the report (and a ``` in it from
+// closing a code block). It never shortens it: the report is whole.
 func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 120 {
-		s = s[:117] + "..."
-	}
-	return s
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	return strings.ReplaceAll(s, fence, "`\u200b``")
 }

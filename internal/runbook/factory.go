@@ -94,7 +94,8 @@ func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Probe, error)
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, fmt.Errorf("with: %w", err)
 	}
-	env := steps.Env{Logger: f.opts.logger.With("step", f.raw.ID.Value, "kind", f.kind.Name())}
+	red := f.opts.secrets.Redactor
+	env := steps.Env{Logger: f.opts.logger.With("step", f.raw.ID.Value, "kind", f.kind.Name()), Redactor: red}
 	if f.kind.Connection() != "" {
 		conn, err := f.connect(ctx, data)
 		if err != nil {
@@ -106,7 +107,8 @@ func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Probe, error)
 	if err != nil {
 		return nil, err
 	}
-	return inst, nil
+	// Whatever the kind says passes the run's redactor.
+	return steps.Scrubbed(inst, red), nil
 }
 
 // connection expands the named connection's fields. A type with a field

@@ -17,9 +17,9 @@ const secretValue = "s3cr3t-pa55word"
 // env is the fake environment of these tests: secrets and ${env:…} values.
 func env(name string) (string, bool) {
 	v, ok := map[string]string{
-		"DR_PG_DSN":  "postgres://bot:" + secretValue + "@db:5432/app",
-		"TOKEN":      secretValue,
-		"KUBECONFIG": "/etc/kube/dr.yaml",
+		"FAILOVER_SECRET_DR_PG_DSN": "postgres://bot:" + secretValue + "@db:5432/app",
+		"FAILOVER_SECRET_TOKEN":     secretValue,
+		"FAILOVER_RB_KUBECONFIG":    "/etc/kube/dr.yaml",
 	}[name]
 	return v, ok
 }
@@ -45,7 +45,7 @@ func TestBuildExpandsParamsOutputsAndConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := st.(*fakeStep)
+	f := steps.Unwrap(st).(*fakeStep)
 	cfg := f.cfg.(*scaleConfig)
 	if cfg.Name != "api-INC-42" || cfg.Replicas != 3 || cfg.Selector["app"] != "db.dr.internal" || cfg.Target.Namespace != "prod" {
 		t.Errorf("config = %+v", cfg)
@@ -97,13 +97,13 @@ func TestBuildErrors(t *testing.T) {
 			name: "a missing secret names the secret",
 			src:  "name: t\nconnections: {db: {type: postgres, dsn: '${secret:NOPE}'}}\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.promote, connection: db}\n",
 			step: "a",
-			want: "build step a (test.promote): connection db: connections.db.dsn: secret NOPE: secret not found (set the environment variable NOPE or a file NOPE in the secrets directory)",
+			want: "build step a (test.promote): connection db: connections.db.dsn: secret NOPE: secret not found (no secrets directory is configured, and the environment variable FAILOVER_SECRET_NOPE is not set)",
 		},
 		{
 			name: "an unset environment variable is named",
-			src:  "name: t\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check, with: {url: 'http://${env:NO_SUCH}/'}}\n",
+			src:  "name: t\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.check, with: {url: 'http://${env:FAILOVER_RB_NO_SUCH}/'}}\n",
 			step: "a",
-			want: "build step a (test.check): with.url: environment variable NO_SUCH is not set",
+			want: "build step a (test.check): with.url: environment variable FAILOVER_RB_NO_SUCH is not set",
 		},
 	}
 	for _, tt := range tests {
@@ -138,7 +138,7 @@ func TestBuildFillsTheAWSRegionFromTheRunbookRegion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.(*fakeStep).conn.Fields["region"]; got != "us-west-2" {
+	if got := steps.Unwrap(st).(*fakeStep).conn.Fields["region"]; got != "us-west-2" {
 		t.Errorf("region field = %q", got)
 	}
 }
@@ -181,7 +181,7 @@ func TestWhen(t *testing.T) {
 }
 
 func TestParameterValuesAreNeverExpandedAsReferences(t *testing.T) {
-	src := "name: t\nparams: [{name: x}]\nconnections: {k: {type: kubernetes}}\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.scale, connection: k, with: {name: 'n-{{ .params.x }}-${env:KUBECONFIG}'}}\n"
+	src := "name: t\nparams: [{name: x}]\nconnections: {k: {type: kubernetes}}\nphases:\n- id: p\n  steps:\n  - {id: a, kind: test.scale, connection: k, with: {name: 'n-{{ .params.x }}-${env:FAILOVER_RB_KUBECONFIG}'}}\n"
 	rb, err := Parse("x.yaml", []byte(src), testRegistry(t),
 		WithSecrets(&secret.Resolver{Lookup: env, Redactor: &secret.Redactor{}}), WithEnv(env))
 	if err != nil {
@@ -194,7 +194,7 @@ func TestParameterValuesAreNeverExpandedAsReferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.(*fakeStep).cfg.(*scaleConfig).Name; got != "n-prod-/etc/kube/dr.yaml" {
+	if got := steps.Unwrap(st).(*fakeStep).cfg.(*scaleConfig).Name; got != "n-prod-/etc/kube/dr.yaml" {
 		t.Errorf("name = %q", got)
 	}
 	for _, x := range []string{"${secret:TOKEN}", "{{ .params.x }}"} {
@@ -236,8 +236,8 @@ func TestBuildIsSafeForConcurrentUse(t *testing.T) {
 			vars := Vars{Params: map[string]string{"ticket": fmt.Sprint(i)},
 				Outputs: map[string]map[string]string{"check_lag": {"hostname": "h"}}}
 			st, err := rb.Step("scale_up").Factory.Build(context.Background(), vars)
-			if err == nil && st.(*fakeStep).cfg.(*scaleConfig).Name != fmt.Sprintf("api-%d", i) {
-				err = fmt.Errorf("build %d got %+v", i, st.(*fakeStep).cfg)
+			if err == nil && steps.Unwrap(st).(*fakeStep).cfg.(*scaleConfig).Name != fmt.Sprintf("api-%d", i) {
+				err = fmt.Errorf("build %d got %+v", i, steps.Unwrap(st).(*fakeStep).cfg)
 			}
 			errs <- err
 		})

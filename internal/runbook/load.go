@@ -27,9 +27,11 @@ type options struct {
 	env     func(string) (string, bool)
 }
 
-// WithSecrets sets the resolver of ${secret:NAME} references; its Redactor
-// scrubs every resolved value out of build errors. The default reads the
-// environment only, with a Redactor of its own.
+// WithSecrets sets the resolver of ${secret:NAME} and ${env:NAME}
+// references; its Policy refuses, at load time, a runbook that names what it
+// may not read, and its Redactor scrubs every resolved value out of build
+// errors and of what steps say. The default has the default policy and a
+// Redactor of its own.
 func WithSecrets(res *secret.Resolver) Option {
 	return func(o *options) { o.secrets = res }
 }
@@ -40,7 +42,8 @@ func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }
 
-// WithEnv sets the lookup of ${env:NAME} references (default os.LookupEnv).
+// WithEnv sets the lookup of ${env:NAME} references (default os.LookupEnv);
+// the resolver's Policy still decides which names may be read.
 func WithEnv(lookup func(string) (string, bool)) Option {
 	return func(o *options) { o.env = lookup }
 }
@@ -68,12 +71,27 @@ func newOptions(opts []Option) *options {
 	return o
 }
 
+// MaxFileSize is the largest runbook file Load reads (1 MiB; the largest
+// seed runbook is under 30 KiB): a stray big file in the runbook directory
+// costs one bounded read and an error, not a slow bot.
+const MaxFileSize = 1 << 20
+
 // Load reads and validates the runbook in the file at path. Errors about
-// the runbook's content are a *ValidationError listing every issue.
+// the runbook's content (and a file over MaxFileSize) are a
+// *ValidationError listing every issue.
 func Load(path string, reg *steps.Registry, opts ...Option) (*Runbook, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load runbook: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("load runbook: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, newValidationError([]Issue{{File: path,
+			Msg: fmt.Sprintf("the file is larger than %d bytes (1 MiB), the limit of a runbook: it is not read", MaxFileSize)}})
 	}
 	return Parse(path, data, reg, opts...)
 }
@@ -126,7 +144,8 @@ func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *R
 		is.syntax(err)
 	}
 	raw := is.decodeRaw(&doc)
-	v := &validator{issues: is, reg: reg, raw: raw}
+	o := newOptions(opts)
+	v := &validator{issues: is, reg: reg, raw: raw, policy: o.secrets}
 	if raw != nil {
 		v.validate()
 	}
@@ -135,7 +154,7 @@ func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *R
 	}
 	rb = v.rb
 	rb.src = raw
-	attachFactories(v, newOptions(opts))
+	attachFactories(v, o)
 	rb.Hash = rb.PlanHash(nil)
 	return rb, nil
 }

@@ -79,8 +79,8 @@ phases:
 		t.Fatalf("err = %v", err)
 	}
 	want := strings.Join([]string{
-		"runbooks/x.yaml:4: connections.other.dsn: secret MISSING_PW: secret not found (set the environment variable MISSING_PW or a file MISSING_PW in the secrets directory)",
-		"runbooks/x.yaml:11: phases[0].steps[0].with.url: secret API_KEY: secret not found (set the environment variable API_KEY or a file API_KEY in the secrets directory)",
+		"runbooks/x.yaml:4: connections.other.dsn: secret MISSING_PW: secret not found (no secrets directory is configured, and the environment variable FAILOVER_SECRET_MISSING_PW is not set)",
+		"runbooks/x.yaml:11: phases[0].steps[0].with.url: secret API_KEY: secret not found (no secrets directory is configured, and the environment variable FAILOVER_SECRET_API_KEY is not set)",
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("err =\n%s\nwant\n%s", err, want)

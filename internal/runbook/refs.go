@@ -97,6 +97,18 @@ func (v *validator) template(s string, line int, path string, si *stepInfo, inCo
 	for _, p := range probs {
 		v.add(line, path, "%s", p)
 	}
+	if v.policy != nil {
+		for _, kind := range []struct {
+			name  string
+			names []string
+		}{{"env", r.Envs}, {"secret", r.Secrets}} {
+			for _, n := range kind.names {
+				if err := v.policy.CheckRef(kind.name, n); err != nil {
+					v.add(line, path, "%s", err.Error())
+				}
+			}
+		}
+	}
 	for _, p := range r.Params {
 		if !v.params[p] {
 			v.add(line, path, "unknown parameter %q%s", p, paramHint(p, keys(v.params)))

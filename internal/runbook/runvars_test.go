@@ -6,6 +6,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
 // runbookWith is a runbook whose one step (test.units) has note: tmpl.
@@ -25,7 +27,7 @@ func noteOf(t *testing.T, rb *Runbook, vars Vars) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return st.(*fakeStep).cfg.(*unitsConfig).Note, nil
+	return steps.Unwrap(st).(*fakeStep).cfg.(*unitsConfig).Note, nil
 }
 
 func TestTemplatesSeeTheRun(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -293,13 +292,8 @@ func (e *expander) resolve(kind, name string) (string, error) {
 		}
 		return v.Reveal(), nil
 	}
-	lookup := e.env
-	if lookup == nil {
-		lookup = os.LookupEnv
+	if e.secrets == nil {
+		return "", fmt.Errorf("${env:%s}: no resolver configured", name)
 	}
-	v, ok := lookup(name)
-	if !ok {
-		return "", fmt.Errorf("environment variable %s is not set", name)
-	}
-	return v, nil
+	return e.secrets.Env(name, e.env)
 }

@@ -41,6 +41,8 @@ type validator struct {
 	connRun map[string]string
 	byID    map[string]*stepInfo
 	order   []*stepInfo
+	// policy checks ${env:…} and ${secret:…} references (nil: none).
+	policy interface{ CheckRef(kind, name string) error }
 }
 
 // validate turns the raw form into a Runbook, reporting every problem.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -37,9 +38,12 @@ func (v Value) Reveal() string { return string(v) }
 // Redacted replaces secret values in scrubbed text.
 const Redacted = "[redacted]"
 
-// Resolver finds secret values: first a file named NAME in Dir (a mounted
-// Kubernetes secret), then the environment variable NAME. Every value it
-// hands out is remembered by its Redactor.
+// Resolver finds the values of a runbook's references under its Policy:
+// ${secret:NAME} from the file NAME in Dir (a mounted Kubernetes secret),
+// else from the environment variable Policy.SecretPrefix+NAME;
+// ${env:NAME} (Env) from the environment variables the policy allows.
+// Every secret it hands out is remembered by its Redactor, with its parts
+// (a DSN's password).
 type Resolver struct {
 	// Dir is a directory of files named after secrets; empty means none.
 	Dir string
@@ -47,30 +51,84 @@ type Resolver struct {
 	Lookup func(string) (string, bool)
 	// Redactor learns every resolved value; nil means none.
 	Redactor *Redactor
+	// Policy says which variables references may read; the zero value
+	// is the default policy.
+	Policy Policy
+}
+
+func (r *Resolver) lookup(name string) (string, bool) {
+	if r.Lookup == nil {
+		return os.LookupEnv(name)
+	}
+	return r.Lookup(name)
 }
 
 // Resolve returns the value of the secret NAME.
 func (r *Resolver) Resolve(name string) (Value, error) {
+	if !namePattern.MatchString(name) {
+		return "", fmt.Errorf("secret %q: not a secret name (letters, digits and _)", name)
+	}
+	if err := r.Policy.CheckSecret(name); err != nil {
+		return "", err
+	}
+	v, err := r.find(name)
+	if err != nil {
+		return "", err
+	}
+	if err := r.Policy.checkValue("${secret:"+name+"}", v); err != nil {
+		return "", err
+	}
+	r.Redactor.Add(v)
+	return Value(v), nil
+}
+
+func (r *Resolver) find(name string) (string, error) {
+	where := "no secrets directory is configured"
 	if r.Dir != "" {
 		b, err := os.ReadFile(filepath.Join(r.Dir, name))
 		if err == nil {
-			v := strings.TrimRight(string(b), "\r\n")
-			r.Redactor.Add(v)
-			return Value(v), nil
+			return strings.TrimRight(string(b), "\r\n"), nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("read secret %s from %s: %w", name, r.Dir, errors.Unwrap(err))
 		}
+		where = fmt.Sprintf("no file %s in the secrets directory %s", name, r.Dir)
 	}
-	lookup := r.Lookup
+	env := r.Policy.secretPrefix() + name
+	if v, ok := r.lookup(env); ok && v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("secret %s: %w (%s, and the environment variable %s is not set)", name, ErrNotFound, where, env)
+}
+
+// Env returns the value of ${env:name}, if the policy allows it, read
+// with lookup (nil means the Resolver's Lookup). The value is not a
+// secret and the Redactor does not learn it.
+func (r *Resolver) Env(name string, lookup func(string) (string, bool)) (string, error) {
+	if err := r.Policy.CheckEnv(name); err != nil {
+		return "", err
+	}
 	if lookup == nil {
-		lookup = os.LookupEnv
+		lookup = r.lookup
 	}
-	if v, ok := lookup(name); ok && v != "" {
-		r.Redactor.Add(v)
-		return Value(v), nil
+	v, ok := lookup(name)
+	if !ok {
+		return "", fmt.Errorf("environment variable %s is not set", name)
 	}
-	return "", fmt.Errorf("secret %s: %w (set the environment variable %s or a file %s in the secrets directory)", name, ErrNotFound, name, name)
+	if err := r.Policy.checkValue("${env:"+name+"}", v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// CheckRef says whether the reference ${kind:name} (kind secret or env)
+// may be resolved under the policy, without resolving it: a runbook that
+// names a refused reference is refused when it is loaded.
+func (r *Resolver) CheckRef(kind, name string) error {
+	if kind == "env" {
+		return r.Policy.CheckEnv(name)
+	}
+	return r.Policy.CheckSecret(name)
 }
 
 // Expand replaces every ${secret:NAME} in s by its value.
@@ -100,26 +158,34 @@ func Refs(s string) []string {
 // Redactor scrubs known secret values out of text. The zero value is ready;
 // a nil *Redactor scrubs nothing. It is safe for concurrent use.
 type Redactor struct {
-	mu     sync.RWMutex
+	mu sync.RWMutex
+	// values, longest first: a value is scrubbed before any shorter one
+	// inside it, so that no remnant of it is left.
 	values []string
 }
 
 // minLen keeps one-character "secrets" from shredding every message.
 const minLen = 4
 
-// Add remembers a value to scrub.
+// Add remembers a value to scrub, and the parts of a structured value (the
+// password of a DSN or of a URL's user info, in the forms it is printed).
 func (r *Redactor) Add(v string) {
-	if r == nil || len(v) < minLen {
+	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, have := range r.values {
-		if have == v {
-			return
-		}
+	for _, x := range append([]string{v}, parts(v)...) {
+		r.addLocked(x)
 	}
-	r.values = append(r.values, v)
+}
+
+func (r *Redactor) addLocked(v string) {
+	if len(v) < minLen || slices.Contains(r.values, v) {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(r.values, v, func(have, v string) int { return len(v) - len(have) })
+	r.values = slices.Insert(r.values, i, v)
 }
 
 // Scrub returns s with every known secret value replaced by [redacted].

@@ -11,12 +11,13 @@ import (
 	"testing"
 )
 
-func TestResolverPrefersMountedFileThenEnvironment(t *testing.T) {
+func TestResolverPrefersMountedFileThenPrefixedEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "DB_PASSWORD"), []byte("from-file-pw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"DB_PASSWORD": "from-env-pw", "REDIS_PASSWORD": "redis-env-pw"}
+	env := map[string]string{"FAILOVER_SECRET_DB_PASSWORD": "from-env-pw", "FAILOVER_SECRET_REDIS_PASSWORD": "redis-env-pw",
+		"REDIS_PASSWORD": "not-under-the-prefix"}
 	r := &Resolver{Dir: dir, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Redactor: &Redactor{}}
 
 	got, err := r.Expand("postgres://app:${secret:DB_PASSWORD}@db/x redis=${secret:REDIS_PASSWORD}")

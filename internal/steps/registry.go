@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+
+	"github.com/failoverbot/failoverbot/internal/secret"
 )
 
 // Connection is a named connection of a runbook (a cluster, a database, a
@@ -24,6 +26,11 @@ type Env struct {
 	Conn *Connection
 	// Logger carries the step's id and kind; it may be nil (in tests).
 	Logger *slog.Logger
+	// Redactor is the run's: it knows every secret the runbook resolved,
+	// and a kind adds what it derives from them (a password parsed out of
+	// a DSN) so that no message, summary or output anywhere shows them. It
+	// may be nil (in tests).
+	Redactor *secret.Redactor
 }
 
 // ConnectionType describes the fields a connection type accepts.

@@ -22,8 +22,22 @@ func Render(m chat.Message) string {
 		return renderProgress(v)
 	case *chat.StepFailedView:
 		return renderStepFailed(v)
+	case *chat.DocumentView:
+		return renderDocument(v)
 	}
 	return m.Text
+}
+
+// renderDocument prints a document's Markdown whole, without its code
+// fences (a terminal lines the columns up by itself).
+func renderDocument(v *chat.DocumentView) string {
+	var lines []string
+	for _, l := range strings.Split(v.Markdown, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "```") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func dur(d time.Duration) string {

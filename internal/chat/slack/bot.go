@@ -49,7 +49,10 @@ type Bot struct {
 
 	mu      sync.Mutex
 	started bool
-	botUser string
+	// botUser is the bot's own user ID (auth.test); lastAuthTest bounds
+	// how often it is asked again while unknown.
+	botUser      string
+	lastAuthTest time.Time
 }
 
 // New builds a Bot from a Config (see ConfigFromEnv). It makes no network
@@ -201,6 +204,33 @@ func (b *Bot) checkBotToken(ctx context.Context) error {
 	return nil
 }
 
+// knownSelf is the bot's own user ID if auth.test told it ("" if not yet).
+func (b *Bot) knownSelf() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.botUser
+}
+
+// selfID is the bot's own user ID, asking auth.test again (at most every
+// authTestEvery) when it failed at start; "" while Slack does not say.
+func (b *Bot) selfID(ctx context.Context) string {
+	b.mu.Lock()
+	if b.botUser != "" || time.Since(b.lastAuthTest) < authTestEvery {
+		defer b.mu.Unlock()
+		return b.botUser
+	}
+	b.lastAuthTest = time.Now()
+	b.mu.Unlock()
+	if err := b.checkBotToken(ctx); err != nil {
+		b.log.Warn("slack: the bot's own user is still unknown (auth.test failed)", "err", err)
+	}
+	return b.knownSelf()
+}
+
+// authTestEvery bounds the auth.test calls made while the bot's own user
+// is unknown.
+const authTestEvery = 30 * time.Second
+
 // connectError explains why socket mode stopped.
 func (b *Bot) connectError(err error) error {
 	if err == nil {
@@ -257,7 +287,16 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 		b.log.Error("slack apps.connections.open answered 404; check SLACK_API_URL")
 	case socketmode.EventTypeIncomingError:
 		if ie, ok := evt.Data.(*slack.IncomingEventError); ok {
-			b.log.Warn("slack socket read error; reconnecting", "err", ie.ErrorObj)
+			// slack-go skips a frame that is not JSON and keeps the
+			// socket; any other read error ends the socket, and it
+			// reconnects (EventTypeConnecting follows).
+			_, syntax := errors.AsType[*json.SyntaxError](ie.ErrorObj)
+			_, typ := errors.AsType[*json.UnmarshalTypeError](ie.ErrorObj)
+			if syntax || typ {
+				b.log.Warn("slack sent a frame that is not JSON; skipped, the connection stays open", "err", ie.ErrorObj)
+			} else {
+				b.log.Warn("slack socket read failed; the connection is reopened", "err", ie.ErrorObj)
+			}
 		}
 	case socketmode.EventTypeErrorWriteFailed:
 		if we, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok {
@@ -352,6 +391,10 @@ func (b *Bot) eventsAPI(ctx context.Context, evt socketmode.Event) {
 		}
 	default:
 		b.log.Debug("slack event ignored", "type", ev.InnerEvent.Type)
+		return
+	}
+	if self := b.knownSelf(); self != "" && r.User.ID == self {
+		b.log.Debug("slack: the bot's own reaction ignored", "emoji", r.Emoji)
 		return
 	}
 	key := r.Message.Channel + "/" + r.Message.TS + "/" + r.User.ID

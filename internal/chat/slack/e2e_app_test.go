@@ -90,7 +90,7 @@ func TestServeLabFailover(t *testing.T) {
 	if err := l.FailPrimary(ctx, lab.FailStop); err != nil {
 		t.Fatal(err)
 	}
-	s := newServeStack(t, filepath.Join("..", "..", "..", "runbooks"), l.Env())
+	s := newServeStack(t, filepath.Join("..", "..", "..", "runbooks"), lab.RunbookEnv(l.Env()))
 	approveAndRun(t, s, "lab-failover", "lab primary down", 3*time.Minute)
 	t.Logf("VmRSS after the lab run: %.1f MiB", float64(rssKiB())/1024)
 }

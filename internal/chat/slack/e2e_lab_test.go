@@ -52,7 +52,7 @@ func labFailover(t *testing.T, yaml []byte, mode lab.FailMode) {
 	if err := os.WriteFile(filepath.Join(dir, "lab-failover.yaml"), yaml, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, stackOptions{registry: reg, dir: dir, env: l.Env()})
+	s := newStack(t, stackOptions{registry: reg, dir: dir, env: lab.RunbookEnv(l.Env())})
 	run := approveAndRun(t, s, "lab-failover", "lab primary down", 3*time.Minute)
 	if run.State != store.RunSucceeded {
 		t.Fatalf("run %s", run.State)

@@ -50,23 +50,50 @@ func (p *Poster) post(ctx context.Context, op, channel string, m chat.Message, o
 	if channel == "" {
 		return chat.MessageRef{}, fmt.Errorf("slack: %s: no channel", op)
 	}
-	var ref chat.MessageRef
-	opts = append(msgOptions(m), opts...)
-	err := p.call(ctx, op+" in "+channel, func(ctx context.Context) error {
-		ch, ts, err := p.api.PostMessageContext(ctx, channel, opts...)
-		ref = chat.MessageRef{Channel: ch, TS: ts}
-		return err
-	})
-	return ref, err
+	// A message longer than one Slack message is posted as several, in
+	// order, where the first goes: the first one's reference is returned.
+	var first chat.MessageRef
+	parts := renderAll(m)
+	for i, part := range parts {
+		var ref chat.MessageRef
+		popts := append(partOptions(part), opts...)
+		err := p.call(ctx, op+" in "+channel+partOf(i, len(parts)), func(ctx context.Context) error {
+			ch, ts, err := p.api.PostMessageContext(ctx, channel, popts...)
+			ref = chat.MessageRef{Channel: ch, TS: ts}
+			return err
+		})
+		if err != nil {
+			return first, err
+		}
+		if i == 0 {
+			first = ref
+		}
+	}
+	return first, nil
+}
+
+// partOf names part i of n in an operation, when there are several.
+func partOf(i, n int) string {
+	if n == 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (part %d of %d)", i+1, n)
 }
 
 // Ephemeral shows m to userID only, in channel.
 func (p *Poster) Ephemeral(ctx context.Context, channel, userID string, m chat.Message) error {
-	opts := msgOptions(m)
-	return p.call(ctx, "chat.postEphemeral in "+channel, func(ctx context.Context) error {
-		_, err := p.api.PostEphemeralContext(ctx, channel, userID, opts...)
-		return err
-	})
+	parts := renderAll(m)
+	for i, part := range parts {
+		opts := partOptions(part)
+		err := p.call(ctx, "chat.postEphemeral in "+channel+partOf(i, len(parts)), func(ctx context.Context) error {
+			_, err := p.api.PostEphemeralContext(ctx, channel, userID, opts...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Update replaces the message ref with m. Updates are coalesced: at most one
@@ -85,7 +112,18 @@ func (p *Poster) Update(_ context.Context, ref chat.MessageRef, m chat.Message) 
 func (p *Poster) Flush(ctx context.Context) error { return p.updates.Flush(ctx) }
 
 func (p *Poster) update(ctx context.Context, ref chat.MessageRef, m chat.Message) error {
-	opts := msgOptions(m)
+	parts := renderAll(m)
+	if len(parts) > 1 {
+		// An edit replaces one message: what does not fit in it is not
+		// shown, and the message says so.
+		p.log.Warn("slack: an edited message is longer than one message; its first part is shown", "parts", len(parts))
+		last := &parts[0]
+		if len(last.blocks) == maxBlocks {
+			last.blocks = last.blocks[:maxBlocks-1]
+		}
+		last.blocks = append(last.blocks, section(mdf("_… %d more messages' worth not shown in this edit_", len(parts)-1)))
+	}
+	opts := partOptions(parts[0])
 	return p.call(ctx, "chat.update of "+ref.Channel+"/"+ref.TS, func(ctx context.Context) error {
 		_, _, _, err := p.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, opts...)
 		return err
@@ -93,23 +131,30 @@ func (p *Poster) update(ctx context.Context, ref chat.MessageRef, m chat.Message
 }
 
 // webhook answers through a slash command's response_url (responseType
-// in_channel or ephemeral).
+// in_channel or ephemeral), in several answers for a long message.
 func (p *Poster) webhook(ctx context.Context, responseURL, responseType string, m chat.Message) error {
-	text, blocks := Render(m)
-	msg := &slack.WebhookMessage{Text: text, ResponseType: responseType}
-	if len(blocks) > 0 {
-		msg.Blocks = &slack.Blocks{BlockSet: blocks}
+	parts := renderAll(m)
+	for i, part := range parts {
+		msg := &slack.WebhookMessage{Text: part.text, ResponseType: responseType}
+		if len(part.blocks) > 0 {
+			msg.Blocks = &slack.Blocks{BlockSet: part.blocks}
+		}
+		err := p.call(ctx, "response_url ("+responseType+")"+partOf(i, len(parts)), func(ctx context.Context) error {
+			return slack.PostWebhookCustomHTTPContext(ctx, responseURL, p.httpc, msg)
+		})
+		if err != nil {
+			return err
+		}
 	}
-	return p.call(ctx, "response_url ("+responseType+")", func(ctx context.Context) error {
-		return slack.PostWebhookCustomHTTPContext(ctx, responseURL, p.httpc, msg)
-	})
+	return nil
 }
 
-func msgOptions(m chat.Message) []slack.MsgOption {
-	text, blocks := Render(m)
-	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
-	if len(blocks) > 0 {
-		opts = append(opts, slack.MsgOptionBlocks(blocks...))
+// partOptions are the options that post one rendered part. The text is
+// already escaped (renderAll), so slack-go must not escape it again.
+func partOptions(pt part) []slack.MsgOption {
+	opts := []slack.MsgOption{slack.MsgOptionText(pt.text, false)}
+	if len(pt.blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(pt.blocks...))
 	}
 	return opts
 }

@@ -45,7 +45,7 @@ func BenchmarkServeBinaryRSS(b *testing.B) {
 	cmd.Env = append(os.Environ(), "SLACK_APP_TOKEN="+slackfake.AppToken, "SLACK_BOT_TOKEN="+slackfake.BotToken,
 		"SLACK_API_URL="+f.APIURL(), "FAILOVER_RUNBOOK_DIR="+runbooks,
 		"FAILOVER_STORE_PATH="+filepath.Join(b.TempDir(), "bot.db"), "FAILOVER_LOG_LEVEL=warn")
-	for k, v := range l.Env() {
+	for k, v := range lab.RunbookEnv(l.Env()) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	var stderr strings.Builder

@@ -93,6 +93,12 @@ func (b *Bot) run(j job) {
 			responseURL: b.responseURL(c.ResponseURL)})
 	case "reaction":
 		r := *j.reaction
+		// Checked here again for a bot that did not know itself when the
+		// event arrived (auth.test failed at start).
+		if self := b.selfID(ctx); self != "" && r.User.ID == self {
+			b.log.Debug("slack: the bot's own reaction ignored", "emoji", r.Emoji)
+			return
+		}
 		r.User = b.dir.lookup(ctx, r.User.ID, "")
 		b.h.HandleReaction(ctx, r)
 	case "action":

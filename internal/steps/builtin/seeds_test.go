@@ -43,7 +43,7 @@ var mimirSeed = []cover{
 	{cmd: `curl -f https://api.mimir.example.com/health || echo "Primary API unreachable"`, file: mimirFailover, step: "primary_api_down", kind: "http.check",
 		with: map[string]string{"url": "https://api.mimir.example.com/health", "expect": "down"}},
 	{cmd: "aws route53 get-health-check-status --health-check-id <health-check-id>", file: mimirFailover, step: "primary_health_check", kind: "aws.route53.healthCheck",
-		with: map[string]string{"healthCheckId": "${env:MIMIR_API_HEALTH_CHECK_ID}", "expect": "unhealthy"}},
+		with: map[string]string{"healthCheckId": "${env:FAILOVER_RB_MIMIR_API_HEALTH_CHECK_ID}", "expect": "unhealthy"}},
 	// Step 2: assess DR readiness.
 	{cmd: "kubectl config use-context dr-cluster", file: mimirFailover, conn: "dr_cluster", ctx: "dr-cluster"},
 	{cmd: "kubectl get nodes", file: mimirFailover, step: "dr_nodes_ready", kind: "kubernetes.nodesReady"},
@@ -96,7 +96,7 @@ var mimirSeed = []cover{
 	{cmd: `aws route53 change-resource-record-sets --hosted-zone-id Z1234567890ABC --change-batch '{ "Changes": [{ "Action": "UPSERT", "ResourceRecordSet": { "Name": "api.mimir.example.com", "Type": "CNAME", "TTL": 60`, file: mimirFailover, step: "dns_api", kind: "aws.route53.upsertRecord",
 		with: map[string]string{"hostedZoneId": "Z1234567890ABC", "name": "api.mimir.example.com", "type": "CNAME", "ttl": "60", "values[0]": "{{ .steps.dr_api_lb.outputs.hostname }}"}},
 	{cmd: "aws route53 update-health-check --health-check-id <health-check-id> --ip-address <dr-endpoint-ip>", file: mimirFailover, step: "health_check_to_dr", kind: "aws.route53.updateHealthCheck",
-		with: map[string]string{"healthCheckId": "${env:MIMIR_API_HEALTH_CHECK_ID}", "fullyQualifiedDomainName": "{{ .steps.dr_api_lb.outputs.hostname }}"}},
+		with: map[string]string{"healthCheckId": "${env:FAILOVER_RB_MIMIR_API_HEALTH_CHECK_ID}", "fullyQualifiedDomainName": "{{ .steps.dr_api_lb.outputs.hostname }}"}},
 	// Phase 6: validation.
 	{cmd: "curl -f https://api.mimir.example.com/health", file: mimirFailover, step: "api_up", kind: "http.check",
 		with: map[string]string{"url": "https://api.mimir.example.com/health", "expect": "up"}},
@@ -121,7 +121,7 @@ var mimirSeed = []cover{
 	{cmd: "kubectl --context primary-cluster get nodes", file: mimirFailback, step: "primary_nodes_ready", kind: "kubernetes.nodesReady"},
 	{cmd: "./scripts/restore-to-primary.sh", file: mimirFailback, step: "restore_primary", kind: "gate"},
 	{cmd: "kubectl --context primary-cluster exec -n mimir postgres-0 -- pg_basebackup -h $DR_POSTGRES_ENDPOINT -U replicator -D /tmp/restore -P", file: mimirFailback, step: "primary_basebackup", kind: "kubernetes.exec",
-		with: map[string]string{"pod": "postgres-0", "command[0]": "pg_basebackup", "command[2]": "${env:MIMIR_DR_POSTGRES_ENDPOINT}", "command[4]": "replicator", "command[6]": "/tmp/restore"}},
+		with: map[string]string{"pod": "postgres-0", "command[0]": "pg_basebackup", "command[2]": "${env:FAILOVER_RB_MIMIR_DR_POSTGRES_ENDPOINT}", "command[4]": "replicator", "command[6]": "/tmp/restore"}},
 	{cmd: `kubectl --context primary-cluster exec -n mimir postgres-0 -- psql -U postgres -c "SELECT pg_start_backup('failback');"`, file: mimirFailback, step: "primary_pg_caught_up", kind: "postgres.replicationLag"},
 	// Appendix: DNS not updating.
 	{cmd: "aws route53 get-change --id <change-id>", file: mimirFailover, step: "dns_api", kind: "aws.route53.upsertRecord"},
@@ -184,7 +184,7 @@ var maipSeed = []cover{
 	{cmd: "maip-prod", file: maipFailback, conn: "primary_eks", ctx: "maip-prod"},
 	{cmd: "maip-prod-dr", file: maipFailback, conn: "dr_eks", ctx: "maip-prod-dr"},
 	{cmd: "aws rds create-db-instance-read-replica --db-instance-identifier maip-prod-postgres-new --source-db-instance-identifier maip-prod-postgres-replica --source-region us-west-2 --destination-region us-east-1", file: maipFailback, step: "create_replica", kind: "aws.rds.createReadReplica",
-		with: map[string]string{"dbInstanceIdentifier": "maip-prod-postgres-new", "sourceDbInstanceIdentifier": "arn:aws:rds:us-west-2:${env:MAIP_AWS_ACCOUNT_ID}:db:maip-prod-postgres-replica", "sourceRegion": "us-west-2"}},
+		with: map[string]string{"dbInstanceIdentifier": "maip-prod-postgres-new", "sourceDbInstanceIdentifier": "arn:aws:rds:us-west-2:${env:FAILOVER_RB_MAIP_AWS_ACCOUNT_ID}:db:maip-prod-postgres-replica", "sourceRegion": "us-west-2"}},
 	// DynamoDB global table status, MSK replication.
 	{cmd: "aws dynamodb describe-table --table-name maip-prod-merchant-analytics --query 'Table.Replicas'", file: maipFailover, step: "dynamodb_replicas", kind: "aws.dynamodb.replicasActive",
 		with: map[string]string{"tableName": "maip-prod-merchant-analytics"}},
@@ -214,7 +214,7 @@ var seedActions = []struct {
 	{"maip-multi-region-failover.md", "Start with 10% to primary, 90% to DR", cover{file: maipFailback, step: "shift_weights", kind: "aws.route53.shiftWeights",
 		with: map[string]string{"stages[0].weights.primary": "10", "stages[0].weights.dr": "90"}}},
 	{"maip-multi-region-failover.md", "then shift to 50/50, then 90/10, then 100/0", cover{file: maipFailback, step: "shift_weights", kind: "aws.route53.shiftWeights",
-		with: map[string]string{"stages[1].weights.primary": "50", "stages[2].weights.primary": "90", "stages[3].weights.primary": "100", "stages[3].weights.dr": "0", "healthGate.healthCheckIds[0]": "${env:MAIP_PRIMARY_HEALTH_CHECK_ID}"}}},
+		with: map[string]string{"stages[1].weights.primary": "50", "stages[2].weights.primary": "90", "stages[3].weights.primary": "100", "stages[3].weights.dr": "0", "healthGate.healthCheckIds[0]": "${env:FAILOVER_RB_MAIP_PRIMARY_HEALTH_CHECK_ID}"}}},
 }
 
 func TestSeedCommandsAreSteps(t *testing.T) {

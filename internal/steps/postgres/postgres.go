@@ -65,7 +65,8 @@ type server struct {
 }
 
 // newServer parses a DSN without ever echoing it: a parse error names the
-// connection, not its value.
+// connection, not its value. red (the run's, from steps.Env) learns the
+// DSN and its password.
 func newServer(kind, name, dsn string, timeout time.Duration, red *secret.Redactor, log *slog.Logger) (*server, error) {
 	if dsn == "" {
 		return nil, steps.Permanentf("%s: connection %s has no dsn", kind, name)
@@ -95,7 +96,7 @@ func fromEnv(kind string, env steps.Env, timeout time.Duration) (*server, error)
 	if env.Conn == nil {
 		return nil, steps.Permanentf("%s: needs a postgres connection", kind)
 	}
-	return newServer(kind, env.Conn.Name, env.Conn.Fields["dsn"], timeout, nil, env.Logger)
+	return newServer(kind, env.Conn.Name, env.Conn.Fields["dsn"], timeout, env.Redactor, env.Logger)
 }
 
 // addr is host:port for messages.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/failoverbot/failoverbot/internal/lab/labtest"
+	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/steps/stepstest"
 )
@@ -312,4 +313,31 @@ func TestRejoinRefusesAWrongConfiguration(t *testing.T) {
 	}
 	res := converge(t, build(t, "postgres.replicationLag", &ReplicationLagConfig{RequireStreaming: true}, conn(env["LAB_PG_STANDBY_DSN"])), 10*time.Second)
 	t.Logf("standby after refused rejoins: %s", res.Summary)
+}
+
+// The kinds teach the run's redactor (steps.Env.Redactor) the password of
+// their DSN, even one written in the runbook rather than a secret, so that
+// the conninfo a standby reports (which carries it, key=value and quoted)
+// is scrubbed wherever the run shows it.
+func TestTheRunsRedactorLearnsTheDSNsPassword(t *testing.T) {
+	env := labtest.Shared().Env()
+	r := steps.NewRegistry()
+	_ = Register(r)
+	k, _ := r.Kind("postgres.query")
+	red := &secret.Redactor{}
+	cfg := &QueryConfig{SQL: "SELECT current_setting('primary_conninfo') AS c"}
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := k.Build(context.Background(), cfg, steps.Env{Conn: conn(env["LAB_PG_STANDBY_DSN"]), Redactor: red})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := check(t, p)
+	if !strings.Contains(res.Outputs["value"], "password=") {
+		t.Fatalf("the standby's conninfo has no password: %q", res.Outputs["value"])
+	}
+	if got := red.Scrub(res.Outputs["value"]); strings.Contains(got, env["LAB_PG_PASSWORD"]) {
+		t.Fatalf("the run's redactor does not know the password: %s", got)
+	}
 }

@@ -81,7 +81,10 @@ func newTarget(kind string, env steps.Env, callTimeout string, needAddr, needSen
 	}
 	f := env.Conn.Fields
 	t := &target{name: env.Conn.Name, addr: f["addr"], password: f["password"], masterName: f["masterName"],
-		sentinelPassword: f["sentinelPassword"], timeout: steps.ParseDuration(callTimeout), red: &secret.Redactor{}, log: env.Logger}
+		sentinelPassword: f["sentinelPassword"], timeout: steps.ParseDuration(callTimeout), red: env.Redactor, log: env.Logger}
+	if t.red == nil {
+		t.red = &secret.Redactor{}
+	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}

@@ -317,3 +317,18 @@ func (s *Server) LoseAcks(n int) {
 	defer s.mu.Unlock()
 	s.dropAcks += n
 }
+
+// SendFrame writes data as one text frame on the current socket, as is:
+// a frame that is not JSON, say.
+func (s *Server) SendFrame(data []byte) error {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return ErrNotConnected
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, data)
+}

@@ -25,12 +25,13 @@ type MAIP struct {
 	PrimaryKMSKeyID, DRKMSKeyID string
 }
 
-// Env is the environment runbooks/maip-failback.yaml reads.
+// Env is the environment runbooks/maip-failback.yaml reads (under the
+// FAILOVER_RB_ prefix runbooks may read).
 func (m MAIP) Env() map[string]string {
 	return map[string]string{
-		"MAIP_AWS_ACCOUNT_ID":          m.AccountID,
-		"MAIP_PRIMARY_RDS_KMS_KEY_ID":  m.PrimaryKMSKeyID,
-		"MAIP_PRIMARY_HEALTH_CHECK_ID": m.PrimaryHealthCheckID,
+		"FAILOVER_RB_MAIP_AWS_ACCOUNT_ID":          m.AccountID,
+		"FAILOVER_RB_MAIP_PRIMARY_RDS_KMS_KEY_ID":  m.PrimaryKMSKeyID,
+		"FAILOVER_RB_MAIP_PRIMARY_HEALTH_CHECK_ID": m.PrimaryHealthCheckID,
 	}
 }
 
@@ -135,11 +136,12 @@ type Mimir struct {
 	APIHealthCheckID, AppHealthCheckID string
 }
 
-// Env is the environment runbooks/mimir-*.yaml read for AWS.
+// Env is the environment runbooks/mimir-*.yaml read for AWS (under the
+// FAILOVER_RB_ prefix runbooks may read).
 func (m Mimir) Env() map[string]string {
 	return map[string]string{
-		"MIMIR_API_HEALTH_CHECK_ID": m.APIHealthCheckID,
-		"MIMIR_APP_HEALTH_CHECK_ID": m.AppHealthCheckID,
+		"FAILOVER_RB_MIMIR_API_HEALTH_CHECK_ID": m.APIHealthCheckID,
+		"FAILOVER_RB_MIMIR_APP_HEALTH_CHECK_ID": m.AppHealthCheckID,
 	}
 }
 
