@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -68,8 +67,8 @@ func (c *Cluster) writeConfig() error {
 			return fmt.Errorf("write %s kubeconfig: %w", comp.file, err)
 		}
 	}
-	if err := os.WriteFile(c.LogFile(), []byte("kwok fake container log\n"), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", c.LogFile(), err)
+	if err := c.SetContainerLog("kwok fake container log"); err != nil {
+		return err
 	}
 	conf := kwokStages
 	if !contains(c.opts.KWOKCRDs, "ClusterLogs") {
@@ -85,6 +84,21 @@ spec:
 `, strconv.Quote(c.LogFile()))
 	}
 	return writeFile(c.path("kwok.yaml"), []byte(conf))
+}
+
+// SetContainerLog replaces what pods/log (kubectl logs) returns for every
+// container: the lines, written to LogFile in the CRI log format KWOK
+// reads ("<RFC 3339 time> stdout F <line>").
+func (c *Cluster) SetContainerLog(lines ...string) error {
+	var b strings.Builder
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%s stdout F %s\n", now, l)
+	}
+	if err := writeFile(c.LogFile(), []byte(b.String())); err != nil {
+		return fmt.Errorf("kube %s: container log: %w", c.opts.Name, err)
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

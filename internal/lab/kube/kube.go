@@ -10,7 +10,8 @@
 // endpoint is KWOK's server (InternalIP 127.0.0.1, port KubeletPort), so
 // the API server's pods/log, exec and port-forward reach KWOK. KWOK serves
 // every container's log from the file LogFile; exec needs KWOK's
-// ClusterExec configuration (see Options.KWOKCRDs).
+// ClusterExec configuration (see Options.KWOKCRDs). SetContainerLog sets
+// what kubectl logs returns.
 package kube
 
 import (
@@ -94,7 +95,7 @@ type Cluster struct {
 
 // Start brings a cluster up and returns once /readyz answers, the
 // controller-manager and scheduler report healthy, the "default"
-// ServiceAccount exists and every node is Ready. On error everything
+// ServiceAccount exists and every node is Ready and untainted. On error everything
 // started is stopped.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	began := time.Now()
@@ -158,12 +159,15 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.writeConfig(); err != nil {
 		return err
 	}
+	began := time.Now()
 	if err := c.startEtcd(ctx, etcdPeer); err != nil {
 		return err
 	}
+	c.log.DebugContext(ctx, "etcd up", "cluster", c.opts.Name, "took", time.Since(began).Round(time.Millisecond))
 	if err := c.startAPIServer(ctx); err != nil {
 		return err
 	}
+	c.log.DebugContext(ctx, "kube-apiserver ready", "cluster", c.opts.Name, "took", time.Since(began).Round(time.Millisecond))
 	client, err := c.Clientset()
 	if err != nil {
 		return err
@@ -180,7 +184,13 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := errors.Join(all...); err != nil {
 		return err
 	}
-	return errors.Join(c.waitNodesReady(ctx, client), c.waitDefaultServiceAccount(ctx, client, "default"))
+	c.log.DebugContext(ctx, "controller-manager and scheduler healthy, kwok started", "cluster", c.opts.Name,
+		"took", time.Since(began).Round(time.Millisecond))
+	if err := c.waitNodesReady(ctx, client); err != nil {
+		return err
+	}
+	c.log.DebugContext(ctx, "nodes ready", "cluster", c.opts.Name, "took", time.Since(began).Round(time.Millisecond))
+	return c.waitDefaultServiceAccount(ctx, client, "default")
 }
 
 // Name is the cluster's name (Options.Name).
@@ -210,8 +220,8 @@ func (c *Cluster) KubeletAddr() string {
 // CAData is the cluster CA's certificate (PEM).
 func (c *Cluster) CAData() []byte { return c.pki.caPEM }
 
-// LogFile is the file KWOK serves as every container's log (pods/log):
-// write to it to give the fake containers output.
+// LogFile is the file KWOK serves as every container's log (pods/log),
+// in the CRI log format; SetContainerLog writes it.
 func (c *Cluster) LogFile() string { return filepath.Join(c.dir, "container.log") }
 
 // NodeNames are the fake nodes' names.

@@ -22,7 +22,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-func TestMain(m *testing.M) { kubetest.Main(m, "lab/kube") }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		orphanChild(dir)
+	}
+	kubetest.Main(m, "lab/kube")
+}
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
@@ -219,10 +224,10 @@ func TestPodLogsAreServedByKWOK(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	want, err := os.ReadFile(c.LogFile())
-	if err != nil {
+	if err := c.SetContainerLog("LOG:  database system is ready to accept connections", "LOG:  checkpoint starting"); err != nil {
 		t.Fatal(err)
 	}
+	want := "LOG:  database system is ready to accept connections\nLOG:  checkpoint starting\n"
 	// kubectl logs: API server → the node's kubelet endpoint → KWOK.
 	rc, err := client.CoreV1().Pods(ns).GetLogs("db-0", &corev1.PodLogOptions{Container: "postgres"}).Stream(ctx)
 	if err != nil {
@@ -233,8 +238,8 @@ func TestPodLogsAreServedByKWOK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got) != string(want) {
-		t.Errorf("logs = %q, want the content of %s: %q", got, c.LogFile(), want)
+	if string(got) != want {
+		t.Errorf("logs = %q, want the lines of %s: %q", got, c.LogFile(), want)
 	}
 }
 

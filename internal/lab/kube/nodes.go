@@ -70,19 +70,23 @@ func NodeReady(n *corev1.Node) bool {
 }
 
 func (c *Cluster) waitNodesReady(ctx context.Context, client kubernetes.Interface) error {
-	return c.waitFor(ctx, 60*time.Second, "nodes Ready", []*proc{c.kwok, c.apiserver}, func(ctx context.Context) error {
+	return c.waitFor(ctx, 60*time.Second, "nodes Ready and untainted", []*proc{c.kwok, c.apiserver}, func(ctx context.Context) error {
 		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
 		}
+		// A node created before KWOK reports it Ready gets the
+		// node.kubernetes.io/not-ready taint from the node lifecycle
+		// controller, which lifts it a moment after: until then nothing
+		// schedules there.
 		ready := 0
 		for i := range nodes.Items {
-			if NodeReady(&nodes.Items[i]) {
+			if NodeReady(&nodes.Items[i]) && len(nodes.Items[i].Spec.Taints) == 0 {
 				ready++
 			}
 		}
 		if ready < c.opts.Nodes {
-			return fmt.Errorf("%d of %d nodes Ready", ready, c.opts.Nodes)
+			return fmt.Errorf("%d of %d nodes Ready and untainted", ready, c.opts.Nodes)
 		}
 		return nil
 	})

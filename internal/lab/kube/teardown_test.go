@@ -1,0 +1,103 @@
+package kube_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/failoverbot/failoverbot/internal/lab/kube"
+	"github.com/failoverbot/failoverbot/internal/lab/kube/kubetest"
+)
+
+const childEnv = "KUBE_TEST_ORPHAN_CHILD"
+
+// orphanChild is the child process of TestClusterDiesWithItsParent: it
+// starts a cluster in dir, prints its processes' ids and waits to be killed.
+func orphanChild(dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), kubetest.StartTimeout)
+	defer cancel()
+	c, err := kube.Start(ctx, kube.Options{Name: "orphan", Nodes: 1, Dir: dir})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("pids", strings.Trim(fmt.Sprint(c.PIDs()), "[]"))
+	select {}
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// waitGone waits until none of pids is alive.
+func waitGone(t *testing.T, pids []int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, pid := range pids {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("pid %d still alive %s later", pid, within)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func TestStopKillsEveryProcessAndRemovesItsDirectory(t *testing.T) {
+	c := kubetest.Start(t, kube.Options{Name: "stop", Nodes: 1})
+	pids := c.PIDs()
+	if len(pids) != len(kube.Binaries) {
+		t.Fatalf("%d processes running, want %d", len(pids), len(kube.Binaries))
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pids, 5*time.Second)
+	if _, err := os.Stat(c.Dir()); !os.IsNotExist(err) {
+		t.Errorf("its temporary directory %s is still there: %v", c.Dir(), err)
+	}
+	if err := c.Stop(); err != nil {
+		t.Errorf("a second Stop: %v", err)
+	}
+}
+
+// A test binary killed with SIGKILL leaks no cluster: the kernel kills the
+// processes with it (Pdeathsig).
+func TestClusterDiesWithItsParent(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+t.TempDir())
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "pids")) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("child printed %q", line)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) != len(kube.Binaries) {
+		t.Fatalf("child runs %d processes (%q), want %d", len(pids), line, len(kube.Binaries))
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waitGone(t, pids, 10*time.Second)
+}
