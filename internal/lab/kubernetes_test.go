@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -45,9 +46,11 @@ func TestLabKubernetesClustersSideBySideAndFailingThePrimary(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		cancel()
+		began := time.Now()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		t.Logf("lab down in %s", time.Since(began).Round(time.Millisecond))
 	})
 	t.Logf("lab with Kubernetes up in %d ms", st.StartupMillis)
 	remote, err := Connect(stateDir)
@@ -80,7 +83,7 @@ func TestLabKubernetesClustersSideBySideAndFailingThePrimary(t *testing.T) {
 
 	primary := kubeClient(t, path, KubePrimaryContext)
 	dr := kubeClient(t, path, KubeDRContext)
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer rcancel()
 	// Two clusters, each the right one: their nodes carry their region.
 	for region, client := range map[string]*kubernetes.Clientset{"primary": primary, "dr": dr} {
@@ -173,6 +176,35 @@ func TestLabKubernetesClustersSideBySideAndFailingThePrimary(t *testing.T) {
 			}
 		})
 	}
+
+	// After it all, the primary's controllers, scheduler and KWOK work
+	// again with the restarted API server: a Deployment gets Ready pods
+	// (once their watches' back-off ends: seconds after repeated outages,
+	// as in any cluster).
+	replicas := int32(3)
+	labels := map[string]string{"app": "after-restore"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "after-restore"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/app:1"}}}}},
+	}
+	if _, err := primary.AppsV1().Deployments("default").Create(rctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	for {
+		got, err := primary.AppsV1().Deployments("default").Get(rctx, d.Name, metav1.GetOptions{})
+		if err == nil && got.Status.ReadyReplicas == replicas {
+			break
+		}
+		select {
+		case <-rctx.Done():
+			t.Fatalf("deployment on the restored primary: %v (status %+v, err %v)", rctx.Err(), got.Status, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Logf("a Deployment on the restored primary is ready in %s", time.Since(began).Round(time.Millisecond))
 }
 
 // BenchmarkLabUpWithKubernetes is BenchmarkLabUp with both clusters: the

@@ -204,7 +204,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		return fmt.Errorf("kube-apiserver client: %w", err)
 	}
 	defer hc.CloseIdleConnections()
-	return c.waitFor(ctx, 60*time.Second, "kube-apiserver /readyz", []*proc{c.apiserver, c.etcd}, func(ctx context.Context) error {
+	return c.waitFor(ctx, 2*time.Minute, "kube-apiserver /readyz", []*proc{c.apiserver, c.etcd}, func(ctx context.Context) error {
 		return httpOK(ctx, hc, c.Server()+"/readyz", "ok")
 	})
 }

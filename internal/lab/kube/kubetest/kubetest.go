@@ -36,7 +36,7 @@ import (
 )
 
 // StartTimeout bounds starting a cluster.
-const StartTimeout = 2 * time.Minute
+const StartTimeout = 3 * time.Minute
 
 var shared *kube.Cluster
 
