@@ -70,9 +70,7 @@ func (c *Cluster) writeConfig() error {
 	if err := c.SetContainerLog("kwok fake container log"); err != nil {
 		return err
 	}
-	conf := kwokStages
-	if !contains(c.opts.KWOKCRDs, "ClusterLogs") {
-		conf += fmt.Sprintf(`---
+	conf := kwokStages + fmt.Sprintf(`---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: ClusterLogs
 metadata:
@@ -82,6 +80,8 @@ spec:
   - logsFile: %s
     follow: false
 `, strconv.Quote(c.LogFile()))
+	for _, doc := range c.opts.KWOKConfig {
+		conf += "---\n" + strings.TrimPrefix(strings.TrimSpace(doc), "---\n") + "\n"
 	}
 	return writeFile(c.path("kwok.yaml"), []byte(conf))
 }
@@ -99,15 +99,6 @@ func (c *Cluster) SetContainerLog(lines ...string) error {
 		return fmt.Errorf("kube %s: container log: %w", c.opts.Name, err)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Kubeconfig is an admin kubeconfig of the cluster with one cluster, user
@@ -285,9 +276,6 @@ func (c *Cluster) startKWOK(ctx context.Context) error {
 		"--node-port=" + strconv.Itoa(c.kubeletPort),
 		"--server-address=" + c.KubeletAddr(),
 		"--tls-cert-file=" + serving.CertFile, "--tls-private-key-file=" + serving.KeyFile,
-	}
-	if len(c.opts.KWOKCRDs) > 0 {
-		args = append(args, "--enable-crds="+strings.Join(c.opts.KWOKCRDs, ","))
 	}
 	c.kwok = c.newProc("kwok", args...)
 	return c.kwok.start()

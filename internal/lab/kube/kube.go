@@ -9,9 +9,8 @@
 // Options.NodeCPU/NodeMemory/NodePods as capacity, and their kubelet
 // endpoint is KWOK's server (InternalIP 127.0.0.1, port KubeletPort), so
 // the API server's pods/log, exec and port-forward reach KWOK. KWOK serves
-// every container's log from the file LogFile; exec needs KWOK's
-// ClusterExec configuration (see Options.KWOKCRDs). SetContainerLog sets
-// what kubectl logs returns.
+// every container's log from the file LogFile (SetContainerLog sets what
+// kubectl logs returns); exec needs a KWOK ClusterExec (Options.KWOKConfig).
 package kube
 
 import (
@@ -60,11 +59,11 @@ type Options struct {
 	// NodeCPU, NodeMemory and NodePods are each node's capacity and
 	// allocatable (defaults 32, 256Gi, 250).
 	NodeCPU, NodeMemory, NodePods string
-	// KWOKCRDs are passed to kwok --enable-crds (for example ClusterExec,
-	// Exec, Logs): KWOK then installs those CRDs and takes its exec and
-	// logs behaviour from objects created in the cluster. ClusterLogs
-	// among them replaces the default LogFile configuration.
-	KWOKCRDs []string
+	// KWOKConfig are more KWOK configuration documents (YAML) appended
+	// to its --config after the stages and the ClusterLogs that serves
+	// LogFile: a ClusterExec, say, whose "local" target runs
+	// `kubectl exec` commands on this machine.
+	KWOKConfig []string
 	// KeepOnParentDeath leaves the processes running if this process dies
 	// (by default the kernel kills them).
 	KeepOnParentDeath bool
@@ -94,9 +93,9 @@ type Cluster struct {
 }
 
 // Start brings a cluster up and returns once /readyz answers, the
-// controller-manager and scheduler report healthy, the "default"
-// ServiceAccount exists and every node is Ready and untainted. On error everything
-// started is stopped.
+// controller-manager and scheduler report healthy, every node is Ready
+// and untainted and the "default" ServiceAccount exists. On error
+// everything started is stopped.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	began := time.Now()
 	if opts.Name == "" {

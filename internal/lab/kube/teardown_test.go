@@ -2,10 +2,12 @@ package kube_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +16,11 @@ import (
 
 	"github.com/failoverbot/failoverbot/internal/lab/kube"
 	"github.com/failoverbot/failoverbot/internal/lab/kube/kubetest"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
 )
 
 const childEnv = "KUBE_TEST_ORPHAN_CHILD"
@@ -48,8 +55,60 @@ func waitGone(t *testing.T, pids []int, within time.Duration) {
 	}
 }
 
-func TestStopKillsEveryProcessAndRemovesItsDirectory(t *testing.T) {
-	c := kubetest.Start(t, kube.Options{Name: "stop", Nodes: 1})
+// A cluster of its own whose KWOK runs exec'd commands on this machine
+// (a ClusterExec in Options.KWOKConfig): kubectl exec goes API server →
+// the node's kubelet endpoint → KWOK. Then it is stopped.
+func TestClusterExecThroughKWOKAndTeardown(t *testing.T) {
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "marker"), []byte("in the fake container\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := kubetest.Start(t, kube.Options{Name: "stop", Nodes: 1, KWOKConfig: []string{`
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterExec
+metadata:
+  name: local-exec
+spec:
+  execs:
+  - local:
+      workDir: ` + work + `
+`}})
+	client := kubernetes.NewForConfigOrDie(c.RESTConfig())
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "db-0", Namespace: "default"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "postgres", Image: "registry.invalid/postgres:17"}}},
+	}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p, err := client.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pod not Running: %v", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	req := client.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod.Name).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: "postgres", Command: []string{"cat", "marker"}, Stdout: true, Stderr: true},
+			scheme.ParameterCodec)
+	exec, err := remotecommand.NewSPDYExecutor(c.RESTConfig(), "POST", req.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		t.Fatalf("exec: %v (stderr %q)", err, stderr.String())
+	}
+	if stdout.String() != "in the fake container\n" {
+		t.Errorf("exec cat marker: stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+
 	pids := c.PIDs()
 	if len(pids) != len(kube.Binaries) {
 		t.Fatalf("%d processes running, want %d", len(pids), len(kube.Binaries))
