@@ -15,7 +15,7 @@ deps:
 	@scripts/install-deps
 
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
-# built from the tools/ modules once (7-10 minutes on 2 cores) and cached
+# built from the tools/ modules once (10-20 minutes on 2 cores) and cached
 # under ~/.cache/failover-bot/kube-bin; the tests find them through
 # FAILOVER_KUBE_BIN.
 kube-bin:

@@ -22,7 +22,7 @@ var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "ku
 // ErrNoBinaries means the binaries are not built; its message says how to
 // build them.
 var ErrNoBinaries = errors.New("the Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok) are not built: " +
-	"run `make kube-bin` once (7-10 minutes on 2 cores, then cached), or set " + BinEnv + " to a directory holding them")
+	"run `make kube-bin` once (10-20 minutes on 2 cores, then cached), or set " + BinEnv + " to a directory holding them")
 
 // FindBinDir returns the directory of the binaries: $FAILOVER_KUBE_BIN when
 // set, else what `scripts/kube-bin --cached` prints (the script is found by
