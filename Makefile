@@ -1,11 +1,11 @@
 # Failover bot. `make demo` runs a real failover of the local lab; `make test`
-# runs the whole suite against real PostgreSQL and Redis servers.
+# runs the whole suite against real PostgreSQL, Redis and Kubernetes servers.
 GO        ?= go
 PKGS      ?= ./...
 BIN       := bin/bot
 export GOTOOLCHAIN := local
 
-.PHONY: build deps test lint bench demo clean
+.PHONY: build deps kube-bin test lint bench demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/bot
@@ -14,8 +14,15 @@ build:
 deps:
 	@scripts/install-deps
 
-test: deps
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
+# built from the tools/ modules once (10-20 minutes on 2 cores) and cached
+# under ~/.cache/failover-bot/kube-bin; the tests find them through
+# FAILOVER_KUBE_BIN.
+kube-bin:
+	@scripts/kube-bin >/dev/null
+
+test: deps kube-bin
+	bin=$$(scripts/kube-bin) && FAILOVER_KUBE_BIN=$$bin $(GO) test -count=1 -timeout 20m $(PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -25,9 +32,9 @@ lint:
 # Benchmarks print figures (ns/step, wall/critical path, ack p99, RSS, lab
 # failover time); each lab or binary benchmark iteration is a whole lab or
 # process, so those run a fixed number of times.
-bench: deps
+bench: deps kube-bin
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/executor/ ./internal/runbook/ ./internal/store/... ./internal/commands/
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/chat/slack/ ./internal/lab/ ./cmd/bot/
+	bin=$$(scripts/kube-bin) && FAILOVER_KUBE_BIN=$$bin $(GO) test -run '^$$' -bench . -benchtime 5x ./internal/chat/slack/ ./internal/lab/ ./internal/lab/kube/ ./cmd/bot/
 
 demo: deps build
 	./$(BIN) demo

@@ -23,21 +23,37 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", defaultLabDir(), "the lab's state directory")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: bot lab [-dir DIR] up|down|status|env|fail MODE|restore
-  up        start the lab and keep it running in the foreground (Ctrl-C stops it)
+		fmt.Fprintln(stderr, `usage: bot lab [-dir DIR] up [--kubernetes]|down|status|env|fail MODE|restore
+  up        start the lab and keep it running in the foreground (Ctrl-C stops it);
+            --kubernetes adds a Kubernetes cluster to each region (contexts
+            lab-primary and lab-dr in $KUBECONFIG; binaries from 'make kube-bin')
   down      stop a lab started by 'bot lab up'
   status    probe every service of the lab
   env       print the lab's variables for the lab runbooks (eval "$(bot lab env)"):
-            FAILOVER_RB_LAB_* for ${env:…}, FAILOVER_SECRET_LAB_* for ${secret:LAB_…}
+            FAILOVER_RB_LAB_* for ${env:…}, FAILOVER_SECRET_LAB_* for ${secret:LAB_…},
+            and KUBECONFIG with --kubernetes
   fail M    fail the primary region: stop, refuse or blackhole
-  restore   reopen the primary region's network`)
+  restore   reopen the primary region's network (restart what stop killed,
+            but not PostgreSQL)`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	verb := fs.Arg(0)
-	if want := map[string]int{"up": 1, "down": 1, "status": 1, "env": 1, "restore": 1, "fail": 2}[verb]; want == 0 || fs.NArg() != want {
+	var opts lab.Options
+	nargs := fs.NArg()
+	if verb == "up" {
+		ufs := flag.NewFlagSet("lab up", flag.ContinueOnError)
+		ufs.SetOutput(stderr)
+		ufs.BoolVar(&opts.Kubernetes, "kubernetes", false, "add a Kubernetes cluster to each region")
+		ufs.Usage = fs.Usage
+		if err := ufs.Parse(fs.Args()[1:]); err != nil {
+			return 2
+		}
+		nargs = 1 + ufs.NArg()
+	}
+	if want := map[string]int{"up": 1, "down": 1, "status": 1, "env": 1, "restore": 1, "fail": 2}[verb]; want == 0 || nargs != want {
 		if verb != "" && want == 0 {
 			fmt.Fprintf(stderr, "bot lab: unknown command %q\n", verb)
 		}
@@ -46,7 +62,7 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	if verb == "up" {
-		err = labUp(ctx, *dir, stdout, stderr)
+		err = labUp(ctx, *dir, opts, stdout, stderr)
 	} else {
 		err = labControl(ctx, *dir, verb, fs.Arg(1), stdout)
 	}
@@ -57,13 +73,14 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func labUp(ctx context.Context, dir string, stdout, stderr io.Writer) error {
+func labUp(ctx context.Context, dir string, opts lab.Options, stdout, stderr io.Writer) error {
 	// PostgreSQL runs as its own OS user: it must be able to enter the lab.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err := lab.Serve(ctx, dir, lab.Options{Dir: dir, Logger: log}, func(l *lab.Lab, _ *lab.State) {
+	opts.Dir, opts.Logger = dir, log
+	err := lab.Serve(ctx, dir, opts, func(l *lab.Lab, _ *lab.State) {
 		fmt.Fprintf(stdout, "lab up in %s\n%s\nuse it from another shell: eval \"$(bot lab env)\"; 'bot lab down' or Ctrl-C stops it\n",
 			l.StartupTime().Round(time.Millisecond), l.Status(ctx))
 	})

@@ -9,6 +9,13 @@
 // redis-sentinel) on free ports in one temporary directory. Replication
 // (the standby's WAL stream, the Redis replica link) and the Sentinels go
 // through the primary region's proxies, so failing the region cuts them too.
+//
+// With Options.Kubernetes each region also has a Kubernetes cluster
+// (package kube: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, KWOK nodes). One kubeconfig (Kubeconfig, $KUBECONFIG in
+// Env) has the contexts lab-primary, whose server is a proxy in front of
+// the primary API server, and lab-dr. Failing the primary region fails
+// its API server with the rest (see FailPrimary).
 package lab
 
 import (
@@ -28,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failoverbot/failoverbot/internal/lab/kube"
 	"github.com/failoverbot/failoverbot/internal/pgserver"
 )
 
@@ -47,6 +55,14 @@ type Options struct {
 	KeepOnParentDeath bool
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
+	// Kubernetes adds a Kubernetes cluster to each region (a few seconds
+	// more and about 0.6 GB of memory per cluster). It needs the binaries
+	// that `make kube-bin` builds.
+	Kubernetes bool
+	// KubeBinDir holds those binaries (default: kube.FindBinDir).
+	KubeBinDir string
+	// KubeNodes is the number of fake nodes per cluster (default 2).
+	KubeNodes int
 }
 
 // FailMode is how the primary region fails.
@@ -86,6 +102,8 @@ type Lab struct {
 	httpPrimary, httpDR *healthServer
 	httpProxy           *proxy
 
+	kube *kubeLab // nil without Options.Kubernetes
+
 	mu       sync.Mutex
 	failed   FailMode
 	startup  time.Duration
@@ -112,6 +130,12 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if l.pgBin, err = pgserver.FindBinDir(); err != nil {
 		return nil, err
 	}
+	if opts.Kubernetes && opts.KubeBinDir == "" {
+		// Before anything starts: the error says how to build them.
+		if l.opts.KubeBinDir, err = kube.FindBinDir(ctx); err != nil {
+			return nil, fmt.Errorf("lab: kubernetes: %w", err)
+		}
+	}
 	if opts.Dir != "" {
 		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("lab: make %s: %w", opts.Dir, err)
@@ -126,12 +150,20 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab: make the lab directory: %w", err)
 	}
-	errs := make(chan error, 3)
-	go func() { errs <- l.upPostgres(ctx) }()
-	go func() { errs <- l.upRedis(ctx) }()
-	go func() { errs <- l.upHTTP() }()
+	ups := []func() error{
+		func() error { return l.upPostgres(ctx) },
+		func() error { return l.upRedis(ctx) },
+		l.upHTTP,
+	}
+	if opts.Kubernetes {
+		ups = append(ups, func() error { return l.upKubernetes(ctx) })
+	}
+	errs := make(chan error, len(ups))
+	for _, up := range ups {
+		go func() { errs <- up() }()
+	}
 	var all []error
-	for range 3 {
+	for range ups {
 		all = append(all, <-errs)
 	}
 	if err := errors.Join(all...); err != nil {
@@ -164,7 +196,10 @@ func (l *Lab) upHTTP() error {
 // Env returns the LAB_* facts of the lab (addresses, DSNs, passwords).
 // Values holding passwords (*_DSN, *_PASSWORD) are secrets. RunbookEnv
 // names them as the lab runbooks read them, through ${env:…} and
-// ${secret:…}.
+// ${secret:…}. With Kubernetes it also holds KUBECONFIG (= LAB_KUBECONFIG,
+// the lab's kubeconfig: it holds admin client keys, so it is 0600),
+// LAB_KUBE_PRIMARY_CONTEXT, LAB_KUBE_DR_CONTEXT and the two API servers'
+// URLs LAB_KUBE_PRIMARY_SERVER (the proxy) and LAB_KUBE_DR_SERVER.
 func (l *Lab) Env() map[string]string {
 	pgProxyPort := l.pgProxy.port
 	sentinels := make([]string, len(l.sentinels))
@@ -173,7 +208,7 @@ func (l *Lab) Env() map[string]string {
 	}
 	rhost, rport, _ := net.SplitHostPort(l.redisProxy.Addr())
 	dhost, dport, _ := net.SplitHostPort(l.redisReplica.Addr())
-	return map[string]string{
+	env := map[string]string{
 		"LAB_DIR":                      l.dir,
 		"LAB_PG_BIN":                   l.pgBin,
 		"LAB_PG_PASSWORD":              l.opts.PGPassword,
@@ -196,6 +231,10 @@ func (l *Lab) Env() map[string]string {
 		"LAB_HTTP_PRIMARY_URL":         "http://" + l.httpProxy.Addr() + "/health",
 		"LAB_HTTP_DR_URL":              "http://" + l.httpDR.Addr() + "/health",
 	}
+	if l.kube != nil {
+		l.kube.env(env)
+	}
+	return env
 }
 
 func (l *Lab) pgDSN(port int) string {
@@ -212,6 +251,9 @@ func (l *Lab) pgStartOptions(port int) string {
 
 // FailPrimary fails the primary region in the given way. Failing an
 // already failed region in another way is allowed (stop, then blackhole).
+// With Kubernetes, the primary cluster's API server fails too: stop
+// SIGKILLs it (its etcd, controllers and KWOK keep running), refuse and
+// blackhole switch the proxy in front of it. The DR cluster is untouched.
 func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -220,6 +262,9 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 	case FailStop:
 		errs = append(errs, l.killPostgres(l.pgPrimaryData), l.redisMaster.Stop())
 		l.httpPrimary.Stop()
+		if l.kube != nil {
+			errs = append(errs, l.kube.fail(mode))
+		}
 	case FailRefuse, FailBlackhole:
 		pm := ModeRefuse
 		if mode == FailBlackhole {
@@ -227,6 +272,9 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 		}
 		for _, p := range []*proxy{l.pgProxy, l.redisProxy, l.httpProxy} {
 			errs = append(errs, p.SetMode(pm))
+		}
+		if l.kube != nil {
+			errs = append(errs, l.kube.fail(mode))
 		}
 	default:
 		return fmt.Errorf("lab: unknown failure mode %q (want stop, refuse or blackhole)", mode)
@@ -244,6 +292,8 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 // PostgreSQL is not restarted: an old primary must rejoin as a standby
 // (postgres.rejoinAsStandby), never come back as a second primary; the
 // restarted Redis comes back as an empty master until it is made a replica.
+// A killed Kubernetes API server is restarted (its state is in etcd) and
+// RestorePrimary returns once it answers /readyz.
 func (l *Lab) RestorePrimary(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -255,6 +305,9 @@ func (l *Lab) RestorePrimary(ctx context.Context) error {
 		errs = append(errs, l.redisMaster.Start(ctx))
 	}
 	errs = append(errs, l.httpPrimary.Start())
+	if l.kube != nil {
+		errs = append(errs, l.kube.restore(ctx))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lab: restore primary: %w", err)
 	}
@@ -267,6 +320,9 @@ func (l *Lab) RestorePrimary(ctx context.Context) error {
 func (l *Lab) Down(ctx context.Context) error {
 	l.downOnce.Do(func() {
 		var errs []error
+		if l.kube != nil {
+			errs = append(errs, l.kube.down())
+		}
 		for _, p := range []*proxy{l.pgProxy, l.redisProxy, l.httpProxy} {
 			if p != nil {
 				errs = append(errs, p.Close())

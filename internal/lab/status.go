@@ -29,7 +29,7 @@ type Service struct {
 	// Up reports whether it answered within the probe timeout.
 	Up bool `json:"up"`
 	// Role is "primary"/"standby" (PostgreSQL), "master"/"slave"
-	// (Redis), "sentinel" or "http".
+	// (Redis), "sentinel", "http" or "kubernetes".
 	Role string `json:"role,omitempty"`
 	// Detail is the observed state or the error, one line.
 	Detail string `json:"detail,omitempty"`
@@ -55,16 +55,20 @@ func (s Status) String() string {
 
 const probeTimeout = time.Second
 
+// probe is one service and how to probe it: it returns the role and a
+// detail, or an error.
+type probe struct {
+	svc   Service
+	probe func(context.Context) (string, string, error)
+}
+
 // Status probes every service (each within one second, all at once).
 func (l *Lab) Status(ctx context.Context) Status {
 	l.mu.Lock()
 	failed := l.failed
 	l.mu.Unlock()
 	env := l.Env()
-	probes := []struct {
-		svc   Service
-		probe func(context.Context) (string, string, error)
-	}{
+	probes := []probe{
 		{Service{Name: "postgres", Region: "primary", Addr: l.pgProxy.Addr()}, pgProbe(env["LAB_PG_PRIMARY_DSN"])},
 		{Service{Name: "postgres", Region: "dr", Addr: fmt.Sprintf("127.0.0.1:%d", l.pgStandbyPort)}, pgProbe(env["LAB_PG_STANDBY_DSN"])},
 		{Service{Name: "redis", Region: "primary", Addr: l.redisProxy.Addr()}, redisProbe(l.redisProxy.Addr(), l.opts.RedisPassword)},
@@ -73,10 +77,10 @@ func (l *Lab) Status(ctx context.Context) Status {
 		{Service{Name: "http", Region: "dr", Addr: l.httpDR.Addr()}, httpProbe(l.httpDR.Addr())},
 	}
 	for i, s := range l.sentinels {
-		probes = append(probes, struct {
-			svc   Service
-			probe func(context.Context) (string, string, error)
-		}{Service{Name: fmt.Sprintf("sentinel-%d", i+1), Region: "dr", Addr: s.Addr()}, sentinelProbe(s.Addr())})
+		probes = append(probes, probe{Service{Name: fmt.Sprintf("sentinel-%d", i+1), Region: "dr", Addr: s.Addr()}, sentinelProbe(s.Addr())})
+	}
+	if l.kube != nil {
+		probes = append(probes, l.kube.probes()...)
 	}
 	st := Status{Dir: l.dir, Failed: failed, Services: make([]Service, len(probes))}
 	var wg sync.WaitGroup

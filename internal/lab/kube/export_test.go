@@ -1,0 +1,14 @@
+package kube
+
+// PIDs are the running processes' ids, in start order (tests only).
+func (c *Cluster) PIDs() []int {
+	var pids []int
+	for _, p := range c.procs() {
+		if p != nil {
+			if pid := p.pid(); pid != 0 {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
