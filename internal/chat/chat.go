@@ -100,6 +100,9 @@ type RunStatus struct {
 	// Stopped: the run ended or paused; Succeeded: it ended well.
 	Stopped   bool
 	Succeeded bool
+	// AwaitingApproval: the run waits for people to approve a gate, whose
+	// request (Approval) is posted.
+	AwaitingApproval bool
 }
 
 // CheckResult is one assessment check.
@@ -179,6 +182,40 @@ type PlanView struct {
 	ApproveEmoji, RejectEmoji string
 }
 
+// GateView is the approval request of a gate step (an approval inside a
+// run), posted in the run's thread: people react ✅/❌ or press
+// Approve/Reject (buttons valued "runID/stepID").
+type GateView struct {
+	RunID   string
+	Runbook string
+	StepID  string
+	Name    string
+	// Message says what the approvers must do or check.
+	Message   string
+	Required  int
+	Approvers []string
+	// Who may approve, in words ("group dba, not the requester").
+	Who       string
+	ExpiresAt time.Time
+	// State: waiting, approved, rejected, expired.
+	State string
+	// ApproveEmoji and RejectEmoji ("" for white_check_mark and x).
+	ApproveEmoji, RejectEmoji string
+}
+
+// GateWait is a gate a run waits on, as the progress card shows it.
+type GateWait struct {
+	StepID   string
+	Name     string
+	Message  string
+	Required int
+	Approved int
+	// Who may approve ("group dba").
+	Who string
+	// Request is the message approvals are given on ("" TS until posted).
+	Request MessageRef
+}
+
 // StepProgress is one step's line on the progress card.
 type StepProgress struct {
 	ID      string
@@ -206,6 +243,8 @@ type ProgressView struct {
 	Current     string
 	Elapsed     time.Duration
 	Expected    time.Duration
+	// Waiting are the gates the run waits on (state waiting_approval).
+	Waiting []GateWait
 }
 
 // StepFailedView is posted in the card's thread when a step fails; it

@@ -15,7 +15,7 @@ import (
 // attempt is one approve/reject gesture: a reaction added or removed, or
 // a button pressed.
 type attempt struct {
-	run      *store.Run
+	b        *ballot
 	user     chat.User
 	decision store.Decision
 	added    bool
@@ -40,12 +40,12 @@ func (h *Handler) HandleReaction(ctx context.Context, r chat.Reaction) {
 	default:
 		return
 	}
-	run := h.runByMessage(ctx, r.Message)
-	if run == nil {
+	b := h.ballotByMessage(ctx, r.Message)
+	if b == nil {
 		return
 	}
 	user, lookupErr := h.lookupUser(ctx, r.User)
-	h.decide(ctx, attempt{run: run, user: user, decision: d, added: r.Added,
+	h.decide(ctx, attempt{b: b, user: user, decision: d, added: r.Added,
 		eventID: r.EventID, via: "reaction", channel: r.Message.Channel, lookupErr: lookupErr})
 }
 
@@ -59,16 +59,20 @@ func (h *Handler) HandleAction(ctx context.Context, a chat.Action) {
 		if a.ActionID == "reject" {
 			d = store.Reject
 		}
-		run, err := h.o.Store.GetRun(ctx, a.Value)
+		b, err := h.ballotByButton(ctx, a.Value)
 		if err != nil {
-			h.ephemeral(ctx, a.Message.Channel, user.ID, fmt.Sprintf("Unknown run %q.", a.Value), true)
+			h.ephemeral(ctx, a.Message.Channel, user.ID, capitalize(h.o.Scrub(err.Error()))+".", true)
 			return
 		}
-		at := attempt{run: run, user: user, decision: d, added: true, via: "button", channel: a.Message.Channel, lookupErr: lookupErr}
-		// The value names the run; the button counts only on that run's
-		// plan message.
-		if a.Message != chat.MessageRef(run.ApprovalMsg) {
-			h.refuse(ctx, at, "wrong_message", fmt.Sprintf("This message is not the plan of run %s: your %s was not counted.", run.ID, d))
+		at := attempt{b: b, user: user, decision: d, added: true, via: "button", channel: a.Message.Channel, lookupErr: lookupErr}
+		// The value names the run (and gate); the button counts only on
+		// its own request message.
+		if a.Message != b.msg {
+			what := "the plan of run " + b.run.ID
+			if b.gate != "" {
+				what = "the approval request of " + b.what()
+			}
+			h.refuse(ctx, at, "wrong_message", fmt.Sprintf("This message is not %s: your %s was not counted.", what, d))
 			return
 		}
 		h.decide(ctx, at)
@@ -147,73 +151,70 @@ func (h *Handler) ephemeral(ctx context.Context, channel, user, text string, isE
 
 // refuse records a refused attempt and tells the person why.
 func (h *Handler) refuse(ctx context.Context, a attempt, code, text string) {
-	h.audit(ctx, a.run.ID, a.user.ID, "approval.refused", text, map[string]string{
-		"reason": code, "decision": string(a.decision), "via": a.via, "event": a.eventID})
+	h.audit(ctx, a.b.run.ID, a.user.ID, "approval.refused", text, map[string]string{
+		"reason": code, "decision": string(a.decision), "via": a.via, "event": a.eventID, "gate": a.b.gate})
 	h.ephemeral(ctx, a.channel, a.user.ID, text, true)
 }
 
 func (h *Handler) decide(ctx context.Context, a attempt) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	log := h.log.With("run", a.run.ID, "user", a.user.ID, "decision", a.decision, "added", a.added)
-	if a.eventID != "" && h.seenEvent(ctx, a.run.ID, a.eventID) {
+	log := h.log.With("run", a.b.run.ID, "gate", a.b.gate, "user", a.user.ID, "decision", a.decision, "added", a.added)
+	if a.eventID != "" && h.seenEvent(ctx, a.b.run.ID, a.eventID) {
 		log.InfoContext(ctx, "duplicate event ignored", "event", a.eventID)
 		return
 	}
-	run, err := h.o.Store.GetRun(ctx, a.run.ID)
+	// Read the ballot again under h.mu: another decision may have moved it.
+	b, err := h.refresh(ctx, a.b)
 	if err != nil {
-		log.ErrorContext(ctx, "get run", h.errAttr(err))
+		log.ErrorContext(ctx, "read the ballot", h.errAttr(err))
 		return
 	}
-	a.run = run
+	a.b = b
+	run := b.run
 	if a.channel == "" {
-		a.channel = run.ApprovalMsg.Channel
+		a.channel = b.msg.Channel
 	}
 	rb, rbErr := h.o.Catalog.Get(run.Runbook)
 	if !a.added {
 		h.withdraw(ctx, a)
 		return
 	}
-	if run.State != store.RunPending {
-		h.refuse(ctx, a, "already_decided", fmt.Sprintf("Run %s is already %s: your %s was not counted.", run.ID, stateWord(run), a.decision))
+	if !b.open {
+		h.refuse(ctx, a, "already_decided", fmt.Sprintf("%s is already %s: your %s was not counted.", capitalize(b.what()), stateWord(b), a.decision))
 		return
 	}
-	if h.expireIfDue(ctx, run) {
+	if b.gate == "" && h.expireIfDue(ctx, run) {
 		h.refuse(ctx, a, "expired", fmt.Sprintf("The approval request for run %s expired; start a new run.", run.ID))
 		return
 	}
 	if a.lookupErr != nil {
 		// Unknown whether this is a bot: refuse rather than count it.
-		h.refuse(ctx, a, "directory_error", fmt.Sprintf("Could not check whether you may approve run %s: %s", run.ID, h.o.Scrub(a.lookupErr.Error())))
+		h.refuse(ctx, a, "directory_error", fmt.Sprintf("Could not check whether you may approve %s: %s", b.what(), h.o.Scrub(a.lookupErr.Error())))
 		return
 	}
 	if a.user.IsBot {
-		h.refuse(ctx, a, "bot", fmt.Sprintf("Bots cannot approve or reject run %s.", run.ID))
+		h.refuse(ctx, a, "bot", fmt.Sprintf("Bots cannot approve or reject %s.", b.what()))
 		return
 	}
 	if rbErr != nil {
-		h.refuse(ctx, a, "no_runbook", fmt.Sprintf("Runbook %s is no longer available, so run %s cannot be approved: %s", run.Runbook, run.ID, h.o.Scrub(rbErr.Error())))
+		h.refuse(ctx, a, "no_runbook", fmt.Sprintf("Runbook %s is no longer available, so %s cannot be approved: %s", run.Runbook, b.what(), h.o.Scrub(rbErr.Error())))
 		return
 	}
-	if a.user.ID == run.Requester && !rb.Approval.AllowRequester && a.decision == store.Approve {
-		h.refuse(ctx, a, "self_approval", fmt.Sprintf("You requested run %s: someone else must approve it.", run.ID))
-		return
-	}
-	ok, err := h.allowed(ctx, approvers(rb, h.o.Responders), a.user)
-	if err != nil {
-		h.refuse(ctx, a, "directory_error", fmt.Sprintf("Could not check whether you may approve run %s: %s", run.ID, h.o.Scrub(err.Error())))
-		return
-	}
-	if !ok {
-		h.refuse(ctx, a, "not_approver", fmt.Sprintf("You are not an approver of %s (approvers: %s).", rb.Name, h.describeAccess(approvers(rb, h.o.Responders))))
+	if code, text := h.eligible(ctx, b, a.user, a.decision); code != "" {
+		h.refuse(ctx, a, code, text)
 		return
 	}
 	if rb.PlanHash(run.Params) != run.PlanHash {
-		reason := fmt.Sprintf("runbook %s changed since the plan was posted: approvals of run %s are void", rb.Name, run.ID)
-		if ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) { return h.o.Executor.Expire(ctx, run.ID, reason) }); ended != nil {
-			h.updatePlan(ctx, ended)
+		if b.gate == "" {
+			reason := fmt.Sprintf("runbook %s changed since the plan was posted: approvals of run %s are void", rb.Name, run.ID)
+			if ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) { return h.o.Executor.Expire(ctx, run.ID, reason) }); ended != nil {
+				h.updatePlan(ctx, ended)
+			}
+			h.refuse(ctx, a, "stale_plan", fmt.Sprintf("The runbook %s changed since this plan was posted: approvals of run %s are void. Start a new run to see the new plan.", rb.Name, run.ID))
+			return
 		}
-		h.refuse(ctx, a, "stale_plan", fmt.Sprintf("The runbook %s changed since this plan was posted: approvals of run %s are void. Start a new run to see the new plan.", rb.Name, run.ID))
+		h.refuse(ctx, a, "stale_plan", fmt.Sprintf("The runbook %s changed since run %s was approved: %s cannot be approved under the new plan; abort the run and start a new one.", rb.Name, run.ID, b.what()))
 		return
 	}
 	if a.decision == store.Reject {
@@ -223,11 +224,45 @@ func (h *Handler) decide(ctx context.Context, a attempt) {
 	h.approve(ctx, a, rb)
 }
 
-func stateWord(r *store.Run) string {
+// refresh reads b again from the store.
+func (h *Handler) refresh(ctx context.Context, b *ballot) (*ballot, error) {
+	run, err := h.o.Store.GetRun(ctx, b.run.ID)
+	if err != nil {
+		return nil, err
+	}
+	rb, _ := h.o.Catalog.Get(run.Runbook)
+	if b.gate == "" {
+		return h.startBallot(run, rb), nil
+	}
+	sts, err := h.o.Store.Steps(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range sts {
+		if st.StepID == b.gate {
+			return h.gateBallot(ctx, run, rb, st)
+		}
+	}
+	return nil, fmt.Errorf("run %s has no step %s", run.ID, b.gate)
+}
+
+// runStateWord is a run's state for people: "pending approval", "running".
+func runStateWord(r *store.Run) string {
 	if r.State == store.RunPending {
 		return "pending approval"
 	}
 	return string(r.State)
+}
+
+// stateWord is what a closed ballot became: "running", "approved", …
+func stateWord(b *ballot) string {
+	if b.gate != "" {
+		if b.open {
+			return "waiting for approval"
+		}
+		return "decided"
+	}
+	return runStateWord(b.run)
 }
 
 // approvers is the runbook's approver list, or the responders when it
@@ -255,79 +290,100 @@ func (h *Handler) seenEvent(ctx context.Context, runID, eventID string) bool {
 	return false
 }
 
-func (h *Handler) approvalsOf(ctx context.Context, run *store.Run) (approvedBy []string, decided map[string]store.Decision) {
-	list, err := h.o.Store.Approvals(ctx, run.ID)
-	if err != nil {
-		h.log.ErrorContext(ctx, "list approvals", "run", run.ID, h.errAttr(err))
-	}
-	decided = map[string]store.Decision{}
-	for _, ap := range list {
-		decided[ap.User] = ap.Decision
-		if ap.Decision == store.Approve && ap.PlanHash == run.PlanHash {
-			approvedBy = append(approvedBy, ap.User)
-		}
-	}
-	return approvedBy, decided
-}
-
 func (h *Handler) approve(ctx context.Context, a attempt, rb *runbook.Runbook) {
-	run := a.run
-	_, decided := h.approvalsOf(ctx, run)
-	if decided[a.user.ID] == store.Approve {
-		h.refuse(ctx, a, "already_approved", fmt.Sprintf("You already approved run %s; one person counts once.", run.ID))
+	b := a.b
+	run := b.run
+	if d := h.decisions(ctx, b)[a.user.ID]; d != nil && d.Decision == store.Approve {
+		h.refuse(ctx, a, "already_approved", fmt.Sprintf("You already approved %s; one person counts once.", b.what()))
 		return
 	}
-	if err := h.o.Store.PutApproval(ctx, &store.Approval{RunID: run.ID, User: a.user.ID, Decision: store.Approve, PlanHash: run.PlanHash, At: h.o.Now()}); err != nil {
+	if err := h.o.Store.PutApproval(ctx, &store.Approval{RunID: run.ID, Gate: b.gate, User: a.user.ID, Decision: store.Approve,
+		PlanHash: run.PlanHash, Via: a.via, At: h.o.Now()}); err != nil {
 		h.log.ErrorContext(ctx, "put approval", "run", run.ID, h.errAttr(err))
 		h.ephemeral(ctx, a.channel, a.user.ID, "Your approval could not be recorded: "+h.o.Scrub(err.Error()), true)
 		return
 	}
-	by, _ := h.approvalsOf(ctx, run)
-	h.audit(ctx, run.ID, a.user.ID, "approval.granted", fmt.Sprintf("%s approved (%d/%d)", a.user.ID, len(by), rb.Approval.Required),
-		map[string]string{"via": a.via, "event": a.eventID, "planHash": run.PlanHash})
-	h.ephemeral(ctx, a.channel, a.user.ID, fmt.Sprintf("Your approval of run %s is recorded (%d/%d).", run.ID, len(by), rb.Approval.Required), false)
-	if len(by) >= rb.Approval.Required {
-		h.quorum(ctx, run.ID, rb, by)
-		return
+	by := h.approvedBy(ctx, b)
+	granted := fmt.Sprintf("%s approved (%d/%d)", a.user.ID, len(by), b.required)
+	if b.gate != "" {
+		granted = fmt.Sprintf("%s approved gate %s (%d/%d)", a.user.ID, b.gate, len(by), b.required)
 	}
-	h.updatePlan(ctx, run)
+	h.audit(ctx, run.ID, a.user.ID, "approval.granted", granted,
+		map[string]string{"via": a.via, "event": a.eventID, "planHash": run.PlanHash, "gate": b.gate})
+	h.ephemeral(ctx, a.channel, a.user.ID, fmt.Sprintf("Your approval of %s is recorded (%d/%d).", b.what(), len(by), b.required), false)
+	if len(by) >= b.required {
+		// The quorum counts who may approve now, not when they did.
+		if counted := h.quorumOf(ctx, b); len(counted) >= b.required {
+			h.quorum(ctx, b, rb, counted)
+			return
+		}
+	}
+	h.updateBallot(ctx, b)
 }
 
 func (h *Handler) reject(ctx context.Context, a attempt) {
-	run := a.run
-	if err := h.o.Store.PutApproval(ctx, &store.Approval{RunID: run.ID, User: a.user.ID, Decision: store.Reject, PlanHash: run.PlanHash, At: h.o.Now()}); err != nil {
+	b := a.b
+	run := b.run
+	if err := h.o.Store.PutApproval(ctx, &store.Approval{RunID: run.ID, Gate: b.gate, User: a.user.ID, Decision: store.Reject,
+		PlanHash: run.PlanHash, Via: a.via, At: h.o.Now()}); err != nil {
 		h.log.ErrorContext(ctx, "put rejection", "run", run.ID, h.errAttr(err))
 	}
-	h.audit(ctx, run.ID, a.user.ID, "approval.rejected", a.user.ID+" rejected the plan", map[string]string{"via": a.via, "event": a.eventID})
-	if ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) { return h.o.Executor.Reject(ctx, run.ID, a.user.ID) }); ended != nil {
-		h.updatePlan(ctx, ended)
+	if b.gate == "" {
+		h.audit(ctx, run.ID, a.user.ID, "approval.rejected", a.user.ID+" rejected the plan", map[string]string{"via": a.via, "event": a.eventID})
+		if ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) { return h.o.Executor.Reject(ctx, run.ID, a.user.ID) }); ended != nil {
+			h.updatePlan(ctx, ended)
+		}
+	} else {
+		h.audit(ctx, run.ID, a.user.ID, "approval.rejected", a.user.ID+" rejected "+b.what(), map[string]string{"via": a.via, "event": a.eventID, "gate": b.gate})
+		if err := h.o.Executor.RejectGate(ctx, run.ID, b.gate, a.user.ID); err != nil {
+			h.log.WarnContext(ctx, "reject gate", "run", run.ID, "gate", b.gate, h.errAttr(err))
+		}
 	}
-	h.ephemeral(ctx, a.channel, a.user.ID, fmt.Sprintf("You rejected run %s.", run.ID), false)
+	h.ephemeral(ctx, a.channel, a.user.ID, fmt.Sprintf("You rejected %s.", b.what()), false)
 }
 
-// withdraw handles a removed reaction.
+// withdraw handles a removed reaction: it withdraws only an approval that
+// a reaction gave (not a button's), while the ballot is open.
 func (h *Handler) withdraw(ctx context.Context, a attempt) {
-	run := a.run
-	_, decided := h.approvalsOf(ctx, run)
-	if decided[a.user.ID] != a.decision {
-		return // nothing of theirs to withdraw
+	b := a.b
+	run := b.run
+	d := h.decisions(ctx, b)[a.user.ID]
+	if d == nil || d.Decision != a.decision || (d.Via != "" && d.Via != "reaction") {
+		return // nothing of theirs that a reaction gave
 	}
-	if run.State != store.RunPending || a.decision != store.Approve {
-		h.refuse(ctx, a, "already_decided", fmt.Sprintf("Run %s is already %s: removing your reaction changes nothing.", run.ID, stateWord(run)))
+	if !b.open || a.decision != store.Approve {
+		h.refuse(ctx, a, "already_decided", fmt.Sprintf("%s is already %s: removing your reaction changes nothing.", capitalize(b.what()), stateWord(b)))
 		return
 	}
-	if err := h.o.Store.DeleteApproval(ctx, run.ID, "", a.user.ID); err != nil {
+	if err := h.o.Store.DeleteApproval(ctx, run.ID, b.gate, a.user.ID); err != nil {
 		h.log.ErrorContext(ctx, "delete approval", "run", run.ID, h.errAttr(err))
 		return
 	}
-	by, _ := h.approvalsOf(ctx, run)
-	h.audit(ctx, run.ID, a.user.ID, "approval.withdrawn", a.user.ID+" withdrew their approval", map[string]string{"via": a.via, "event": a.eventID})
-	h.ephemeral(ctx, a.channel, a.user.ID, fmt.Sprintf("Your approval of run %s is withdrawn (%d approval(s) left).", run.ID, len(by)), false)
-	h.updatePlan(ctx, run)
+	by := h.approvedBy(ctx, b)
+	h.audit(ctx, run.ID, a.user.ID, "approval.withdrawn", a.user.ID+" withdrew their approval", map[string]string{"via": a.via, "event": a.eventID, "gate": b.gate})
+	h.ephemeral(ctx, a.channel, a.user.ID, fmt.Sprintf("Your approval of %s is withdrawn (%d approval(s) left).", b.what(), len(by)), false)
+	h.updateBallot(ctx, b)
 }
 
-// quorum starts an approved run. Called with h.mu held.
-func (h *Handler) quorum(ctx context.Context, runID string, rb *runbook.Runbook, by []string) {
+// updateBallot re-renders the ballot's message.
+func (h *Handler) updateBallot(ctx context.Context, b *ballot) {
+	if b.gate == "" {
+		h.updatePlan(ctx, b.run)
+		return
+	}
+	h.updateGate(ctx, b)
+}
+
+// quorum acts on a ballot that got its approvals: the run starts, or its
+// gate is done. Called with h.mu held.
+func (h *Handler) quorum(ctx context.Context, b *ballot, rb *runbook.Runbook, by []string) {
+	if b.gate != "" {
+		if err := h.o.Executor.ApproveGate(ctx, b.run.ID, b.gate, by); err != nil {
+			h.log.WarnContext(ctx, "approve gate", "run", b.run.ID, "gate", b.gate, h.errAttr(err))
+		}
+		return // the gate's message is updated on its gate.approved event
+	}
+	runID := b.run.ID
 	err := h.o.Executor.Approve(ctx, runID, rb, by)
 	if errors.Is(err, executor.ErrNotPending) {
 		h.log.WarnContext(ctx, "approve run", "run", runID, h.errAttr(err))

@@ -57,7 +57,7 @@ func (h *Handler) status(ctx context.Context, cmd *Command, out chat.Responder) 
 		var b strings.Builder
 		b.WriteString("Active runs:\n")
 		for _, r := range runs {
-			fmt.Fprintf(&b, "• %s  %s  %s  requested by %s %s\n", r.ID, r.Runbook, stateWord(r), r.Requester, r.CreatedAt.UTC().Format("15:04:05Z"))
+			fmt.Fprintf(&b, "• %s  %s  %s  requested by %s %s\n", r.ID, r.Runbook, runStateWord(r), r.Requester, r.CreatedAt.UTC().Format("15:04:05Z"))
 		}
 		h.respond(ctx, out, chat.Message{Text: strings.TrimRight(b.String(), "\n")})
 		return
@@ -74,7 +74,11 @@ func (h *Handler) status(ctx context.Context, cmd *Command, out chat.Responder) 
 		h.fail(ctx, out, "Could not read run "+run.ID+": "+h.o.Scrub(err.Error()))
 		return
 	}
-	h.respond(ctx, out, chat.Message{Text: fmt.Sprintf("Run %s of %s: %s", v.RunID, v.Runbook, v.State), View: v})
+	text := fmt.Sprintf("Run %s of %s: %s", v.RunID, v.Runbook, v.State)
+	for _, g := range v.Waiting {
+		text += fmt.Sprintf("; waiting for gate %s: %d of %d approvals from %s", g.StepID, g.Approved, g.Required, g.Who)
+	}
+	h.respond(ctx, out, chat.Message{Text: text, View: v})
 }
 
 func (h *Handler) control(ctx context.Context, user chat.User, cmd *Command, out chat.Responder) {
@@ -144,7 +148,7 @@ func (h *Handler) history(ctx context.Context, out chat.Responder) {
 	var b strings.Builder
 	b.WriteString("Latest runs (newest first):\n")
 	for _, r := range runs {
-		fmt.Fprintf(&b, "• %s  %-18s %-17s requested by %s at %s", r.ID, r.Runbook, stateWord(r), r.Requester, r.CreatedAt.UTC().Format("2006-01-02 15:04Z"))
+		fmt.Fprintf(&b, "• %s  %-18s %-17s requested by %s at %s", r.ID, r.Runbook, runStateWord(r), r.Requester, r.CreatedAt.UTC().Format("2006-01-02 15:04Z"))
 		if !r.StartedAt.IsZero() && !r.EndedAt.IsZero() {
 			fmt.Fprintf(&b, ", took %s", r.EndedAt.Sub(r.StartedAt).Round(report.Precision))
 		}
@@ -190,6 +194,19 @@ func (h *Handler) RunStatus(ctx context.Context, arg string) (chat.RunStatus, er
 		}
 		run = r
 	}
-	return chat.RunStatus{ID: run.ID, State: string(run.State), Reason: run.StateReason, Approval: chat.MessageRef(run.ApprovalMsg),
-		Stopped: run.State != store.RunPending && !run.State.Executing(), Succeeded: run.State == store.RunSucceeded}, nil
+	st := chat.RunStatus{ID: run.ID, State: string(run.State), Reason: run.StateReason, Approval: chat.MessageRef(run.ApprovalMsg),
+		Stopped: run.State != store.RunPending && !run.State.Executing(), Succeeded: run.State == store.RunSucceeded}
+	if run.State == store.RunWaiting {
+		// The approval it waits for is its gate's.
+		sts, err := h.o.Store.Steps(ctx, run.ID)
+		if err != nil {
+			return chat.RunStatus{}, fmt.Errorf("steps of run %s: %w", run.ID, err)
+		}
+		for _, s := range sts {
+			if s.Status == store.StepWaiting && s.Message.TS != "" {
+				st.Approval, st.AwaitingApproval = chat.MessageRef(s.Message), true
+			}
+		}
+	}
+	return st, nil
 }

@@ -62,6 +62,12 @@ type Executor interface {
 	Expire(ctx context.Context, runID, reason string) (*store.Run, error)
 	Cancel(ctx context.Context, runID, by, reason string) (*store.Run, error)
 
+	// ApproveGate and RejectGate decide a waiting gate step; GatePosted
+	// records where its approval request is.
+	ApproveGate(ctx context.Context, runID, stepID string, approvers []string) error
+	RejectGate(ctx context.Context, runID, stepID, by string) error
+	GatePosted(ctx context.Context, runID, stepID string, ref store.MessageRef) error
+
 	Pause(ctx context.Context, runID, by string) error
 	Resume(ctx context.Context, runID, by string) error
 	Abort(ctx context.Context, runID, by string) error

@@ -65,7 +65,7 @@ func (h *Handler) updatePlan(ctx context.Context, run *store.Run) {
 		return
 	}
 	v := h.planOf(ctx, run)
-	by, _ := h.approvalsOf(ctx, run)
+	by := h.approvedBy(ctx, &ballot{run: run})
 	v.Approvers = by
 	switch run.State {
 	case store.RunPending:

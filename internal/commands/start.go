@@ -222,7 +222,7 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 	if rb.Approval.Required <= 0 {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.quorum(ctx, run.ID, rb, nil)
+		h.quorum(ctx, h.startBallot(run, rb), rb, nil)
 		_ = out.Ephemeral(ctx, chat.Message{Text: fmt.Sprintf("Run %s of %s needs no approval: started.", run.ID, rb.Name)})
 		return
 	}

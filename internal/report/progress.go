@@ -3,12 +3,16 @@ package report
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"slices"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/runbook"
+	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
@@ -17,6 +21,7 @@ type ProgressReader interface {
 	GetRun(ctx context.Context, id string) (*store.Run, error)
 	Steps(ctx context.Context, runID string) ([]*store.StepState, error)
 	Approvals(ctx context.Context, runID string) ([]*store.Approval, error)
+	Audit(ctx context.Context, runID string) ([]*store.AuditEvent, error)
 }
 
 // stepStatus maps a stored step status to the card's vocabulary.
@@ -48,7 +53,7 @@ func Progress(ctx context.Context, st ProgressReader, rb *runbook.Runbook, runID
 	}
 	v := &chat.ProgressView{RunID: run.ID, Runbook: run.Runbook, Requester: run.Requester, State: string(run.State), StateReason: run.StateReason}
 	for _, a := range approvals {
-		if a.Decision == store.Approve && a.PlanHash == run.PlanHash {
+		if a.Gate == "" && a.Decision == store.Approve && a.PlanHash == run.PlanHash {
 			v.Approvers = append(v.Approvers, a.User)
 		}
 	}
@@ -89,7 +94,78 @@ func Progress(ctx context.Context, st ProgressReader, rb *runbook.Runbook, runID
 		v.Phases = append(v.Phases, pp)
 	}
 	v.Current = current(v)
+	if run.State == store.RunWaiting {
+		if v.Waiting, err = waitingGates(ctx, st, run, rb, states, approvals); err != nil {
+			return nil, fmt.Errorf("progress of %s: %w", runID, err)
+		}
+	}
 	return v, nil
+}
+
+// waitingGates are the gates a run waits on, with their policy (from the
+// gate.waiting record) and the approvals they have.
+func waitingGates(ctx context.Context, st ProgressReader, run *store.Run, rb *runbook.Runbook,
+	states []*store.StepState, approvals []*store.Approval) ([]chat.GateWait, error) {
+	audit, err := st.Audit(ctx, run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	var out []chat.GateWait
+	for _, s := range states {
+		if s.Status != store.StepWaiting {
+			continue
+		}
+		p, ok := GatePolicy(audit, s.StepID)
+		if !ok {
+			continue
+		}
+		g := chat.GateWait{StepID: s.StepID, Name: s.StepID, Message: p.Message, Required: p.Required,
+			Who: AccessWords(p.Groups, p.Users), Request: chat.MessageRef(s.Message)}
+		if rb != nil {
+			if rs := rb.Step(s.StepID); rs != nil && rs.Name != "" {
+				g.Name = rs.Name
+			}
+		}
+		for _, a := range approvals {
+			if a.Gate == s.StepID && a.Decision == store.Approve && a.PlanHash == run.PlanHash {
+				g.Approved++
+			}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// GatePolicy is the policy of gate stepID's latest wait, from the audit
+// trail (its gate.waiting record).
+func GatePolicy(audit []*store.AuditEvent, stepID string) (steps.ApprovalPolicy, bool) {
+	var p steps.ApprovalPolicy
+	found := false
+	for _, e := range audit {
+		if e.StepID == stepID && e.Type == string(events.GateWaiting) {
+			var q steps.ApprovalPolicy
+			if json.Unmarshal([]byte(e.Data["policy"]), &q) == nil {
+				p, found = q, true
+			}
+		}
+	}
+	return p, found
+}
+
+// AccessWords says who may approve: "group dba or user U1"; "the
+// runbook's approvers" when both are empty.
+func AccessWords(groups, users []string) string {
+	var parts []string
+	for _, g := range groups {
+		parts = append(parts, "group "+g)
+	}
+	for _, u := range users {
+		parts = append(parts, "user "+u)
+	}
+	if len(parts) == 0 {
+		return "the runbook's approvers"
+	}
+	return strings.Join(parts, " or ")
 }
 
 func stepLine(id, name string, s *store.StepState) chat.StepProgress {

@@ -10,6 +10,7 @@
 //	/reject RUN [--as NAME]               react ❌
 //	/unapprove RUN [--as NAME]            remove the ✅ reaction
 //	/wait RUN                             block until the run stops (ended or paused)
+//	                                      or waits for the approval of a gate
 //	/as NAME                              act as NAME from now on
 //	# comment, blank lines                ignored
 //
@@ -220,8 +221,9 @@ func (c *console) run(ctx context.Context, arg string) (chat.RunStatus, error) {
 	return c.o.Runs.RunStatus(ctx, arg)
 }
 
-// wait polls the run until it stops: ended, or paused (a failed step
-// pauses it). It fails unless the run succeeded.
+// wait polls the run until it stops — ended, or paused (a failed step
+// pauses it) — or waits for people to approve a gate. It fails when the
+// run stopped other than by succeeding.
 func (c *console) wait(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.o.WaitTimeout, fmt.Errorf("run %s did not stop within %s", id, c.o.WaitTimeout))
 	defer cancel()
@@ -231,6 +233,10 @@ func (c *console) wait(ctx context.Context, id string) error {
 		r, err := c.o.Runs.RunStatus(ctx, id)
 		if err != nil {
 			return fmt.Errorf("wait for run %s: %w", id, err)
+		}
+		if r.AwaitingApproval {
+			c.printf("run %s is waiting for approval (%s): /approve %s --as NAME\n", id, r.State, id)
+			return nil
 		}
 		if r.Stopped {
 			if c.o.Settle != nil {
