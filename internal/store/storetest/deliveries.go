@@ -170,8 +170,8 @@ func testQueuedDeliveries(t *testing.T, open LogOpener) {
 	s := open(t)
 	mustCreate(t, s, fullRun("r1", "rb1", store.RunRunning))
 	mustCreate(t, s, fullRun("r2", "rb2", store.RunRunning))
-	for _, d := range []*store.Delivery{delivery("r2", "card", "1", base.Add(2 * time.Second)),
-		delivery("r1", "card", "1", base.Add(time.Second)), delivery("r1", "statuspage", "1", base.Add(3 * time.Second))} {
+	for _, d := range []*store.Delivery{delivery("r2", "card", "1", base.Add(2*time.Second)),
+		delivery("r1", "card", "1", base.Add(time.Second)), delivery("r1", "statuspage", "1", base.Add(3*time.Second))} {
 		if _, err := s.QueueDelivery(ctx(t), d); err != nil {
 			t.Fatal(err)
 		}
