@@ -22,6 +22,8 @@ func Render(m chat.Message) string {
 		return renderProgress(v)
 	case *chat.StepFailedView:
 		return renderStepFailed(v)
+	case *chat.NoticeView:
+		return renderNotice(v)
 	}
 	return m.Text
 }

@@ -50,6 +50,8 @@ func Render(m chat.Message) (string, []slack.Block) {
 		text, blocks = renderStepFailed(v)
 	case chat.StepFailedView:
 		text, blocks = renderStepFailed(&v)
+	case *chat.NoticeView:
+		text, blocks = renderNotice(v)
 	}
 	if m.Text != "" {
 		text = m.Text
