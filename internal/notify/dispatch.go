@@ -85,12 +85,13 @@ func eventOfAudit(a *store.AuditEvent, run *store.Run, afterStartFailed bool) (e
 }
 
 // keyOf names an event within its run: its audit Seq.
-func keyOf(e events.Event) string {
+func (p *Pipeline) keyOf(e events.Event) string {
 	if e.Seq > 0 {
 		return strconv.FormatInt(e.Seq, 10)
 	}
-	// Not recorded (a test's hand-made event): unique in this process only.
-	return fmt.Sprintf("x-%s-%s-%s-%d", e.Type, e.Phase, e.StepID, e.At.UnixNano())
+	// Not recorded (the standalone card's events, a test's): unique in
+	// this process only.
+	return "x" + strconv.FormatInt(p.unrecorded.Add(1), 10)
 }
 
 func (p *Pipeline) dispatchEvent(ctx context.Context, e events.Event) {
@@ -296,7 +297,7 @@ func (p *Pipeline) dispatch(ctx context.Context, rs *runState, e events.Event, r
 
 // notification builds what the notifiers get for e.
 func (p *Pipeline) notification(rs *runState, e events.Event) Notification {
-	n := Notification{Key: keyOf(e), Event: e, Milestone: MilestoneOf(e.Type)}
+	n := Notification{Key: p.keyOf(e), Event: e, Milestone: MilestoneOf(e.Type)}
 	if s := n.Subject(); s != "" {
 		n.Public = rs.plan.Public[s]
 	}

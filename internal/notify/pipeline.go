@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
@@ -157,6 +158,8 @@ type Pipeline struct {
 	wctx     context.Context
 	draining bool
 	wg       sync.WaitGroup
+	// unrecorded numbers the events that have no audit Seq.
+	unrecorded atomic.Int64
 }
 
 var _ events.Sink = (*Pipeline)(nil)

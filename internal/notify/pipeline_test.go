@@ -213,7 +213,9 @@ func TestRetryingStopsAGracePeriodAfterTheRunEnds(t *testing.T) {
 				pd := &recorder{fail: func(*notify.Notification) (bool, error) { return true, errDown }}
 				b := newBench(t, benchOptions{targets: func(*store.Run) []notify.Target {
 					return []notify.Target{{Name: "pagerduty", Notifier: pd}}
-				}, tweak: func(o *notify.Options) { o.EndGrace, o.FinishGrace, o.MaxBackoff = 10*time.Minute, time.Minute, 30*time.Second }})
+				}, tweak: func(o *notify.Options) {
+					o.EndGrace, o.FinishGrace, o.MaxBackoff = 10*time.Minute, time.Minute, 30*time.Second
+				}})
 				b.runs.add(runningRun("r1"))
 				b.start()
 				defer b.stop()
