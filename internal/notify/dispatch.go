@@ -301,7 +301,9 @@ func (p *Pipeline) notification(rs *runState, e events.Event) Notification {
 	if s := n.Subject(); s != "" {
 		n.Public = rs.plan.Public[s]
 	}
+	p.mu.Lock()
 	r := rs.run
+	p.mu.Unlock()
 	n.Run = RunInfo{ID: rs.id, Runbook: r.Runbook, Requester: r.Requester, Reason: r.Reason, Params: r.Params,
 		Channel: rs.plan.Channel, StartedAt: r.StartedAt, Expected: rs.plan.Expected,
 		PhaseName: rs.plan.Names[e.Phase], StepName: rs.plan.Names[e.StepID]}
