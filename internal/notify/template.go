@@ -86,7 +86,7 @@ func DataOf(n *Notification) Data {
 	d := Data{Run: n.Run.ID, Runbook: n.Run.Runbook, Milestone: string(n.Milestone), Phase: n.Event.Phase,
 		PhaseName: n.Run.PhaseName, Step: n.Event.StepID, StepName: n.Run.StepName, Summary: n.Event.Summary,
 		Error: n.Event.Error, Requester: n.Run.Requester, Reason: n.Run.Reason, Params: n.Run.Params,
-		Elapsed: chat.FormatDuration(n.Elapsed(), time.Second)}
+		Elapsed: Duration(n.Elapsed())}
 	if d.Params == nil {
 		d.Params = map[string]string{}
 	}
@@ -97,9 +97,24 @@ func DataOf(n *Notification) Data {
 		d.StepName = d.Step
 	}
 	if n.Run.Expected > 0 {
-		d.Expected = chat.FormatDuration(n.Run.Expected, time.Second)
+		d.Expected = Duration(n.Run.Expected)
 	}
 	return d
+}
+
+// Duration formats a duration for people: to the second, without zero
+// units at its end ("2m", "1m5s", "1h").
+func Duration(d time.Duration) string {
+	if d < time.Second {
+		return chat.FormatDuration(d, time.Second)
+	}
+	s := d.Round(time.Second).String()
+	for _, z := range []string{"m0s", "h0m"} {
+		if strings.HasSuffix(s, z) {
+			s = strings.TrimSuffix(s, z[1:])
+		}
+	}
+	return s
 }
 
 // Elapsed is the run's elapsed time at the notification's event.
