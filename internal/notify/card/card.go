@@ -116,7 +116,9 @@ func New(o Options) (*Notifier, error) {
 	n := &Notifier{o: o, log: o.Logger, posted: map[string]chat.MessageRef{}, replied: map[string]bool{},
 		runs: map[string]*cardState{}}
 	pipe, err := notify.New(notify.Options{
-		Plan:       func(context.Context, *store.Run) notify.Plan { return notify.Plan{Targets: []notify.Target{n.Target()}} },
+		Plan: func(context.Context, *store.Run) notify.Plan {
+			return notify.Plan{Targets: []notify.Target{n.Target()}}
+		},
 		Runs:       o.Store,
 		MinBackoff: o.MinBackoff, MaxBackoff: o.MaxBackoff, Rescan: -1, Logger: o.Logger,
 	})

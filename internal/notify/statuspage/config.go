@@ -31,11 +31,11 @@ import (
 // component at its `started` state; each later milestone the notifier gets
 // adds an update, and sets the components the runbook names for it.
 type Config struct {
-	BaseURL    string      `yaml:"baseURL"`
-	APIKey     string      `yaml:"apiKey"`
-	Page       string      `yaml:"page"`
-	Name       string      `yaml:"name"`
-	Impact     string      `yaml:"impact"`
+	BaseURL    string            `yaml:"baseURL"`
+	APIKey     string            `yaml:"apiKey"`
+	Page       string            `yaml:"page"`
+	Name       string            `yaml:"name"`
+	Impact     string            `yaml:"impact"`
 	Components []ComponentConfig `yaml:"components"`
 	// MonitoringAt is the milestone key from which the incident is
 	// "monitoring" ("" for never).
