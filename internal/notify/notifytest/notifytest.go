@@ -205,6 +205,9 @@ type Harness struct {
 	Poster *Poster
 	Logs   *Logs
 	P      *notify.Pipeline
+	// Start is the harness's clock at New: its runs start then, and each
+	// event emitted is a second after the one before.
+	Start  time.Time
 	at     time.Time
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -227,7 +230,9 @@ type Options struct {
 // New starts a pipeline; it stops at the test's end.
 func New(t testing.TB, o Options) *Harness {
 	t.Helper()
-	h := &Harness{T: t, Runs: o.Runs, Log: o.Log, Poster: &Poster{}, Logs: &Logs{}, at: time.Now(), done: make(chan struct{})}
+	h := &Harness{T: t, Runs: o.Runs, Log: o.Log, Poster: &Poster{}, Logs: &Logs{}, done: make(chan struct{})}
+	h.Start = time.Now()
+	h.at = h.Start
 	if h.Runs == nil {
 		h.Runs = NewRuns()
 	}
