@@ -17,7 +17,7 @@ import (
 // do not count; step durations count by their value), and the bound
 // parameter values.
 // Descriptions, severity, channel and expected duration are presentation
-// and do not change the hash.
+// and do not change the hash; the notify section (who is told what) does.
 
 type hashDoc struct {
 	Version     string                    `json:"v"`
@@ -29,6 +29,7 @@ type hashDoc struct {
 	Assess      []hashStep                `json:"assess"`
 	Phases      []hashPhase               `json:"phases"`
 	Values      map[string]string         `json:"values,omitempty"`
+	Notify      any                       `json:"notify,omitempty"`
 }
 
 type hashApproval struct {
@@ -129,6 +130,7 @@ func (rb *Runbook) PlanHash(params map[string]string) string {
 	if len(params) > 0 {
 		doc.Values = params
 	}
+	doc.Notify = hashNotify(rb.Notify)
 	b, err := json.Marshal(doc)
 	if err != nil {
 		// Only maps with string keys and plain values are marshalled.

@@ -135,7 +135,9 @@ func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *R
 	}
 	rb = v.rb
 	rb.src = raw
-	attachFactories(v, newOptions(opts))
+	o := newOptions(opts)
+	attachFactories(v, o)
+	attachNotify(rb, o)
 	rb.Hash = rb.PlanHash(nil)
 	return rb, nil
 }

@@ -73,6 +73,7 @@ func (v *validator) validate() {
 		v.stepRefs(si)
 	}
 	v.cycles()
+	v.notify()
 }
 
 func (v *validator) approval() {
