@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/notify"
+	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
 
@@ -131,4 +132,10 @@ func (c *Config) MilestoneKeys() []notify.KeyUse {
 		return 0
 	})
 	return out
+}
+
+// ClientOptions are the options of the Client this config talks through
+// (without HTTPClient and Logger, which the caller adds).
+func (c *Config) ClientOptions() Options {
+	return Options{BaseURL: c.BaseURL, APIKey: secret.Value(c.APIKey), RequestTimeout: c.timeout}
 }
