@@ -84,6 +84,7 @@ type Lab struct {
 	redisProxy                *proxy
 
 	httpPrimary, httpDR *healthServer
+	saas                *saas // the Statuspage and PagerDuty fakes (saas.go)
 	httpProxy           *proxy
 
 	mu       sync.Mutex
@@ -129,7 +130,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	errs := make(chan error, 3)
 	go func() { errs <- l.upPostgres(ctx) }()
 	go func() { errs <- l.upRedis(ctx) }()
-	go func() { errs <- l.upHTTP() }()
+	go func() { errs <- errors.Join(l.upHTTP(), l.upSaaS()) }()
 	var all []error
 	for range 3 {
 		all = append(all, <-errs)
@@ -172,7 +173,7 @@ func (l *Lab) Env() map[string]string {
 	}
 	rhost, rport, _ := net.SplitHostPort(l.redisProxy.Addr())
 	dhost, dport, _ := net.SplitHostPort(l.redisReplica.Addr())
-	return map[string]string{
+	return l.withSaaSEnv(map[string]string{
 		"LAB_DIR":                      l.dir,
 		"LAB_PG_BIN":                   l.pgBin,
 		"LAB_PG_PASSWORD":              l.opts.PGPassword,
@@ -194,7 +195,7 @@ func (l *Lab) Env() map[string]string {
 		"LAB_REDIS_MASTER_NAME":        MasterName,
 		"LAB_HTTP_PRIMARY_URL":         "http://" + l.httpProxy.Addr() + "/health",
 		"LAB_HTTP_DR_URL":              "http://" + l.httpDR.Addr() + "/health",
-	}
+	})
 }
 
 func (l *Lab) pgDSN(port int) string {
@@ -286,6 +287,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		if l.dir != "" {
 			errs = append(errs, os.RemoveAll(l.dir))
 		}
+		l.downSaaS()
 		l.downErr = errors.Join(errs...)
 		l.log.InfoContext(ctx, "lab down", "dir", l.dir)
 	})

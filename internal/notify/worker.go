@@ -126,7 +126,7 @@ func (p *Pipeline) deliver(ctx context.Context, q *queue, it *item, pending int)
 			p.mu.Unlock()
 			if was {
 				log.InfoContext(ctx, "notification delivered after failures", "attempts", attempt)
-				p.say(q, &q.saidRecovered, fmt.Sprintf("%s: notifications go through again.", title(q.t.Name)))
+				p.sayOK(q, &q.saidRecovered, fmt.Sprintf("%s: notifications go through again.", title(q.t.Name)))
 			}
 			return true
 		}
@@ -144,9 +144,12 @@ func (p *Pipeline) deliver(ctx context.Context, q *queue, it *item, pending int)
 			log.WarnContext(ctx, "notification failed; will retry", "attempts", attempt, "err", p.scrub(err.Error()))
 		}
 		last = err
+		// A rate limit (the remote side said when to come back) is being
+		// slowed down, not failing, for its first few attempts.
+		failing := RetryAfterOf(err) == 0 || attempt-it.attempts >= rateLimitedAttempts
 		p.mu.Lock()
-		first := !q.failing
-		q.failing = true
+		first := failing && !q.failing
+		q.failing = q.failing || failing
 		draining := p.draining
 		p.mu.Unlock()
 		if first {
@@ -166,6 +169,11 @@ func (p *Pipeline) deliver(ctx context.Context, q *queue, it *item, pending int)
 		}
 	}
 }
+
+// rateLimitedAttempts is how many attempts answered "come back later" a
+// notification makes before its notifier counts as failing (said in the
+// thread; Flush stops waiting for it).
+const rateLimitedAttempts = 3
 
 // call makes one attempt under CallTimeout; a panicking notifier is an
 // error, not a crash.
@@ -285,9 +293,14 @@ func (p *Pipeline) fillThread(ctx context.Context, rs *runState, n *Notification
 	n.Run.Link = link
 }
 
-// say reports text in the run's thread once (*said guards it); a quiet
-// target's news is only logged.
-func (p *Pipeline) say(q *queue, said *bool, text string) {
+// say reports a failure in the run's thread once (*said guards it); a
+// quiet target's news is only logged.
+func (p *Pipeline) say(q *queue, said *bool, text string) { p.sayOnce(q, said, text, true) }
+
+// sayOK is say for good news.
+func (p *Pipeline) sayOK(q *queue, said *bool, text string) { p.sayOnce(q, said, text, false) }
+
+func (p *Pipeline) sayOnce(q *queue, said *bool, text string, warning bool) {
 	p.mu.Lock()
 	already := *said
 	*said = true
@@ -295,11 +308,14 @@ func (p *Pipeline) say(q *queue, said *bool, text string) {
 	if already || q.t.Quiet {
 		return
 	}
-	p.reportAsync(q.rs, text)
+	p.report(q.rs, text, warning)
 }
 
-// reportAsync posts text in the run's thread without holding up the caller.
-func (p *Pipeline) reportAsync(rs *runState, text string) {
+// reportAsync posts a warning in the run's thread without holding up the
+// caller.
+func (p *Pipeline) reportAsync(rs *runState, text string) { p.report(rs, text, true) }
+
+func (p *Pipeline) report(rs *runState, text string, warning bool) {
 	p.mu.Lock()
 	ctx := p.wctx
 	p.mu.Unlock()
@@ -316,7 +332,7 @@ func (p *Pipeline) reportAsync(rs *runState, text string) {
 			p.log.InfoContext(ctx, "notification news (the run has no thread yet)", "run", rs.id, "text", text)
 			return
 		}
-		m := chat.Message{View: &chat.NoticeView{Text: text, Warning: true}}
+		m := chat.Message{View: &chat.NoticeView{Text: text, Warning: warning}}
 		if _, err := p.o.Poster.Reply(cctx, n.Run.Thread, m); err != nil {
 			p.log.WarnContext(ctx, "report in the run's thread", "run", rs.id, "err", err, "text", text)
 		}
