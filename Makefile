@@ -26,7 +26,7 @@ lint:
 # failover time); each lab or binary benchmark iteration is a whole lab or
 # process, so those run a fixed number of times.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/executor/ ./internal/runbook/ ./internal/store/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/executor/ ./internal/runbook/ ./internal/store/... ./internal/notify/
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/chat/slack/ ./internal/lab/ ./cmd/bot/
 
 demo: deps build

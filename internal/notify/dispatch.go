@@ -103,7 +103,7 @@ func (p *Pipeline) dispatchEvent(ctx context.Context, e events.Event) {
 		p.mu.Unlock()
 	}()
 	rs := p.ensureRun(ctx, e.RunID, e.Runbook, e.Seq)
-	p.dispatch(ctx, rs, e, nil)
+	p.dispatch(ctx, rs, e, nil, nil)
 }
 
 // ensureRun returns the run's state, planning it and catching it up from
@@ -169,10 +169,23 @@ func (p *Pipeline) catchUp(ctx context.Context, rs *runState, seq int64) {
 		p.log.WarnContext(ctx, "read the delivery log; the run is not caught up now", "run", rs.id, "err", err)
 		return
 	}
+	// A run that has ended is caught up only for the notifiers that had
+	// heard of it: not for one added to the runbook since, nor for a run
+	// that ended before this bot had a delivery log.
+	var only map[string]bool
+	p.mu.Lock()
+	ended := !rs.run.State.Active() && rs.run.State != ""
+	p.mu.Unlock()
+	if ended {
+		only = map[string]bool{}
+	}
 	for _, d := range ds {
 		rows[d.Notifier+"\x00"+d.Key] = d
 		if d.Status == store.DeliveryQueued {
 			queued = append(queued, d)
+		}
+		if only != nil {
+			only[d.Notifier] = true
 		}
 	}
 	if p.o.Audit != nil {
@@ -192,7 +205,7 @@ func (p *Pipeline) catchUp(ctx context.Context, rs *runState, seq int64) {
 				startFailed = true
 			}
 			if e, ok := eventOfAudit(a, rs.run, startFailed); ok {
-				p.dispatch(ctx, rs, e, rows)
+				p.dispatch(ctx, rs, e, rows, only)
 			}
 		}
 	}
@@ -232,12 +245,13 @@ func lessKey(a, b string) bool {
 }
 
 // dispatch queues e for each target that wants it and has not had it. rows,
-// when catching up, is the run's delivery log.
-func (p *Pipeline) dispatch(ctx context.Context, rs *runState, e events.Event, rows map[string]*store.Delivery) {
+// when catching up, is the run's delivery log; only, if not nil, the
+// targets to catch up.
+func (p *Pipeline) dispatch(ctx context.Context, rs *runState, e events.Event, rows map[string]*store.Delivery, only map[string]bool) {
 	n := p.notification(rs, e)
 	var payload []byte
 	for _, q := range rs.order {
-		if !q.t.wants(&n) {
+		if !q.t.wants(&n) || (only != nil && !only[q.t.Name]) {
 			continue
 		}
 		id := q.t.Name + "\x00" + n.Key

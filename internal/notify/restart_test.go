@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -158,5 +159,37 @@ func TestFlushWaitsForTheStopEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		equal(t, "card", labels(rec.calls()), []string{"started", "succeeded"})
+	})
+}
+
+// A run that ended before a notifier heard of it (a run older than the
+// delivery log, or a notifier added to the runbook since) is not told to
+// it after a restart; the notifiers that had heard of it are caught up.
+func TestAnEndedRunIsCaughtUpOnlyForTheNotifiersThatKnewIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rs, log := newRuns(), notify.NewMemoryLog()
+		run := runningRun("r1")
+		run.State, run.EndedAt = store.RunSucceeded, time.Now()
+		rs.add(run)
+		started := rs.record(events.Event{Type: events.RunStarted, RunID: "r1", At: time.Now()})
+		rs.record(events.Event{Type: events.RunSucceeded, RunID: "r1", At: time.Now()})
+		// The status page had the start; the end was recorded, then the bot died.
+		if _, err := log.QueueDelivery(context.Background(), &store.Delivery{RunID: "r1", Notifier: "statuspage", Key: fmt.Sprint(started.Seq)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := log.FinishDelivery(context.Background(), "r1", "statuspage", fmt.Sprint(started.Seq), store.DeliveryDelivered, 1, ""); err != nil {
+			t.Fatal(err)
+		}
+		page, added := &recorder{}, &recorder{}
+		b := newBench(t, benchOptions{targets: func(*store.Run) []notify.Target {
+			return []notify.Target{{Name: "statuspage", Notifier: page}, {Name: "stakeholders", Notifier: added}}
+		}, runs: rs, log: log})
+		b.start()
+		defer b.stop()
+		synctest.Wait()
+		equal(t, "status page", labels(page.calls()), []string{"succeeded"})
+		if got := added.calls(); len(got) != 0 {
+			t.Errorf("a notifier that never heard of the ended run got %v", labels(got))
+		}
 	})
 }
