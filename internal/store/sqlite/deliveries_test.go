@@ -12,3 +12,14 @@ func TestDeliveryLogConformance(t *testing.T) {
 		return open(t, filepath.Join(t.TempDir(), "failover.db"))
 	})
 }
+
+// migrations is the number of embedded schema migrations: each is applied
+// once.
+func migrations(t testing.TB) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations found: %v", err)
+	}
+	return len(files)
+}
