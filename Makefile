@@ -33,7 +33,7 @@ lint:
 # failover time); each lab or binary benchmark iteration is a whole lab or
 # process, so those run a fixed number of times.
 bench: deps kube-bin
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/executor/ ./internal/runbook/ ./internal/store/... ./internal/commands/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/executor/ ./internal/runbook/ ./internal/store/... ./internal/commands/ ./internal/notify/
 	bin=$$(scripts/kube-bin) && FAILOVER_KUBE_BIN=$$bin $(GO) test -run '^$$' -bench . -benchtime 5x ./internal/chat/slack/ ./internal/lab/ ./internal/lab/kube/ ./cmd/bot/
 
 demo: deps build

@@ -97,13 +97,20 @@ func runDemo(ctx context.Context, mode lab.FailMode, keep bool, stdout, stderr i
 
 	say("running the failover from the console")
 	start := time.Now()
-	err = runConsole(ctx, consoleRun{cfg: cfg, in: strings.NewReader(demoScript), out: stdout, stderr: stderr,
+	script := strings.ReplaceAll(demoScript, "LAB_PAGERDUTY_INCIDENT", l.PagerDutyIncident())
+	err = runConsole(ctx, consoleRun{cfg: cfg, in: strings.NewReader(script), out: stdout, stderr: stderr,
 		as: "oncall-1", script: true, opts: app.Options{Env: lookup, Executor: executor.Config{
 			PollInterval: 100 * time.Millisecond, MaxPollInterval: time.Second, RetryBackoff: 200 * time.Millisecond}}})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
 	took := time.Since(start)
+
+	say("what the status page and PagerDuty received (the stakeholders' messages are above, in #lab-status)")
+	fmt.Fprint(stdout, l.SaaSReport())
+	if err := verifyNotifications(l); err != nil {
+		return err
+	}
 
 	say("checking that the DR region really took over")
 	if err := verifyFailover(ctx, env, stdout); err != nil {
@@ -130,6 +137,26 @@ func writeLabRunbooks(dir string) error {
 		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// verifyNotifications checks that the status page incident was resolved
+// with every component operational and that the PagerDuty incident got the
+// run's notes and was resolved.
+func verifyNotifications(l *lab.Lab) error {
+	incs := l.Statuspage().Incidents(lab.StatuspagePage)
+	if len(incs) != 1 || incs[0].Status != "resolved" {
+		return fmt.Errorf("status page: want one resolved incident, got %+v", incs)
+	}
+	for _, id := range []string{lab.StatuspageComponentAPI, lab.StatuspageComponentDB} {
+		if c, _ := l.Statuspage().Component(lab.StatuspagePage, id); c.Status != "operational" {
+			return fmt.Errorf("status page: component %s is %s, want operational", id, c.Status)
+		}
+	}
+	inc, ok := l.PagerDuty().Incident(l.PagerDutyIncident())
+	if !ok || inc.Status != "resolved" || len(inc.Notes) == 0 {
+		return fmt.Errorf("PagerDuty: want the incident resolved with the run's notes, got %+v", inc)
 	}
 	return nil
 }

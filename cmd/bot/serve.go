@@ -130,5 +130,5 @@ func runConsole(ctx context.Context, c consoleRun) (err error) {
 	}
 	return console.Run(ctx, console.Options{In: c.in, Out: c.out, As: c.as, Handler: a.Handler, Poster: poster,
 		Runs: a.Handler, Script: c.script, ApproveEmoji: c.cfg.ApproveEmoji, RejectEmoji: c.cfg.RejectEmoji,
-		Settle: a.Cards.Flush})
+		Settle: a.Notify.Flush})
 }

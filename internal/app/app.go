@@ -1,6 +1,7 @@
 // Package app wires the bot's parts together in one place: the store, the
-// step kinds, the runbook catalog, the executor, the progress card and the
-// commands handler. The chat transport (Slack or console) supplies the
+// step kinds, the runbook catalog, the executor, the notification pipeline
+// (progress card, status page, PagerDuty, stakeholders) and the commands
+// handler. The chat transport (Slack or console) supplies the
 // Poster and the Directory; cmd/bot and the end-to-end tests use this.
 package app
 
@@ -51,6 +52,9 @@ type Options struct {
 	// scrubs with (NewLogger) so that logs never show a secret. Nil means
 	// a new one.
 	Redactor *secret.Redactor
+	// Notify, if set, tunes the notification pipeline's options (tests:
+	// backoff, grace periods).
+	Notify func(o *notify.Options)
 }
 
 // App is a wired bot.
@@ -60,6 +64,9 @@ type App struct {
 	Catalog  *commands.DirCatalog
 	Executor *executor.Executor
 	Cards    *card.Notifier
+	// Notify is the notification pipeline: the executor's events to the
+	// card, the status page, PagerDuty and the stakeholders.
+	Notify   *notify.Pipeline
 	Handler  *commands.Handler
 	Redactor *secret.Redactor
 	Logger   *slog.Logger
@@ -113,8 +120,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("progress card: %w", err), st.Close())
 	}
+	if a.Notify, err = newPipeline(a, o, cat.Get, log); err != nil {
+		return nil, errors.Join(fmt.Errorf("notifications: %w", err), st.Close())
+	}
 	ec := o.Executor
-	ec.Store, ec.Sink, ec.Owner, ec.LeaseTTL = st, notify.Fanout{a.Cards}, cfg.Instance, cfg.LeaseTTL
+	ec.Store, ec.Sink, ec.Owner, ec.LeaseTTL = st, a.Notify, cfg.Instance, cfg.LeaseTTL
 	ec.Logger, ec.Redactor, ec.Runbooks = log.With("component", "executor"), red, cat.Get
 	a.Executor, err = executor.New(ec)
 	if err != nil {
@@ -164,11 +174,13 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 	return st, nil
 }
 
-// Start runs the progress card worker and takes back the runs a previous
-// process left running.
+// Start runs the notification pipeline (it resends what a previous process
+// queued and did not deliver) and the card refresher, and takes back the
+// runs a previous process left running.
 func (a *App) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.wg.Go(func() { _ = a.Cards.Run(ctx) })
+	a.wg.Go(func() { _ = a.Notify.Run(ctx) })
 	a.wg.Go(func() { a.Handler.RunExpiry(ctx, expirySweep) })
 	if err := a.Executor.Recover(ctx, a.Catalog.Get); err != nil {
 		return fmt.Errorf("recover runs: %w", err)

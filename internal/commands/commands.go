@@ -75,8 +75,6 @@ type Handler struct {
 	// mu serialises approval decisions, so that two approvals arriving at
 	// once start a run once.
 	mu sync.Mutex
-	// gates runs the posting and editing of gates' approval requests.
-	gates sync.WaitGroup
 }
 
 var _ chat.Handler = (*Handler)(nil)

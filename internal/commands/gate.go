@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/events"
@@ -17,42 +16,17 @@ import (
 // is edited as approvals come and when the gate is decided. The handler is
 // an events.Sink for this.
 
-var _ events.Sink = (*Handler)(nil)
-
-// gateRetries bounds the attempts at posting or editing a gate's request.
-const gateRetries = 5
-
-// Notify handles the gate events, in the background: it never blocks the
-// executor.
-func (h *Handler) Notify(ctx context.Context, e events.Event) {
+// GateEvent handles a gate's event (gate.waiting, gate.approved,
+// gate.rejected, gate.expired; others are ignored): it posts or edits the
+// gate's approval request. The notification pipeline calls it, retrying
+// on an error, so that a chat outage delays the request without losing it.
+func (h *Handler) GateEvent(ctx context.Context, e events.Event) error {
 	switch e.Type {
 	case events.GateWaiting, events.GateApproved, events.GateRejected, events.GateExpired:
-	default:
-		return
+		return h.gateEvent(ctx, e)
 	}
-	ctx = context.WithoutCancel(ctx)
-	h.gates.Go(func() {
-		delay := time.Second
-		for attempt := 1; ; attempt++ {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := h.gateEvent(cctx, e)
-			cancel()
-			if err == nil {
-				return
-			}
-			if attempt == gateRetries {
-				h.log.ErrorContext(ctx, "gate approval request", "run", e.RunID, "gate", e.StepID, "attempts", attempt, h.errAttr(err))
-				return
-			}
-			time.Sleep(delay)
-			delay *= 2
-		}
-	})
+	return nil
 }
-
-// WaitGates waits until the gate events handled so far are done (tests,
-// shutdown).
-func (h *Handler) WaitGates() { h.gates.Wait() }
 
 func (h *Handler) gateEvent(ctx context.Context, e events.Event) error {
 	h.mu.Lock()

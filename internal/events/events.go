@@ -72,6 +72,10 @@ type Event struct {
 	// Data holds an event's details, also kept in its audit record
 	// (approvers, the plan message's channel and ts), scrubbed.
 	Data map[string]string
+	// Seq is the Seq of the event's audit record (store.AuditEvent): it
+	// names the event across restarts (the notification delivery log's
+	// key). 0 when the event has no audit record.
+	Seq int64
 }
 
 // Sink receives events. Notify must return quickly (queue slow work) and

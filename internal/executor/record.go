@@ -198,6 +198,7 @@ func (c *runCtl) record(ctx context.Context, actor, auditType string, ev events.
 	if ev.Type == "" {
 		return nil
 	}
+	ev.Seq = a.Seq
 	c.mu.Lock()
 	ev.Runbook = c.run.Runbook
 	started := c.run.StartedAt

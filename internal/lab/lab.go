@@ -100,6 +100,7 @@ type Lab struct {
 	redisProxy                *proxy
 
 	httpPrimary, httpDR *healthServer
+	saas                *saas // the Statuspage and PagerDuty fakes (saas.go)
 	httpProxy           *proxy
 
 	kube *kubeLab // nil without Options.Kubernetes
@@ -153,7 +154,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	ups := []func() error{
 		func() error { return l.upPostgres(ctx) },
 		func() error { return l.upRedis(ctx) },
-		l.upHTTP,
+		func() error { return errors.Join(l.upHTTP(), l.upSaaS()) },
 	}
 	if opts.Kubernetes {
 		ups = append(ups, func() error { return l.upKubernetes(ctx) })
@@ -234,7 +235,7 @@ func (l *Lab) Env() map[string]string {
 	if l.kube != nil {
 		l.kube.env(env)
 	}
-	return env
+	return l.withSaaSEnv(env)
 }
 
 func (l *Lab) pgDSN(port int) string {
@@ -343,6 +344,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		if l.dir != "" {
 			errs = append(errs, os.RemoveAll(l.dir))
 		}
+		l.downSaaS()
 		l.downErr = errors.Join(errs...)
 		l.log.InfoContext(ctx, "lab down", "dir", l.dir)
 	})

@@ -23,7 +23,13 @@ func RunbookEnv(env map[string]string) map[string]string {
 	return out
 }
 
-// IsSecret reports whether the lab variable name holds a password.
+// IsSecret reports whether the lab variable name holds a password, key
+// or token.
 func IsSecret(name string) bool {
-	return strings.HasSuffix(name, "_DSN") || strings.HasSuffix(name, "_PASSWORD")
+	for _, suffix := range []string{"_DSN", "_PASSWORD", "_API_KEY", "_TOKEN", "_ROUTING_KEY"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
 }

@@ -18,7 +18,7 @@ import (
 // the bound parameter values. Templates count as written: what they expand
 // to at run time ({{ now }}, {{ .run.id }}, outputs) does not.
 // Descriptions, severity, channel and expected duration are presentation
-// and do not change the hash.
+// and do not change the hash; the notify section (who is told what) does.
 
 type hashDoc struct {
 	Version     string                    `json:"v"`
@@ -30,6 +30,7 @@ type hashDoc struct {
 	Assess      []hashStep                `json:"assess"`
 	Phases      []hashPhase               `json:"phases"`
 	Values      map[string]string         `json:"values,omitempty"`
+	Notify      any                       `json:"notify,omitempty"`
 }
 
 type hashApproval struct {
@@ -135,6 +136,7 @@ func (rb *Runbook) PlanHash(params map[string]string) string {
 	if len(params) > 0 {
 		doc.Values = params
 	}
+	doc.Notify = hashNotify(rb.Notify)
 	b, err := json.Marshal(doc)
 	if err != nil {
 		// Only maps with string keys and plain values are marshalled.

@@ -155,6 +155,7 @@ func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *R
 	rb = v.rb
 	rb.src = raw
 	attachFactories(v, o)
+	attachNotify(rb, o)
 	rb.Hash = rb.PlanHash(nil)
 	return rb, nil
 }

@@ -23,6 +23,7 @@ type rawRunbook struct {
 	Params           []rawParam
 	Assess           []*rawStep
 	Phases           []*rawPhase
+	Notify           *rawNotify
 }
 
 type rawApproval struct {
@@ -109,7 +110,7 @@ type rawPoll struct {
 }
 
 var (
-	topFields      = []string{"name", "description", "severity", "expectedDuration", "channel", "approval", "regions", "connections", "params", "assess", "phases"}
+	topFields      = []string{"name", "description", "severity", "expectedDuration", "channel", "approval", "regions", "connections", "params", "assess", "phases", "notify"}
 	approvalFields = []string{"required", "groups", "users", "allowRequester", "expiry"}
 	regionFields   = []string{"cloudRegion", "description"}
 	paramFields    = []string{"name", "description", "default", "required"}
@@ -178,6 +179,8 @@ func (is *issues) decodeRaw(root *yaml.Node) *rawRunbook {
 			is.sequence(v, key, func(i int, el *yaml.Node) {
 				rb.Phases = append(rb.Phases, is.decodePhase(el, index(key, i)))
 			})
+		case "notify":
+			rb.Notify = is.decodeNotify(k, v)
 		}
 	})
 	if !ok {

@@ -33,6 +33,8 @@ type Runbook struct {
 	// Assess are read-only checks run at once by `/failover assess`.
 	Assess []*Step
 	Phases []*Phase
+	// Notify is the notify section (nil when there is none).
+	Notify *Notify
 	// Source is the file the runbook was loaded from.
 	Source string
 	// Hash is the plan hash of the runbook with no parameters bound; see

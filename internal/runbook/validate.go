@@ -77,6 +77,7 @@ func (v *validator) validate() {
 		v.stepRefs(si)
 	}
 	v.cycles()
+	v.notify()
 }
 
 func (v *validator) approval() {

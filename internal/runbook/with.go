@@ -24,7 +24,12 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 // fills and checks it (CheckAndSetDefaults), reporting every problem under path (…with). It returns the
 // decoded config (templates unexpanded), or nil when it has problems.
 func (is *issues) checkWith(kind steps.Kind, with *yaml.Node, withLine int, path string) steps.Config {
-	cfg := kind.NewConfig()
+	return is.checkConfig(kind.NewConfig(), with, withLine, path)
+}
+
+// checkConfig decodes node into cfg strictly and fills and checks it, as
+// checkWith does (also for the notifiers of the notify section).
+func (is *issues) checkConfig(cfg steps.Config, with *yaml.Node, withLine int, path string) steps.Config {
 	lines := map[int][]placed{}
 	node := with
 	if node == nil {

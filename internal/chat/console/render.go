@@ -24,6 +24,8 @@ func Render(m chat.Message) string {
 		return renderStepFailed(v)
 	case *chat.DocumentView:
 		return renderDocument(v)
+	case *chat.NoticeView:
+		return renderNotice(v)
 	}
 	return m.Text
 }

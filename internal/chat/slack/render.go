@@ -76,6 +76,8 @@ func renderAll(m chat.Message) []part {
 		return renderDocument(v)
 	case chat.DocumentView:
 		return renderDocument(&v)
+	case *chat.NoticeView:
+		return renderNotice(v)
 	}
 	if m.Text != "" {
 		text = m.Text

@@ -10,34 +10,6 @@ import (
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
-// flush lands the card's state and posts the queued thread messages;
-// *replies keeps those not posted.
-func (n *Notifier) flush(ctx context.Context, runID string, dirty bool, replies *[]chat.Message) error {
-	ref, posted, err := n.ensureCard(ctx, runID)
-	if err != nil {
-		return err
-	}
-	if dirty && !posted {
-		v, err := report.Progress(ctx, n.o.Store, n.runbook(ctx, runID), runID, n.o.Now())
-		if err != nil {
-			return err
-		}
-		if err := n.o.Poster.Update(ctx, ref, chat.Message{Text: cardText(v), View: v}); err != nil {
-			return fmt.Errorf("edit card of %s: %w", runID, err)
-		}
-	}
-	for len(*replies) > 0 {
-		if _, err := n.o.Poster.Reply(ctx, ref, (*replies)[0]); err != nil {
-			if dirty {
-				return nil // the edit landed; retry the replies in the next round
-			}
-			return fmt.Errorf("reply in the card thread of %s: %w", runID, err)
-		}
-		*replies = (*replies)[1:]
-	}
-	return nil
-}
-
 func (n *Notifier) runbook(ctx context.Context, runID string) *runbook.Runbook {
 	if n.o.Runbooks == nil {
 		return nil

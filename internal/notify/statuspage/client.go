@@ -40,8 +40,10 @@ import (
 const (
 	DefaultBaseURL        = "https://api.statuspage.io/v1"
 	DefaultRequestTimeout = 10 * time.Second
-	// DefaultRate is the API's limit: 1 request/s per token.
-	DefaultRate = rate.Limit(1)
+	// DefaultRate keeps just under the API's limit of 1 request/s per
+	// token: one request every 1.1s, so that network jitter between two
+	// requests sent 1s apart does not make the API refuse the second.
+	DefaultRate = rate.Limit(1 / 1.1)
 )
 
 // maxBody bounds how much of an answer is read.
@@ -60,8 +62,8 @@ type Options struct {
 	// RequestTimeout bounds each call from send to the end of the answer
 	// (default 10s); the caller's ctx deadline applies too.
 	RequestTimeout time.Duration
-	// Rate and Burst set the client's limiter (default 1 request/s, burst
-	// 1: the API's limit per token). rate.Inf turns it off.
+	// Rate and Burst set the client's limiter (default DefaultRate, burst
+	// 1: just under the API's limit per token). rate.Inf turns it off.
 	Rate  rate.Limit
 	Burst int
 	// Logger gets one debug line per call (op, status, duration).

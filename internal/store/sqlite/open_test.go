@@ -40,8 +40,8 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 	db := rawDB(t, path)
 	var n int
-	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != migrationCount(t) {
-		t.Errorf("schema_migrations rows = %d, %v; want %d (each applied once)", n, err, migrationCount(t))
+	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != migrations(t) {
+		t.Errorf("schema_migrations rows = %d, %v; want %d (each applied once)", n, err, migrations(t))
 	}
 	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -82,8 +82,8 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 		}
 		db := rawDB(t, path)
 		var n int
-		if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != migrationCount(t) {
-			t.Errorf("round %d: schema_migrations rows = %d, %v; want %d", round, n, err, migrationCount(t))
+		if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != migrations(t) {
+			t.Errorf("round %d: schema_migrations rows = %d, %v; want %d", round, n, err, migrations(t))
 		}
 		var mode string
 		if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -141,15 +141,6 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-// migrationCount is the number of embedded migrations.
-func migrationCount(t *testing.T) int {
-	t.Helper()
-	files, err := filepath.Glob("migrations/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("migrations: %v %v", files, err)
-	}
-	return len(files)
-}
 
 // A store made by an earlier version (the first migration only) is
 // upgraded in place: its approvals become those of the start requests,

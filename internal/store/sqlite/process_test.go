@@ -195,8 +195,8 @@ func TestProcessesStartingTogether(t *testing.T) {
 	}
 	db := rawDB(t, path)
 	var n int
-	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != migrationCount(t) {
-		t.Errorf("schema_migrations rows = %d, %v; want %d", n, err, migrationCount(t))
+	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != migrations(t) {
+		t.Errorf("schema_migrations rows = %d, %v; want %d", n, err, migrations(t))
 	}
 	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {

@@ -51,7 +51,7 @@ func (s *Server) webAPI(w http.ResponseWriter, r *http.Request) {
 		tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	}
 	form := url.Values{}
-	for k, v := range r.PostForm {
+	for k, v := range r.Form { // the body, and the query of GET methods (chat.getPermalink)
 		if k != "token" {
 			form[k] = v
 		}
@@ -89,6 +89,8 @@ func (s *Server) webAPI(w http.ResponseWriter, r *http.Request) {
 		reply = s.postEphemeral(form)
 	case "users.info":
 		reply = s.usersInfo(form)
+	case "chat.getPermalink":
+		reply = s.permalink(form)
 	case "files.getUploadURLExternal":
 		reply = s.getUploadURL(form)
 	case "files.completeUploadExternal":

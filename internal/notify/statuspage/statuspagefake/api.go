@@ -21,6 +21,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("PATCH /v1/pages/{page}/incidents/{id}", s.patchIncident)
 	s.mux.HandleFunc("PUT /v1/pages/{page}/incidents/{id}", s.patchIncident)
 	s.mux.HandleFunc("GET /v1/pages/{page}/incidents/{id}", s.getIncident)
+	s.mux.HandleFunc("GET /v1/pages/{page}/incidents/unresolved", s.unresolvedIncidents)
 	s.mux.HandleFunc("PATCH /v1/pages/{page}/components/{id}", s.patchComponent)
 	s.mux.HandleFunc("PUT /v1/pages/{page}/components/{id}", s.patchComponent)
 	s.mux.HandleFunc("GET /v1/pages/{page}/components/{id}", s.getComponent)
