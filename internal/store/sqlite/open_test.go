@@ -141,7 +141,6 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-
 // A store made by an earlier version (the first migration only) is
 // upgraded in place: its approvals become those of the start requests,
 // and its active run keeps the runbook's lock.
