@@ -26,8 +26,28 @@ func Render(m chat.Message) string {
 		return renderDocument(v)
 	case *chat.NoticeView:
 		return renderNotice(v)
+	case *chat.GateView:
+		return renderGate(v)
 	}
 	return m.Text
+}
+
+// renderGate shows a gate's approval request and how to answer it.
+func renderGate(v *chat.GateView) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Gate %s of run %s — %s (%d/%d approvals)", v.StepID, v.RunID, strings.ToUpper(v.State), len(v.Approvers), v.Required)
+	fmt.Fprintf(&b, "\n  %s", v.Message)
+	fmt.Fprintf(&b, "\n  may approve: %s", v.Who)
+	if len(v.Approvers) > 0 {
+		fmt.Fprintf(&b, "\n  approved by: %s", strings.Join(v.Approvers, ", "))
+	}
+	if v.State == "waiting" {
+		fmt.Fprintf(&b, "\n  approve: /approve %s --as <approver>   reject: /reject %s --as <approver>", v.RunID, v.RunID)
+		if !v.ExpiresAt.IsZero() {
+			fmt.Fprintf(&b, "   (expires %s)", v.ExpiresAt.UTC().Format("15:04:05Z"))
+		}
+	}
+	return b.String()
 }
 
 // renderDocument prints a document's Markdown whole, without its code
@@ -209,6 +229,9 @@ func renderProgress(v *chat.ProgressView) string {
 	}
 	if v.Current != "" {
 		fmt.Fprintf(&b, "\n│ now: %s", v.Current)
+	}
+	for _, g := range v.Waiting {
+		fmt.Fprintf(&b, "\n│ waiting for approval of %s: %d/%d from %s — %s", g.StepID, g.Approved, g.Required, g.Who, g.Message)
 	}
 	b.WriteString("\n└")
 	return b.String()

@@ -78,6 +78,8 @@ func renderAll(m chat.Message) []part {
 		return renderDocument(&v)
 	case *chat.NoticeView:
 		return renderNotice(v)
+	case *chat.GateView:
+		text, blocks = renderGate(v)
 	}
 	if m.Text != "" {
 		text = m.Text

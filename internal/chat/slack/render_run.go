@@ -3,6 +3,7 @@ package slack
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -47,6 +48,56 @@ func renderProgress(v *chat.ProgressView) (string, []slack.Block) {
 	blocks = append(blocks, chunkLines(lines)...)
 	if v.Current != "" {
 		blocks = append(blocks, contextBlock(mdf("Current step: *%s*", v.Current)))
+	}
+	for _, g := range v.Waiting {
+		line := mdf(":hourglass_flowing_sand: *Waiting for approval* of `%s`: %d of %d from %s — %s", g.StepID, g.Approved, g.Required, g.Who, g.Message)
+		if l := messageLink(g.Request); l != "" {
+			line += mdf(" · %s", l)
+		}
+		blocks = append(blocks, section(line))
+	}
+	return text, blocks
+}
+
+// messageLink links a posted message ("" when it is not posted yet).
+func messageLink(ref chat.MessageRef) md {
+	if ref.Channel == "" || !tsPattern.MatchString(ref.TS) || !channelPattern.MatchString(ref.Channel) {
+		return ""
+	}
+	return md("<https://slack.com/archives/" + ref.Channel + "/p" + strings.ReplaceAll(ref.TS, ".", "") + "|the approval request>")
+}
+
+var (
+	tsPattern      = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+	channelPattern = regexp.MustCompile(`^[CGD][A-Z0-9]+$`)
+)
+
+// renderGate is a gate's approval request: what to do or check, who may
+// approve, the approvals so far, and the buttons while it waits.
+func renderGate(v *chat.GateView) (string, []slack.Block) {
+	text := fmt.Sprintf("Gate %s of run %s: %s (%d of %d approvals, %s)", v.StepID, v.RunID, v.Message, len(v.Approvers), v.Required, v.State)
+	blocks := []slack.Block{
+		section(mdf(":raising_hand: *Approval needed in run `%s`*: %s", v.RunID, cmp.Or(v.Name, v.StepID))),
+		section(mdf("%s", v.Message)),
+	}
+	approvers := md("none yet")
+	if len(v.Approvers) > 0 {
+		approvers = mentions(v.Approvers)
+	}
+	if v.State != "waiting" {
+		icon := map[string]string{"approved": ":white_check_mark:", "rejected": ":no_entry:", "expired": ":alarm_clock:"}[v.State]
+		return text, append(blocks, section(mdf("%s *%s* — approvals: %s", md(cmp.Or(icon, ":information_source:")), capitalize(v.State), approvers)))
+	}
+	approve, reject := cmp.Or(v.ApproveEmoji, "white_check_mark"), cmp.Or(v.RejectEmoji, "x")
+	value := v.RunID + "/" + v.StepID
+	blocks = append(blocks,
+		section(mdf(":hourglass_flowing_sand: %d of %d approvals (%s) from %s. React :%s: or press Approve; :%s: or Reject to refuse.",
+			len(v.Approvers), v.Required, approvers, v.Who, approve, reject)),
+		slack.NewActionBlock("gate_approval",
+			button(ActionApprove, "Approve", value, "primary"),
+			button(ActionReject, "Reject", value, "danger")))
+	if !v.ExpiresAt.IsZero() {
+		blocks = append(blocks, contextBlock(mdf("Expires at %s", v.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"))))
 	}
 	return text, blocks
 }
