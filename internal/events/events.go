@@ -41,6 +41,7 @@ const (
 	// waiting_approval; Data: policy, expires, message channel/ts once
 	// posted), then is approved (Data: approvers), rejected or expired.
 	GateWaiting  Type = "gate.waiting"
+	GatePosted   Type = "gate.posted" // its request was posted (Data: channel, ts)
 	GateApproved Type = "gate.approved"
 	GateRejected Type = "gate.rejected"
 	GateExpired  Type = "gate.expired"

@@ -33,10 +33,7 @@ const DefaultGateExpiry = time.Hour
 var ErrGateNotWaiting = errors.New("no gate of that step is waiting for a decision")
 
 // Audit types of gates besides their events'.
-const (
-	auditGatePosted = "gate.posted"
-	auditGateParked = "gate.parked" // the run paused while the gate waited
-)
+const auditGateParked = "gate.parked" // the run paused while the gate waited
 
 // waitGate waits for a decision on the gate, until its expiry.
 func (r *stepRun) waitGate(p steps.ApprovalPolicy) error {
@@ -313,7 +310,7 @@ func (e *Executor) GatePosted(ctx context.Context, runID, stepID string, ref sto
 	st.Message = ref
 	c.states[stepID] = cloneStep(st)
 	c.mu.Unlock()
-	err = c.stepTransition(ctx, st, actorBot, auditGatePosted, events.Event{Phase: phaseOf(c.rb, stepID),
+	err = c.stepTransition(ctx, st, actorBot, string(events.GatePosted), events.Event{Type: events.GatePosted, Phase: phaseOf(c.rb, stepID),
 		Summary: "approval request posted", Data: map[string]string{"channel": ref.Channel, "ts": ref.TS}})
 	if err != nil {
 		return fmt.Errorf("record the message of gate %s of run %s: %w", stepID, runID, err)

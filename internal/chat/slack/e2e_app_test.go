@@ -27,10 +27,11 @@ func newServeStack(t *testing.T, runbookDir string, env map[string]string) *stac
 	}
 	f := slackfake.New(slackfake.Options{PingInterval: 200 * time.Millisecond})
 	for _, u := range []slackfake.User{{ID: "UALICE", Name: "alice"}, {ID: "UBOB", Name: "bob"},
-		{ID: "UCAROL", Name: "carol"}, {ID: "UDAVE", Name: "dave"}} {
+		{ID: "UCAROL", Name: "carol"}, {ID: "UDAVE", Name: "dave"}, {ID: "UEVE", Name: "eve"}, {ID: "UFRANK", Name: "frank"}} {
 		f.AddUser(u)
 	}
 	f.SetGroup("SONCALL", "oncall", "UALICE", "UBOB", "UCAROL")
+	f.SetGroup("SDBA", "dba", "UEVE", "UFRANK", "UBOB")
 	cfg := config.Default()
 	cfg.RunbookDir, cfg.StorePath, cfg.Instance = runbookDir, filepath.Join(t.TempDir(), "bot.db"), "e2e"
 	cfg.Responders.Groups = []string{"oncall"}
