@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
+	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/report"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
@@ -202,11 +203,36 @@ func (h *Handler) RunStatus(ctx context.Context, arg string) (chat.RunStatus, er
 		if err != nil {
 			return chat.RunStatus{}, fmt.Errorf("steps of run %s: %w", run.ID, err)
 		}
+		audit, err := h.o.Store.Audit(ctx, run.ID)
+		if err != nil {
+			return chat.RunStatus{}, fmt.Errorf("audit of run %s: %w", run.ID, err)
+		}
 		for _, s := range sts {
 			if s.Status == store.StepWaiting && s.Message.TS != "" {
-				st.Approval, st.AwaitingApproval = chat.MessageRef(s.Message), true
+				// Awaiting people until a decision is recorded (the gate
+				// then ends at once).
+				st.Approval, st.AwaitingApproval = chat.MessageRef(s.Message), !gateDecided(audit, s.StepID)
 			}
 		}
 	}
 	return st, nil
+}
+
+// gateDecided reports whether the current wait of gate stepID has a
+// decision recorded (gate.approved or gate.rejected after its latest
+// gate.waiting).
+func gateDecided(audit []*store.AuditEvent, stepID string) bool {
+	decided := false
+	for _, e := range audit {
+		if e.StepID != stepID {
+			continue
+		}
+		switch events.Type(e.Type) {
+		case events.GateWaiting:
+			decided = false
+		case events.GateApproved, events.GateRejected:
+			decided = true
+		}
+	}
+	return decided
 }

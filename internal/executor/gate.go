@@ -38,6 +38,7 @@ const auditGateParked = "gate.parked" // the run paused while the gate waited
 // waitGate waits for a decision on the gate, until its expiry.
 func (r *stepRun) waitGate(p steps.ApprovalPolicy) error {
 	c, e := r.c, r.c.e
+	r.gate = true
 	ctx := r.run // a gate's wait is bounded by its expiry, not the step's timeout
 	expiry := p.Expiry
 	if expiry <= 0 {

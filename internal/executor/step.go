@@ -35,6 +35,8 @@ type stepRun struct {
 	inst steps.Probe
 	// startedAt is when the step first started ({{ now }} in its config).
 	startedAt time.Time
+	// gate: the step is a gate, done by a decision (never "already done").
+	gate bool
 }
 
 // commit publishes st to the run's cache, persists it, then audits and
@@ -290,7 +292,7 @@ func (r *stepRun) retrying(err error) error {
 func (r *stepRun) done(res steps.Result) error {
 	st := r.st
 	st.Status = store.StepDone
-	st.AlreadyDone = st.Attempts == 0
+	st.AlreadyDone = st.Attempts == 0 && !r.gate
 	st.Summary = res.Summary
 	st.Outputs = maps.Clone(res.Outputs)
 	st.Error = ""
