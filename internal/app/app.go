@@ -126,6 +126,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	ec := o.Executor
 	ec.Store, ec.Sink, ec.Owner, ec.LeaseTTL = st, a.Notify, cfg.Instance, cfg.LeaseTTL
 	ec.Logger, ec.Redactor, ec.Runbooks = log.With("component", "executor"), red, cat.Get
+	if ec.BindKey, err = bindKey(ctx, cfg, st); err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
 	a.Executor, err = executor.New(ec)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("executor: %w", err), st.Close())
@@ -210,4 +213,22 @@ func NewLogger(cfg config.Config, w io.Writer, red *secret.Redactor) *slog.Logge
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(secret.NewLogHandler(h, red))
+}
+
+// bindKey is the key of the digest that binds a run's plan to what its
+// connections resolve to: FAILOVER_PLAN_KEY, else one the store keeps
+// (made once, shared by every process on the store).
+func bindKey(ctx context.Context, cfg config.Config, st store.Store) ([]byte, error) {
+	if k := cfg.Credentials["FAILOVER_PLAN_KEY"]; k != "" {
+		return []byte(k), nil
+	}
+	ks, ok := st.(store.Keys)
+	if !ok {
+		return nil, nil
+	}
+	k, err := ks.Key(ctx, "plan-binding")
+	if err != nil {
+		return nil, fmt.Errorf("the plan binding key: %w", err)
+	}
+	return k, nil
 }

@@ -205,7 +205,7 @@ func (h *Handler) decide(ctx context.Context, a attempt) {
 		h.refuse(ctx, a, code, text)
 		return
 	}
-	if rb.PlanHash(run.Params) != run.PlanHash {
+	if hash, err := h.o.Planner.Hash(rb, run.Params); err != nil || hash != run.PlanHash {
 		if b.gate == "" {
 			reason := fmt.Sprintf("runbook %s changed since the plan was posted: approvals of run %s are void", rb.Name, run.ID)
 			if ended := h.endRequest(ctx, run.ID, func() (*store.Run, error) { return h.o.Executor.Expire(ctx, run.ID, reason) }); ended != nil {

@@ -40,6 +40,9 @@ type Planner interface {
 	// Preflight builds every step and check without calling anything: a
 	// run with problems could never finish and must not start.
 	Preflight(ctx context.Context, rb *runbook.Runbook, params map[string]string) executor.Preflight
+	// Hash is the hash a run of rb with params is bound to now (its plan,
+	// and what its connections resolve to).
+	Hash(rb *runbook.Runbook, params map[string]string) (string, error)
 }
 
 var _ Planner = (*executor.Planner)(nil)

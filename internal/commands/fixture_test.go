@@ -143,6 +143,10 @@ func (f *fakeExec) Preflight(_ context.Context, rb *runbook.Runbook, _ map[strin
 	return executor.Preflight{Checked: len(rb.Assess) + len(rb.AllSteps())}
 }
 
+func (f *fakeExec) Hash(rb *runbook.Runbook, params map[string]string) (string, error) {
+	return rb.PlanHash(params), nil
+}
+
 func (f *fakeExec) Approve(ctx context.Context, runID string, rb *runbook.Runbook, approvers []string) error {
 	f.record("start " + runID)
 	if f.startErr != nil {

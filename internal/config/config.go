@@ -77,6 +77,10 @@ type RunbookEnv struct {
 var CredentialVars = []string{
 	"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DATABASE_URL",
 	"PAGERDUTY_TOKEN", "PAGERDUTY_ROUTING_KEY", "STATUSPAGE_API_KEY",
+	// FAILOVER_PLAN_KEY keys the digest that binds a run's plan to what
+	// its connections resolve to (hex or any text); without it the store
+	// keeps a random one.
+	"FAILOVER_PLAN_KEY",
 }
 
 // Policy is the secret.Policy of the configuration: what runbooks may read.

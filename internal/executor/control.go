@@ -71,7 +71,11 @@ func (e *Executor) startable(rb *runbook.Runbook, run *store.Run) error {
 }
 
 func (e *Executor) checkPlan(rb *runbook.Runbook, run *store.Run) error {
-	if h := e.cfg.PlanHash(rb, run.Params); h != run.PlanHash {
+	h, err := e.Planner().Hash(rb, run.Params)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStalePlan, err)
+	}
+	if h != run.PlanHash {
 		return fmt.Errorf("%w (approved plan %s, runbook now gives %s)", ErrStalePlan, short(run.PlanHash), short(h))
 	}
 	return nil

@@ -1,6 +1,9 @@
 package executor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -26,6 +29,9 @@ type Planner struct {
 	// PlanHash computes the plan hash a run is bound to; default
 	// (*runbook.Runbook).PlanHash.
 	PlanHash func(rb *runbook.Runbook, params map[string]string) string
+	// BindKey, if set, keys the digest of the resolved connection values
+	// the plan hash also binds (runbook.ConnectionDigest).
+	BindKey []byte
 }
 
 func (p *Planner) setDefaults() {
@@ -44,3 +50,21 @@ func (p *Planner) setDefaults() {
 }
 
 func (p *Planner) scrub(s string) string { return p.Redactor.Scrub(s) }
+
+// Hash is the hash a run of rb with params is bound to: its plan hash
+// and, with a BindKey, a keyed digest of what its connections resolve to
+// now (a secret rewritten after approval changes it; the values are never
+// shown). It fails when a connection does not resolve.
+func (p *Planner) Hash(rb *runbook.Runbook, params map[string]string) (string, error) {
+	p.setDefaults()
+	h := p.PlanHash(rb, params)
+	d, err := rb.ConnectionDigest(p.BindKey, params)
+	if err != nil {
+		return "", errors.New(p.scrub(err.Error()))
+	}
+	if d == "" {
+		return h, nil
+	}
+	sum := sha256.Sum256([]byte(h + "\x00" + d))
+	return hex.EncodeToString(sum[:]), nil
+}

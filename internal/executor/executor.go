@@ -78,6 +78,9 @@ type Config struct {
 	Runbooks func(name string) (*runbook.Runbook, error)
 	// PlanHash computes a run's plan hash; default (*runbook.Runbook).PlanHash.
 	PlanHash func(rb *runbook.Runbook, params map[string]string) string
+	// BindKey keys the digest of resolved connection values that a run's
+	// hash binds too (Planner.Hash); nil binds none.
+	BindKey []byte
 	// NewRunID draws the ID of a new run; default RandomRunID.
 	NewRunID func(runbook string) string
 
@@ -211,7 +214,7 @@ func nonce() string {
 
 // Planner returns the executor's dry-run half, with its settings.
 func (e *Executor) Planner() *Planner {
-	return &Planner{CheckTimeout: e.cfg.CheckTimeout, Redactor: e.cfg.Redactor, Logger: e.log, Now: e.cfg.Now, PlanHash: e.cfg.PlanHash}
+	return &Planner{CheckTimeout: e.cfg.CheckTimeout, Redactor: e.cfg.Redactor, Logger: e.log, Now: e.cfg.Now, PlanHash: e.cfg.PlanHash, BindKey: e.cfg.BindKey}
 }
 
 // Wait blocks until the run stops executing in this process (it ended, or

@@ -86,7 +86,11 @@ func (pl *Planner) Plan(ctx context.Context, rb *runbook.Runbook, params map[str
 	if err != nil {
 		return Plan{}, fmt.Errorf("plan %s: %w", rb.Name, err)
 	}
-	p := Plan{Runbook: rb.Name, Params: bound, Hash: pl.PlanHash(rb, bound)}
+	hash, err := pl.Hash(rb, bound)
+	if err != nil {
+		return Plan{}, fmt.Errorf("plan %s: %w", rb.Name, err)
+	}
+	p := Plan{Runbook: rb.Name, Params: bound, Hash: hash}
 	all := rb.AllSteps()
 	var mu sync.Mutex
 	results := map[string]*planResult{}

@@ -202,3 +202,48 @@ func TestOutputsAreStoredScrubbedAndPassedOnWhole(t *testing.T) {
 		t.Errorf("stored output %q, want it scrubbed", v)
 	}
 }
+
+// A connection given as ${secret:…} that changes between approval and
+// start (the secret file rewritten: another host) voids the approvals: the
+// run's hash binds a keyed digest of what its connections resolved to,
+// never the values themselves.
+func TestARunIsBoundToWhatItsConnectionsResolvedTo(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PlanHash = nil; c.BindKey = []byte("test binding key") })
+	reg, err := builtin.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := "postgres://app:pw-one-1234@db-a.internal:5432/app"
+	res := &secret.Resolver{Lookup: func(n string) (string, bool) { return dsn, n == "FAILOVER_SECRET_DB_DSN" }, Redactor: e.red}
+	src := "name: bound\napproval: {required: 0}\nconnections:\n  db: {type: postgres, dsn: \"${secret:DB_DSN}\"}\nphases:\n  - id: one\n    steps:\n      - {id: q, kind: postgres.query, connection: db, with: {sql: \"SELECT 1\"}}\n"
+	rb, err := runbook.Parse("bound.yaml", []byte(src), reg, runbook.WithSecrets(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := e.ex.Planner()
+	h1, err := pl.Hash(rb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h1 == rb.PlanHash(nil) || strings.Contains(h1, "pw-one") {
+		t.Fatalf("hash %s does not bind the connections (plan hash %s)", h1, rb.PlanHash(nil))
+	}
+	if again, _ := pl.Hash(rb, nil); again != h1 {
+		t.Errorf("the same resolution gave another hash")
+	}
+	ctx := context.Background()
+	run, err := e.ex.Request(ctx, RunRequest{Runbook: rb, PlanHash: h1, Requester: "U1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn = "postgres://app:pw-one-1234@db-b.internal:5432/app" // rewritten: another host
+	if h2, _ := pl.Hash(rb, nil); h2 == h1 {
+		t.Fatal("another host gave the same hash")
+	}
+	if err := e.ex.Approve(ctx, run.ID, rb, []string{"U2", "U3"}); !errors.Is(err, ErrStalePlan) {
+		t.Fatalf("approve after the secret changed: %v, want ErrStalePlan", err)
+	}
+	if got := e.run(run.ID); got.State != store.RunExpired {
+		t.Errorf("run is %s, want expired", got.State)
+	}
+}

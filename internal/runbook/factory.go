@@ -26,6 +26,7 @@ var _ Factory = (*stepFactory)(nil)
 // attachFactories sets Factory and When on every validated step.
 func attachFactories(v *validator, o *options) {
 	exp := &expander{secrets: o.secrets, env: o.env}
+	v.rb.exp = exp
 	for _, si := range v.order {
 		si.step.Factory = &stepFactory{rb: v.rb, raw: si.raw, kind: si.kind, reg: v.reg, opts: o, exp: exp}
 		if w := si.raw.When; w.Set {

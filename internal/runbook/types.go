@@ -41,6 +41,9 @@ type Runbook struct {
 	// PlanHash for a run's hash.
 	Hash string
 
+	// exp expands templates and references for runs (nil for runbooks
+	// built by hand in tests).
+	exp *expander
 	// src is the raw form the runbook was validated from (nil for runbooks
 	// built by hand in tests): PlanHash and CheckSecrets read it.
 	src *rawRunbook

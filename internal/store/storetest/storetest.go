@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateRun stores every field and increments Version", testUpdateRun},
 		{"UpdateRun with a stale Version is ErrConflict", testStaleVersion},
 		{"SetCard records the card without changing Version", testSetCard},
+		{"Key makes a key once and gives it to every caller", testKey},
 		{"ClaimRun takes a free run and refuses a held one", testClaimHeld},
 		{"ClaimRun by the same owner renews the lease", testClaimRenew},
 		{"ClaimRun takes over an expired lease and fences the old owner", testClaimExpired},
@@ -147,4 +148,23 @@ func ids(runs []*store.Run) []string {
 		out = append(out, r.ID)
 	}
 	return out
+}
+
+func testKey(t *testing.T, open Opener) {
+	s := open(t)
+	k, ok := s.(store.Keys)
+	if !ok {
+		t.Fatal("the store keeps no keys")
+	}
+	a, err := k.Key(ctx(t), "plan-binding")
+	if err != nil || len(a) != 32 {
+		t.Fatalf("Key = %x, %v", a, err)
+	}
+	b, err := k.Key(ctx(t), "plan-binding")
+	if err != nil || string(a) != string(b) {
+		t.Errorf("a second Key gave %x, %v; want the first %x", b, err, a)
+	}
+	if c, _ := k.Key(ctx(t), "another"); string(c) == string(a) {
+		t.Error("two names got the same key")
+	}
 }
