@@ -100,7 +100,7 @@ func TestValidateRoute53(t *testing.T) {
 				`type: must be one of A, AAAA, CAA, CNAME, MX, NAPTR, NS, PTR, SPF, SRV, TXT, got "CNAMEX"`,
 				"ttl: must be between 0 and 2147483647, got -1",
 				"weight: must be between 0 and 255, got 300",
-				"setIdentifier: is required with weight",
+				"setIdentifier: is required with weight or failover",
 			}},
 		{name: "IPv6 in an A record", kind: "aws.route53.upsertRecord",
 			with: "{zoneName: example.com, name: a.example.com, type: A, ttl: 60, values: ['2001:db8::1']}",
@@ -162,7 +162,7 @@ records: [{setIdentifier: only, values: [192.0.2.1]}]
 				"records: at least two weighted records are required, got 1",
 				"ttl: is required with values",
 				"stages: at least one stage is required",
-				"healthGate: at least one of healthCheckIds, alarmNames is required: a shift without a health gate is not gradual",
+				"healthGate: at least one of healthCheckIds, alarmNames, httpChecks, metrics is required: a shift without a health gate is not gradual",
 			}},
 		{name: "stage weights that do not match the records", kind: "aws.route53.shiftWeights", with: `
 zoneName: example.com
@@ -264,7 +264,7 @@ func TestRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct, ok := r.ConnectionType("aws")
-	if !ok || !slices.Equal(ct.Optional, []string{"region", "profile", "endpoint", "accessKeyId", "secretAccessKey"}) || len(ct.Required) != 0 {
+	if !ok || !slices.Equal(ct.Optional, []string{"region", "profile", "endpoint", "accessKeyId", "secretAccessKey", "sessionToken", "roleArn", "externalId", "accountId"}) || ct.Check == nil || len(ct.Required) != 0 {
 		t.Errorf("connection type = %+v", ct)
 	}
 	want := map[string]struct {
@@ -279,9 +279,12 @@ func TestRegister(t *testing.T) {
 		"aws.route53.healthCheck":       {true, []string{"status", "healthyCheckers"}},
 		"aws.route53.updateHealthCheck": {false, nil},
 		"aws.ec2.regionStatus":          {true, []string{"optInStatus"}},
-		"aws.eks.scaleNodegroup":        {false, nil},
+		"aws.eks.scaleNodegroup":        {false, []string{"minSize", "maxSize", "desiredSize", "previousMinSize", "previousMaxSize", "previousDesiredSize"}},
 		"aws.dynamodb.replicasActive":   {true, []string{"replicas"}},
 		"aws.cloudwatch.metricBelow":    {true, []string{"value", "timestamp"}},
+		"aws.cloudwatch.metric":         {true, []string{"value", "timestamp"}},
+		"aws.cloudwatch.alarmState":     {true, []string{"states"}},
+		"aws.sts.callerIdentity":        {true, []string{"account", "arn", "credentials"}},
 		"aws.s3.newestObjectAge":        {true, []string{"key", "age"}},
 		"aws.msk.replicatorRunning":     {true, []string{"replicators"}},
 	}
