@@ -50,6 +50,12 @@ type Options struct {
 	// 1.5 times later, at most PollMax (defaults 1s and 4s: a state change
 	// is seen within about 4s, with at most ~18 describe calls a minute).
 	PollMin, PollMax time.Duration
+	// TimeScale multiplies the kinds' own waits — the cadence above, the
+	// holds of a traffic shift and its gate's interval — but no call
+	// timeout (default 1). The lab and tests that run the shipped runbooks
+	// against the local AWS with its delays scaled (awstest's TimeScale)
+	// scale these alike.
+	TimeScale float64
 	// RetryMaxBackoff is the longest backoff of the SDK's retryer between
 	// two attempts of a call (default DefaultRetryMaxBackoff).
 	RetryMaxBackoff time.Duration
@@ -73,7 +79,15 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.TimeScale <= 0 {
+		o.TimeScale = 1
+	}
 	return o
+}
+
+// scale applies TimeScale to a wait of the kinds' own.
+func (o Options) scale(d time.Duration) time.Duration {
+	return max(time.Duration(float64(d)*o.TimeScale), time.Millisecond)
 }
 
 // kinds is what the build functions share: the options and the sessions

@@ -179,6 +179,9 @@ func newSession(ctx context.Context, c *steps.Connection, retryBackoff time.Dura
 	if err != nil {
 		return nil, steps.Permanent(s.red.ScrubError(fmt.Errorf("aws connection %s: load the AWS configuration: %w", c.Name, err)))
 	}
+	if s.endpoint == "" {
+		s.endpoint = aws.ToString(cfg.BaseEndpoint) // AWS_ENDPOINT_URL, or endpoint_url of the profile
+	}
 	s.source = describeSources(cfg.Credentials, keys, f["profile"])
 	if s.roleARN != "" {
 		base := cfg.Copy()
@@ -290,7 +293,7 @@ func (k *kinds) client(ctx context.Context, kind string, env steps.Env, callTime
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &client{session: s, kind: kind, timeout: steps.ParseDuration(callTimeout), log: log,
-		poll: cadence{min: k.opts.PollMin, max: k.opts.PollMax}, now: k.opts.Now}, nil
+		poll: cadence{min: k.opts.scale(k.opts.PollMin), max: k.opts.scale(k.opts.PollMax)}, now: k.opts.Now}, nil
 }
 
 // call bounds one API call (all its retries) by the call timeout, naming

@@ -37,7 +37,11 @@ func (k *kinds) newShiftWeights(ctx context.Context, cfg *ShiftWeightsConfig, en
 	if err != nil {
 		return nil, err
 	}
-	return &ShiftWeights{a: a, cfg: *cfg, gate: g, holds: cfg.Holds(), interval: steps.ParseDuration(cfg.HealthGate.Interval)}, nil
+	holds := cfg.Holds()
+	for i := range holds {
+		holds[i] = k.opts.scale(holds[i])
+	}
+	return &ShiftWeights{a: a, cfg: *cfg, gate: g, holds: holds, interval: k.opts.scale(steps.ParseDuration(cfg.HealthGate.Interval))}, nil
 }
 
 // Close releases the HTTP checks of the gate.
