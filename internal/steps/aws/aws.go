@@ -16,6 +16,7 @@
 package aws
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -47,8 +48,8 @@ var ConnectionType = steps.ConnectionType{
 type Options struct {
 	// PollMin and PollMax bound the cadence of the waits inside Apply: the
 	// first describe call comes PollMin after the change, each next one
-	// 1.5 times later, at most PollMax (defaults 1s and 4s: a state change
-	// is seen within about 4s, with at most ~18 describe calls a minute).
+	// 1.5 times later, at most PollMax (defaults 1s and 3s: a state change
+	// is seen within about 3s, with at most ~22 describe calls a minute).
 	PollMin, PollMax time.Duration
 	// TimeScale multiplies the kinds' own waits — the cadence above, the
 	// holds of a traffic shift and its gate's interval — but no call
@@ -59,6 +60,9 @@ type Options struct {
 	// RetryMaxBackoff is the longest backoff of the SDK's retryer between
 	// two attempts of a call (default DefaultRetryMaxBackoff).
 	RetryMaxBackoff time.Duration
+	// Logger receives the SDK's own warnings (a response checksum that does
+	// not match, clock skew), with the connection's name (default: discard).
+	Logger *slog.Logger
 	// Now is the clock of ages, metric windows and holds (default time.Now).
 	Now func() time.Time
 }
@@ -66,7 +70,7 @@ type Options struct {
 // Default cadence of the waits inside Apply.
 const (
 	DefaultPollMin = time.Second
-	DefaultPollMax = 4 * time.Second
+	DefaultPollMax = 3 * time.Second
 )
 
 func (o Options) withDefaults() Options {
@@ -81,6 +85,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TimeScale <= 0 {
 		o.TimeScale = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }

@@ -99,7 +99,7 @@ func (p *CallerIdentity) Check(ctx context.Context) (steps.Result, error) {
 // configuration as the kinds do and checks, without a network call, that
 // the credentials the chain picked can be loaded.
 func checkConnection(ctx context.Context, c *steps.Connection) error {
-	s, err := newSession(ctx, c, 0)
+	s, err := newSession(ctx, c, 0, nil)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func baseCredentials(ctx context.Context, c *steps.Connection) (aws.CredentialsP
 			plain.Fields[k] = v
 		}
 	}
-	s, err := newSession(ctx, plain, 0)
+	s, err := newSession(ctx, plain, 0, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -36,13 +36,13 @@ import (
 
 const runbooksDir = "../../../runbooks"
 
-// scale shrinks the local AWS's real-world delays and the kinds' own waits
-// (cadence, the shifts' 10-minute holds) alike: a 90 s promotion takes
-// 180 ms, a 10 m hold 1.2 s.
-const scale = 0.002
+// testScale shrinks the local AWS's real-world delays and the kinds' own
+// waits (cadence, the shifts' 10-minute holds) alike: a 90 s promotion
+// takes 180 ms, a 10 m hold 1.2 s.
+const testScale = 0.002
 
 // registry is builtin.Registry with the AWS kinds' waits scaled.
-func registry(t testing.TB) *steps.Registry {
+func registry(t testing.TB, scale float64) *steps.Registry {
 	t.Helper()
 	r := steps.NewRegistry()
 	if err := errors.Join(postgres.Register(r), redis.Register(r), httpcheck.Register(r), kubernetes.Register(r),
@@ -71,14 +71,14 @@ type world struct {
 	reg   *steps.Registry
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB, scale float64) *world {
 	t.Helper()
 	s, err := awstest.Start(context.Background(), awstest.Options{TimeScale: scale})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	w := &world{Server: s, reg: registry(t)}
+	w := &world{Server: s, reg: registry(t, scale)}
 	if w.maip, err = awstest.SeedMAIP(s); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // load loads a shipped runbook with the real loader.
-func (w *world) load(t *testing.T, name string) *runbook.Runbook {
+func (w *world) load(t testing.TB, name string) *runbook.Runbook {
 	t.Helper()
 	lookup := func(k string) (string, bool) { v, ok := w.env[k]; return v, ok }
 	rb, err := runbook.Load(filepath.Join(runbooksDir, name), w.reg, runbook.WithEnv(lookup),
@@ -168,6 +168,14 @@ func (s standIn) Check(context.Context) (steps.Result, error) {
 // run runs rb's phases through the executor and returns the step states.
 func run(t *testing.T, rb *runbook.Runbook) map[string]*store.StepState {
 	t.Helper()
+	out, _ := runWith(t, rb, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	return out
+}
+
+// runWith runs rb through the executor logging to log; it returns the step
+// states and how long the run took.
+func runWith(t testing.TB, rb *runbook.Runbook, log *slog.Logger) (map[string]*store.StepState, time.Duration) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bot.db"), nil)
 	if err != nil {
@@ -176,7 +184,7 @@ func run(t *testing.T, rb *runbook.Runbook) map[string]*store.StepState {
 	defer st.Close()
 	hash := func(*runbook.Runbook, map[string]string) string { return "plan-" + rb.Name }
 	ex, err := executor.New(executor.Config{Store: st, Owner: "awskinds-test", PlanHash: hash,
-		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:       log,
 		PollInterval: 20 * time.Millisecond, MaxPollInterval: 200 * time.Millisecond, RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +203,7 @@ func run(t *testing.T, rb *runbook.Runbook) map[string]*store.StepState {
 	if err := ex.Wait(wctx, id); err != nil {
 		t.Fatal(err)
 	}
+	took := time.Since(start)
 	r, err := st.GetRun(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -211,8 +220,8 @@ func run(t *testing.T, rb *runbook.Runbook) map[string]*store.StepState {
 	if r.State != store.RunSucceeded {
 		t.Fatalf("run %s is %s: %s", rb.Name, r.State, r.StateReason)
 	}
-	t.Logf("%s: %d AWS steps in %s", rb.Name, len(list), time.Since(start).Round(time.Millisecond))
-	return out
+	t.Logf("%s: %d AWS steps in %s", rb.Name, len(list), took.Round(time.Millisecond))
+	return out, took
 }
 
 type testWriter struct{ t *testing.T }
@@ -235,7 +244,7 @@ func assess(t *testing.T, rb *runbook.Runbook) map[string]executor.Check {
 }
 
 func TestMAIPRunbooksFailOverAndBackOnTheLocalAWS(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, testScale)
 	ctx := context.Background()
 	failover := awsOnly(w.load(t, "maip-region-failover.yaml"), nil)
 
@@ -301,7 +310,7 @@ func TestMAIPRunbooksFailOverAndBackOnTheLocalAWS(t *testing.T) {
 }
 
 func TestMimirRunbooksMoveTheRecordsAndHealthChecks(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, testScale)
 	const drAPI, drWeb = "b9d1e3f5-mimir-api.us-west-2.elb.amazonaws.com", "c0e2f4a6-mimir-web.us-west-2.elb.amazonaws.com"
 	lbs := map[string]map[string]string{
 		"dr_api_lb": {"hostname": drAPI, "ip": ""}, "dr_web_lb": {"hostname": drWeb, "ip": ""},

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/failoverbot/failoverbot/internal/secret"
@@ -76,14 +77,14 @@ type sessionCache struct {
 func newSessionCache() *sessionCache { return &sessionCache{m: map[string]*session{}} }
 
 // get returns the session of c, making it on first use.
-func (sc *sessionCache) get(ctx context.Context, c *steps.Connection, retryBackoff time.Duration) (*session, error) {
+func (sc *sessionCache) get(ctx context.Context, c *steps.Connection, retryBackoff time.Duration, log *slog.Logger) (*session, error) {
 	key := digest(c)
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	if s := sc.m[key]; s != nil {
 		return s, nil
 	}
-	s, err := newSession(ctx, c, retryBackoff)
+	s, err := newSession(ctx, c, retryBackoff, log)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func digest(c *steps.Connection) string {
 // newSession checks the connection's fields and loads the SDK
 // configuration. It makes no network call: credentials are fetched on the
 // first API call. Its errors are permanent and never hold a secret.
-func newSession(ctx context.Context, c *steps.Connection, retryBackoff time.Duration) (*session, error) {
+func newSession(ctx context.Context, c *steps.Connection, retryBackoff time.Duration, log *slog.Logger) (*session, error) {
 	if c == nil {
 		return nil, steps.Permanentf("needs an aws connection")
 	}
@@ -165,6 +166,7 @@ func newSession(ctx context.Context, c *steps.Connection, retryBackoff time.Dura
 		config.WithHTTPClient(httpClient()),
 		config.WithRetryer(func() aws.Retryer { return newRetryer(retryBackoff) }),
 		config.WithAPIOptions([]func(*middleware.Stack) error{apiOptions}),
+		config.WithLogger(sdkLogger{log: log, conn: c.Name}),
 	}
 	if p := f["profile"]; p != "" {
 		opts = append(opts, config.WithSharedConfigProfile(p))
@@ -195,6 +197,24 @@ func newSession(ctx context.Context, c *steps.Connection, retryBackoff time.Dura
 	}
 	s.cfg = cfg
 	return s, nil
+}
+
+// sdkLogger hands the SDK's own messages to slog.
+type sdkLogger struct {
+	log  *slog.Logger
+	conn string
+}
+
+// Logf implements logging.Logger.
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	if l.log == nil {
+		return
+	}
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, "aws sdk: "+fmt.Sprintf(format, v...), "connection", l.conn)
 }
 
 // httpClient bounds what a context alone may not: dialing, TLS and the
@@ -284,7 +304,7 @@ func (k *kinds) client(ctx context.Context, kind string, env steps.Env, callTime
 	if env.Conn == nil {
 		return nil, steps.Permanentf("%s: needs an aws connection", kind)
 	}
-	s, err := k.sessions.get(ctx, env.Conn, k.opts.RetryMaxBackoff)
+	s, err := k.sessions.get(ctx, env.Conn, k.opts.RetryMaxBackoff, k.opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", kind, err)
 	}

@@ -10,8 +10,8 @@ import (
 
 // cadence is how often a wait inside Apply describes the resource: first
 // after min, each next delay 1.5 times the last, at most max. With the
-// defaults (1s, 4s) a state change is seen within about 4s plus a call,
-// and a minute of waiting costs about 18 describe calls (~15 a minute
+// defaults (1s, 3s) a state change is seen within about 3s plus a call,
+// and a minute of waiting costs about 22 describe calls (20 a minute
 // after the first).
 type cadence struct{ min, max time.Duration }
 
