@@ -2,9 +2,9 @@ package awstest
 
 import (
 	"encoding/json"
-	"hash/crc32"
 	"encoding/xml"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"net/url"
 	"strconv"
