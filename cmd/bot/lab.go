@@ -22,8 +22,9 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", defaultLabDir(), "the lab's state directory")
+	withAWS := fs.Bool("aws", false, "up: also serve a local AWS seeded with the MAIP and Mimir deployments (its endpoint and keys in 'bot lab env')")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: bot lab [-dir DIR] up|down|status|env|fail MODE|restore
+		fmt.Fprintln(stderr, `usage: bot lab [-dir DIR] [-aws] up|down|status|env|fail MODE|restore
   up        start the lab and keep it running in the foreground (Ctrl-C stops it)
   down      stop a lab started by 'bot lab up'
   status    probe every service of the lab
@@ -35,8 +36,14 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	verb := fs.Arg(0)
-	if want := map[string]int{"up": 1, "down": 1, "status": 1, "env": 1, "restore": 1, "fail": 2}[verb]; want == 0 || fs.NArg() != want {
+	verb, n := fs.Arg(0), fs.NArg()
+	if verb == "up" { // flags may follow the verb: bot lab up -aws
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return 2
+		}
+		n = 1 + fs.NArg()
+	}
+	if want := map[string]int{"up": 1, "down": 1, "status": 1, "env": 1, "restore": 1, "fail": 2}[verb]; want == 0 || n != want {
 		if verb != "" && want == 0 {
 			fmt.Fprintf(stderr, "bot lab: unknown command %q\n", verb)
 		}
@@ -45,7 +52,7 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	if verb == "up" {
-		err = labUp(ctx, *dir, stdout, stderr)
+		err = labUp(ctx, *dir, *withAWS, stdout, stderr)
 	} else {
 		err = labControl(ctx, *dir, verb, fs.Arg(1), stdout)
 	}
@@ -56,13 +63,17 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func labUp(ctx context.Context, dir string, stdout, stderr io.Writer) error {
+func labUp(ctx context.Context, dir string, withAWS bool, stdout, stderr io.Writer) error {
 	// PostgreSQL runs as its own OS user: it must be able to enter the lab.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err := lab.Serve(ctx, dir, lab.Options{Dir: dir, Logger: log}, func(l *lab.Lab, _ *lab.State) {
+	opts := lab.Options{Dir: dir, Logger: log}
+	if withAWS {
+		opts.AWS = &lab.AWSOptions{}
+	}
+	err := lab.Serve(ctx, dir, opts, func(l *lab.Lab, _ *lab.State) {
 		fmt.Fprintf(stdout, "lab up in %s\n%s\nuse it from another shell: eval \"$(bot lab env)\"; 'bot lab down' or Ctrl-C stops it\n",
 			l.StartupTime().Round(time.Millisecond), l.Status(ctx))
 	})

@@ -47,6 +47,8 @@ type Options struct {
 	KeepOnParentDeath bool
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
+	// AWS, if set, also serves a local AWS (aws.go).
+	AWS *AWSOptions
 }
 
 // FailMode is how the primary region fails.
@@ -85,6 +87,8 @@ type Lab struct {
 
 	httpPrimary, httpDR *healthServer
 	httpProxy           *proxy
+
+	aws *AWS // nil without Options.AWS
 
 	mu       sync.Mutex
 	failed   FailMode
@@ -134,6 +138,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	for range 3 {
 		all = append(all, <-errs)
 	}
+	all = append(all, l.upAWS(ctx))
 	if err := errors.Join(all...); err != nil {
 		_ = l.Down(context.Background())
 		return nil, fmt.Errorf("lab up: %w", err)
@@ -172,7 +177,7 @@ func (l *Lab) Env() map[string]string {
 	}
 	rhost, rport, _ := net.SplitHostPort(l.redisProxy.Addr())
 	dhost, dport, _ := net.SplitHostPort(l.redisReplica.Addr())
-	return map[string]string{
+	return l.withAWSEnv(map[string]string{
 		"LAB_DIR":                      l.dir,
 		"LAB_PG_BIN":                   l.pgBin,
 		"LAB_PG_PASSWORD":              l.opts.PGPassword,
@@ -194,7 +199,7 @@ func (l *Lab) Env() map[string]string {
 		"LAB_REDIS_MASTER_NAME":        MasterName,
 		"LAB_HTTP_PRIMARY_URL":         "http://" + l.httpProxy.Addr() + "/health",
 		"LAB_HTTP_DR_URL":              "http://" + l.httpDR.Addr() + "/health",
-	}
+	})
 }
 
 func (l *Lab) pgDSN(port int) string {
@@ -233,6 +238,7 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lab: fail primary (%s): %w", mode, err)
 	}
+	l.failAWS(mode)
 	l.failed = mode
 	l.log.InfoContext(ctx, "primary region failed", "mode", mode)
 	return nil
@@ -257,6 +263,7 @@ func (l *Lab) RestorePrimary(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lab: restore primary: %w", err)
 	}
+	l.restoreAWS()
 	l.failed = ""
 	return nil
 }
@@ -282,7 +289,7 @@ func (l *Lab) Down(ctx context.Context) error {
 			}
 		}
 		errs = append(errs, l.stopPostgres(ctx, l.pgStandby, l.pgStandbyData),
-			l.stopPostgres(ctx, l.pgPrimary, l.pgPrimaryData))
+			l.stopPostgres(ctx, l.pgPrimary, l.pgPrimaryData), l.downAWS())
 		if l.dir != "" {
 			errs = append(errs, os.RemoveAll(l.dir))
 		}
