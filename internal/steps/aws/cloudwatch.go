@@ -126,7 +126,7 @@ func (a *cwAPI) alarmStates(ctx context.Context, names []string) (map[string]str
 		out, err := a.cw.DescribeAlarms(cctx, in)
 		cancel()
 		if err != nil {
-			return nil, a.fail(ctx, st, err, "cloudwatch:DescribeAlarms", fmt.Sprintf("arn:aws:cloudwatch:%s:*:alarm:%s", a.region, strings.Join(names, ",")), "describe alarms %s", strings.Join(names, ", "))
+			return nil, a.fail(ctx, st, err, "cloudwatch:DescribeAlarms", fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", a.region, a.account(), strings.Join(names, ",")), "describe alarms %s", strings.Join(names, ", "))
 		}
 		for _, al := range out.MetricAlarms {
 			states[aws.ToString(al.AlarmName)] = string(al.StateValue)

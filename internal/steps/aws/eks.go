@@ -50,7 +50,7 @@ type nodegroupState struct {
 }
 
 func (s *ScaleNodegroup) arn() string {
-	return fmt.Sprintf("arn:aws:eks:%s:*:nodegroup/%s/%s/*", s.c.region, s.cfg.ClusterName, s.cfg.NodegroupName)
+	return fmt.Sprintf("arn:aws:eks:%s:%s:nodegroup/%s/%s/*", s.c.region, s.c.account(), s.cfg.ClusterName, s.cfg.NodegroupName)
 }
 
 func (s *ScaleNodegroup) describe(ctx context.Context) (nodegroupState, error) {

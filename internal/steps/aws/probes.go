@@ -103,7 +103,7 @@ func (p *ReplicasActive) Check(ctx context.Context) (steps.Result, error) {
 		if apiCode(err) == "ResourceNotFoundException" {
 			return steps.Result{}, steps.Permanentf("%s: no DynamoDB table %s (%s)", p.c.kind, t, p.c.where())
 		}
-		return steps.Result{}, p.c.fail(ctx, st, err, "dynamodb:DescribeTable", fmt.Sprintf("arn:aws:dynamodb:%s:*:table/%s", p.c.region, t), "describe table %s", t)
+		return steps.Result{}, p.c.fail(ctx, st, err, "dynamodb:DescribeTable", fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", p.c.region, p.c.account(), t), "describe table %s", t)
 	}
 	status := map[string]string{p.c.region: string(out.Table.TableStatus)}
 	for _, r := range out.Table.Replicas {
@@ -231,7 +231,7 @@ func (p *ReplicatorRunning) Check(ctx context.Context) (steps.Result, error) {
 		out, err := p.kafka.ListReplicators(cctx, in)
 		cancel()
 		if err != nil {
-			return steps.Result{}, p.c.fail(ctx, st, err, "kafka:ListReplicators", fmt.Sprintf("arn:aws:kafka:%s:*:replicator/*", p.c.region), "list the MSK replicators")
+			return steps.Result{}, p.c.fail(ctx, st, err, "kafka:ListReplicators", fmt.Sprintf("arn:aws:kafka:%s:%s:replicator/*", p.c.region, p.c.account()), "list the MSK replicators")
 		}
 		for _, r := range out.Replicators {
 			name := aws.ToString(r.ReplicatorName)

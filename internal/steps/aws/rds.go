@@ -43,7 +43,7 @@ func (a *rdsAPI) arn(id string) string {
 	if strings.HasPrefix(id, "arn:") {
 		return id
 	}
-	return fmt.Sprintf("arn:aws:rds:%s:*:db:%s", a.region, id)
+	return fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", a.region, a.account(), id)
 }
 
 // errNotFound marks a DB instance that does not exist (nil instance).

@@ -327,5 +327,19 @@ func (c *client) call(ctx context.Context, service string) (context.Context, *ca
 	return ctx, st, cancel
 }
 
+// account is the connection's account for ARNs in messages: the pinned
+// accountId, else the one STS answered if known, else *.
+func (c *client) account() string {
+	if c.accountID != "" {
+		return c.accountID
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.id != nil {
+		return c.id.account
+	}
+	return "*"
+}
+
 // where names the connection and region for messages.
 func (c *client) where() string { return fmt.Sprintf("connection %s, %s", c.name, c.region) }
