@@ -63,6 +63,8 @@ type Options struct {
 	KubeBinDir string
 	// KubeNodes is the number of fake nodes per cluster (default 2).
 	KubeNodes int
+	// AWS, if set, also serves a local AWS (aws.go).
+	AWS *AWSOptions
 }
 
 // FailMode is how the primary region fails.
@@ -104,6 +106,7 @@ type Lab struct {
 	httpProxy           *proxy
 
 	kube *kubeLab // nil without Options.Kubernetes
+	aws *AWS // nil without Options.AWS
 
 	mu       sync.Mutex
 	failed   FailMode
@@ -167,6 +170,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	for range ups {
 		all = append(all, <-errs)
 	}
+	all = append(all, l.upAWS(ctx))
 	if err := errors.Join(all...); err != nil {
 		_ = l.Down(context.Background())
 		return nil, fmt.Errorf("lab up: %w", err)
@@ -235,7 +239,7 @@ func (l *Lab) Env() map[string]string {
 	if l.kube != nil {
 		l.kube.env(env)
 	}
-	return l.withSaaSEnv(env)
+	return l.withAWSEnv(l.withSaaSEnv(env))
 }
 
 func (l *Lab) pgDSN(port int) string {
@@ -283,6 +287,7 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lab: fail primary (%s): %w", mode, err)
 	}
+	l.failAWS(mode)
 	l.failed = mode
 	l.log.InfoContext(ctx, "primary region failed", "mode", mode)
 	return nil
@@ -312,6 +317,7 @@ func (l *Lab) RestorePrimary(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lab: restore primary: %w", err)
 	}
+	l.restoreAWS()
 	l.failed = ""
 	return nil
 }
@@ -340,7 +346,7 @@ func (l *Lab) Down(ctx context.Context) error {
 			}
 		}
 		errs = append(errs, l.stopPostgres(ctx, l.pgStandby, l.pgStandbyData),
-			l.stopPostgres(ctx, l.pgPrimary, l.pgPrimaryData))
+			l.stopPostgres(ctx, l.pgPrimary, l.pgPrimaryData), l.downAWS())
 		if l.dir != "" {
 			errs = append(errs, os.RemoveAll(l.dir))
 		}

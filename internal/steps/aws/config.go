@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -22,6 +23,9 @@ var (
 	_ steps.Config = (*ScaleNodegroupConfig)(nil)
 	_ steps.Config = (*ReplicasActiveConfig)(nil)
 	_ steps.Config = (*MetricBelowConfig)(nil)
+	_ steps.Config = (*MetricConfig)(nil)
+	_ steps.Config = (*AlarmStateConfig)(nil)
+	_ steps.Config = (*CallerIdentityConfig)(nil)
 	_ steps.Config = (*NewestObjectAgeConfig)(nil)
 	_ steps.Config = (*ReplicatorRunningConfig)(nil)
 )
@@ -350,6 +354,26 @@ func (e *errs) ip(field, v string, want4, want6 bool) {
 		e.Add(field, "must be an IPv4 address, got %q", v)
 	case want6 && !a.Is6():
 		e.Add(field, "must be an IPv6 address, got %q", v)
+	}
+}
+
+// nested adds the field errors of a nested config's CheckAndSetDefaults
+// with their fields prefixed.
+func (e *errs) nested(prefix string, err error) {
+	if err == nil {
+		return
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, x := range list {
+		var fe *steps.FieldError
+		if errors.As(x, &fe) {
+			e.Add(prefix+fe.Field, "%s", fe.Msg)
+		} else {
+			e.Add(strings.TrimSuffix(prefix, "."), "%v", x)
+		}
 	}
 }
 

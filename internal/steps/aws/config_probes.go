@@ -15,12 +15,21 @@ const (
 	MissingOK   = "ok"
 )
 
-// MetricBelowConfig configures aws.cloudwatch.metricBelow, a read-only
-// probe (`aws cloudwatch get-metric-statistics`, e.g. DynamoDB
-// ReplicationLatency or RDS ReplicaLag): done when the newest datapoint of
-// the statistic over the window is below threshold. Outputs: value,
-// timestamp (of that datapoint, RFC 3339).
-type MetricBelowConfig struct {
+// Comparisons of a metric condition.
+const (
+	CompareAbove     = "above"
+	CompareAtOrAbove = "atOrAbove"
+	CompareBelow     = "below"
+	CompareAtOrBelow = "atOrBelow"
+)
+
+// MetricConfig configures aws.cloudwatch.metric, a read-only probe
+// (`aws cloudwatch get-metric-data`): done when the newest datapoint of the
+// statistic over the window compares with threshold as comparison says
+// ("ALB 5xx above 100 over 5 minutes": statistic Sum, period 5m, window
+// 5m, comparison above, threshold 100). Outputs: value, timestamp (of that
+// datapoint, RFC 3339; both "" when the window has none).
+type MetricConfig struct {
 	// Namespace, e.g. AWS/DynamoDB (required).
 	Namespace string `yaml:"namespace"`
 	// MetricName, e.g. ReplicationLatency (required).
@@ -33,24 +42,36 @@ type MetricBelowConfig struct {
 	Period string `yaml:"period"`
 	// Window is how far back to look (default 1h; at least one period).
 	Window string `yaml:"window"`
-	// Threshold the value must be below, in the metric's unit (required;
-	// ReplicationLatency is in milliseconds, ReplicaLag in seconds).
+	// Comparison of the value with threshold: above, atOrAbove, below
+	// (default), atOrBelow.
+	Comparison string `yaml:"comparison"`
+	// Threshold in the metric's unit (required; ReplicationLatency is in
+	// milliseconds, ReplicaLag in seconds).
 	Threshold *float64 `yaml:"threshold" unit:"in the metric's unit, e.g. milliseconds for ReplicationLatency"`
-	// Missing is what no datapoint in the window means: fail (default) or ok.
+	// Missing is what no datapoint in the window means: fail (default: the
+	// condition does not hold) or ok (it holds).
 	Missing string `yaml:"missing"`
 	// CallTimeout bounds the call (default 10s).
 	CallTimeout string `yaml:"callTimeout"`
 }
 
 // CheckAndSetDefaults fills defaults and checks every field.
-func (c *MetricBelowConfig) CheckAndSetDefaults() error {
+func (c *MetricConfig) CheckAndSetDefaults() error {
 	var e errs
-	if e.Required("namespace", c.Namespace) && (len(c.Namespace) > 255 || strings.HasPrefix(c.Namespace, ":")) {
-		e.Add("namespace", "is not a CloudWatch namespace: %q", c.Namespace)
+	c.check(&e, "")
+	e.callTimeout(&c.CallTimeout)
+	return e.Err()
+}
+
+// check fills defaults and checks every field but callTimeout, naming
+// fields with prefix p.
+func (c *MetricConfig) check(e *errs, p string) {
+	if e.Required(p+"namespace", c.Namespace) && (len(c.Namespace) > 255 || strings.HasPrefix(c.Namespace, ":")) {
+		e.Add(p+"namespace", "is not a CloudWatch namespace: %q", c.Namespace)
 	}
-	e.Required("metricName", c.MetricName)
+	e.Required(p+"metricName", c.MetricName)
 	if len(c.Dimensions) > 30 {
-		e.Add("dimensions", "at most 30 dimensions, got %d", len(c.Dimensions))
+		e.Add(p+"dimensions", "at most 30 dimensions, got %d", len(c.Dimensions))
 	}
 	names := make([]string, 0, len(c.Dimensions))
 	for name := range c.Dimensions {
@@ -59,43 +80,122 @@ func (c *MetricBelowConfig) CheckAndSetDefaults() error {
 	sort.Strings(names)
 	for _, name := range names {
 		if c.Dimensions[name] == "" {
-			e.Add("dimensions."+name, "must not be empty")
+			e.Add(p+"dimensions."+name, "must not be empty")
 		}
 	}
 	if c.Statistic == "" {
 		c.Statistic = "Average"
 	}
-	e.OneOf("statistic", c.Statistic, statistics...)
+	e.OneOf(p+"statistic", c.Statistic, statistics...)
 	if c.Period == "" {
 		c.Period = "5m"
 	}
 	if c.Window == "" {
 		c.Window = "1h"
 	}
-	e.duration("period", c.Period, time.Second)
-	e.duration("window", c.Window, time.Second)
+	e.duration(p+"period", c.Period, time.Second)
+	e.duration(p+"window", c.Window, time.Second)
 	if checkable(c.Period) {
-		if p, err := time.ParseDuration(c.Period); err == nil && p >= time.Second {
-			switch {
-			case p%time.Second != 0 || (p < time.Minute && p != time.Second && p != 5*time.Second && p != 10*time.Second && p != 30*time.Second):
-				e.Add("period", "must be 1s, 5s, 10s, 30s or a multiple of 60s, got %s", c.Period)
-			case p >= time.Minute && p%time.Minute != 0:
-				e.Add("period", "must be 1s, 5s, 10s, 30s or a multiple of 60s, got %s", c.Period)
+		if per, err := time.ParseDuration(c.Period); err == nil && per >= time.Second {
+			if per%time.Second != 0 || (per < time.Minute && per != time.Second && per != 5*time.Second && per != 10*time.Second && per != 30*time.Second) ||
+				(per >= time.Minute && per%time.Minute != 0) {
+				e.Add(p+"period", "must be 1s, 5s, 10s, 30s or a multiple of 60s, got %s", c.Period)
 			}
 			if checkable(c.Window) {
-				if w, err := time.ParseDuration(c.Window); err == nil && w < p {
-					e.Add("window", "must be at least one period (%s), got %s", c.Period, c.Window)
+				if w, err := time.ParseDuration(c.Window); err == nil && w < per {
+					e.Add(p+"window", "must be at least one period (%s), got %s", c.Period, c.Window)
 				}
 			}
 		}
 	}
+	if c.Comparison == "" {
+		c.Comparison = CompareBelow
+	}
+	e.OneOf(p+"comparison", c.Comparison, CompareAbove, CompareAtOrAbove, CompareBelow, CompareAtOrBelow)
 	if c.Threshold == nil {
-		e.Add("threshold", "is required")
+		e.Add(p+"threshold", "is required")
 	}
 	if c.Missing == "" {
 		c.Missing = MissingFail
 	}
-	e.OneOf("missing", c.Missing, MissingFail, MissingOK)
+	e.OneOf(p+"missing", c.Missing, MissingFail, MissingOK)
+}
+
+// MetricBelowConfig configures aws.cloudwatch.metricBelow, the spelling of
+// aws.cloudwatch.metric with comparison below that the first runbooks use
+// (e.g. DynamoDB ReplicationLatency or RDS ReplicaLag below a threshold).
+type MetricBelowConfig struct {
+	MetricConfig `yaml:",inline"`
+}
+
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *MetricBelowConfig) CheckAndSetDefaults() error {
+	var e errs
+	if c.Comparison != "" && c.Comparison != CompareBelow {
+		e.Add("comparison", "aws.cloudwatch.metricBelow compares below; use aws.cloudwatch.metric for %q", c.Comparison)
+	}
+	c.check(&e, "")
+	e.callTimeout(&c.CallTimeout)
+	return e.Err()
+}
+
+// Alarm states.
+const (
+	AlarmOK               = "OK"
+	AlarmAlarm            = "ALARM"
+	AlarmInsufficientData = "INSUFFICIENT_DATA"
+)
+
+// AlarmStateConfig configures aws.cloudwatch.alarmState, a read-only probe
+// (`aws cloudwatch describe-alarms --alarm-names …`): done when every named
+// alarm (in the connection's region) is in the expected state. Output:
+// states (name=state, comma-separated).
+type AlarmStateConfig struct {
+	// AlarmNames (at least one).
+	AlarmNames []string `yaml:"alarmNames"`
+	// Expect is OK (default), ALARM or INSUFFICIENT_DATA.
+	Expect string `yaml:"expect"`
+	// CallTimeout bounds each call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *AlarmStateConfig) CheckAndSetDefaults() error {
+	var e errs
+	if len(c.AlarmNames) == 0 {
+		e.Add("alarmNames", "at least one alarm name is required")
+	}
+	if len(c.AlarmNames) > 100 {
+		e.Add("alarmNames", "at most 100 alarms, got %d", len(c.AlarmNames))
+	}
+	for i, n := range c.AlarmNames {
+		if n == "" {
+			e.Add(idx("alarmNames", i), "must not be empty")
+		}
+	}
+	if c.Expect == "" {
+		c.Expect = AlarmOK
+	}
+	e.OneOf("expect", c.Expect, AlarmOK, AlarmAlarm, AlarmInsufficientData)
+	e.callTimeout(&c.CallTimeout)
+	return e.Err()
+}
+
+// CallerIdentityConfig configures aws.sts.callerIdentity, a read-only
+// probe (`aws sts get-caller-identity`) for assessments: which account and
+// identity the step's connection acts as. Done when the identity is known
+// and, if the connection pins accountId, is in that account (a mismatch is
+// a permanent error). Outputs: account, arn, credentials (where the
+// credentials come from: connection keys, environment, profile, web
+// identity, instance role; and the role assumed).
+type CallerIdentityConfig struct {
+	// CallTimeout bounds the call (default 10s).
+	CallTimeout string `yaml:"callTimeout"`
+}
+
+// CheckAndSetDefaults fills defaults and checks every field.
+func (c *CallerIdentityConfig) CheckAndSetDefaults() error {
+	var e errs
 	e.callTimeout(&c.CallTimeout)
 	return e.Err()
 }

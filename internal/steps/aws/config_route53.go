@@ -15,6 +15,12 @@ const (
 	ExpectUnhealthy = "unhealthy"
 )
 
+// Failover roles of a failover record.
+const (
+	FailoverPrimary   = "PRIMARY"
+	FailoverSecondary = "SECONDARY"
+)
+
 // recordTypes are the Route 53 record types a step may write.
 var recordTypes = []string{"A", "AAAA", "CAA", "CNAME", "MX", "NAPTR", "NS", "PTR", "SPF", "SRV", "TXT"}
 
@@ -102,9 +108,13 @@ func recordData(e *errs, prefix, typ string, values []string, alias *AliasTarget
 
 // UpsertRecordConfig configures aws.route53.upsertRecord
 // (`aws route53 change-resource-record-sets` with an UPSERT of a CNAME or an
-// alias A record). Check is done when the record set already has this data;
-// Apply upserts it and the step waits until the change is INSYNC
-// (`aws route53 get-change`). Output: changeId (of the last change made).
+// alias A record). Check is done when the live record set already has this
+// data; Apply upserts it and waits until the change is INSYNC
+// (`aws route53 get-change`). A plain record replaces the weighted or
+// failover records of its name and type in the same change batch. A
+// weighted record given only its setIdentifier and weight changes the
+// weight of the live record and keeps the rest of it. Output: changeId (of
+// the last change this step made, "" when it made none).
 type UpsertRecordConfig struct {
 	Zone `yaml:",inline"`
 	// Name of the record, e.g. api.mimir.example.com (required).
@@ -117,13 +127,24 @@ type UpsertRecordConfig struct {
 	Values []string `yaml:"values"`
 	// AliasTarget of an alias record.
 	AliasTarget *AliasTarget `yaml:"aliasTarget"`
-	// SetIdentifier and Weight make the record a weighted one.
+	// SetIdentifier with Weight makes the record a weighted one; with
+	// Failover a failover one.
 	SetIdentifier string `yaml:"setIdentifier"`
-	Weight        *int   `yaml:"weight"`
+	// Weight, 0–255; with no values and no aliasTarget only the live
+	// record's weight changes.
+	Weight *int `yaml:"weight"`
+	// Failover is PRIMARY or SECONDARY.
+	Failover string `yaml:"failover"`
 	// HealthCheckID, optional, associates a health check with the record.
 	HealthCheckID string `yaml:"healthCheckId"`
 	// CallTimeout bounds each API call (default 10s).
 	CallTimeout string `yaml:"callTimeout"`
+}
+
+// WeightOnly reports whether the config changes only the weight of a live
+// weighted record.
+func (c *UpsertRecordConfig) WeightOnly() bool {
+	return c.Weight != nil && c.SetIdentifier != "" && len(c.Values) == 0 && c.AliasTarget == nil
 }
 
 // CheckAndSetDefaults fills defaults and checks every field.
@@ -138,17 +159,31 @@ func (c *UpsertRecordConfig) CheckAndSetDefaults() error {
 	} else {
 		e.OneOf("type", c.Type, recordTypes...)
 	}
-	recordData(&e, "", c.Type, c.Values, c.AliasTarget, c.TTL)
-	if c.Weight != nil {
-		if *c.Weight < 0 || *c.Weight > 255 {
-			e.Add("weight", "must be between 0 and 255, got %d", *c.Weight)
+	if c.WeightOnly() {
+		if c.TTL != nil {
+			e.Add("ttl", "is not allowed when only the weight changes (the live record keeps its own)")
 		}
-		if c.SetIdentifier == "" {
-			e.Add("setIdentifier", "is required with weight")
+		if c.HealthCheckID != "" {
+			e.Add("healthCheckId", "is not allowed when only the weight changes (the live record keeps its own)")
 		}
-	} else if c.SetIdentifier != "" {
-		e.Add("weight", "is required with setIdentifier")
+	} else {
+		recordData(&e, "", c.Type, c.Values, c.AliasTarget, c.TTL)
 	}
+	if c.Weight != nil && (*c.Weight < 0 || *c.Weight > 255) {
+		e.Add("weight", "must be between 0 and 255, got %d", *c.Weight)
+	}
+	if c.Failover != "" {
+		e.OneOf("failover", c.Failover, FailoverPrimary, FailoverSecondary)
+	}
+	switch {
+	case c.Weight != nil && c.Failover != "":
+		e.Add("weight", "at most one of weight, failover")
+	case (c.Weight != nil || c.Failover != "") && c.SetIdentifier == "":
+		e.Add("setIdentifier", "is required with weight or failover")
+	case c.SetIdentifier != "" && c.Weight == nil && c.Failover == "":
+		e.Add("weight", "one of weight, failover is required with setIdentifier")
+	}
+	e.healthCheckIDOptional("healthCheckId", c.HealthCheckID)
 	e.callTimeout(&c.CallTimeout)
 	return e.Err()
 }
@@ -174,27 +209,19 @@ type WeightStage struct {
 	Hold string `yaml:"hold"`
 }
 
-// HealthGate is what must hold during a stage's hold before the next
-// stage: every health check healthy and every CloudWatch alarm OK. If it
-// fails, the step stops at the current weights (it never shifts back by
-// itself) and fails permanently, so the operator decides.
-type HealthGate struct {
-	// HealthCheckIDs of Route 53 health checks that must stay healthy.
-	HealthCheckIDs []string `yaml:"healthCheckIds"`
-	// AlarmNames of CloudWatch alarms (in the connection's region) that
-	// must stay OK.
-	AlarmNames []string `yaml:"alarmNames"`
-}
-
 // ShiftWeightsConfig configures aws.route53.shiftWeights (failback: "start
 // with 10% to primary, 90% to DR; monitor, then shift to 50/50, then
 // 90/10, then 100/0"). Apply finds the stage the live weights are at (a
 // plain record of the same name and type is replaced by the weighted
-// records in one change batch), waits for the health gate through the
-// stage's hold, and moves to the next stage until the last; each change is
-// waited on until INSYNC. After a crash it resumes from the live weights.
-// Check is done when the live weights are the last stage's. Outputs:
-// weights (set=weight, comma-separated), stage (1-based index reached).
+// records in one change batch), holds it while the health gate passes, and
+// moves to the next stage until the last; each change is waited on until
+// INSYNC. A failed gate sets the previous stage's weights (before the first
+// stage: initialWeights) and fails permanently. After a restart it resumes
+// from the stage the live weights are at (holding it again from the
+// start), never re-applying earlier stages. Check is done when the live
+// weights are the last stage's. Outputs: weights (set=weight,
+// comma-separated), stage (the 1-based index the live weights are at, 0
+// before the first, "" when they are none of the stages).
 type ShiftWeightsConfig struct {
 	Zone `yaml:",inline"`
 	// Name of the record (required).
@@ -207,6 +234,12 @@ type ShiftWeightsConfig struct {
 	Records []WeightedRecord `yaml:"records"`
 	// Stages in order (at least one).
 	Stages []WeightStage `yaml:"stages"`
+	// InitialWeights are the weights before the first stage, where a failed
+	// gate in the first stage returns (default: all traffic to the records
+	// the last stage gives 0, i.e. where the shift moves traffic from; with
+	// no such record and none given, a failed gate in the first stage
+	// leaves the weights as they are).
+	InitialWeights map[string]int `yaml:"initialWeights"`
 	// HealthGate between stages (at least one check or alarm).
 	HealthGate HealthGate `yaml:"healthGate"`
 	// CallTimeout bounds each API call (default 10s).
@@ -258,17 +291,7 @@ func (c *ShiftWeightsConfig) CheckAndSetDefaults() error {
 		e.Add("ttl", "is required with values")
 	}
 	c.validateStages(&e, ids)
-	if len(c.HealthGate.HealthCheckIDs) == 0 && len(c.HealthGate.AlarmNames) == 0 {
-		e.Add("healthGate", "at least one of healthCheckIds, alarmNames is required: a shift without a health gate is not gradual")
-	}
-	for i, id := range c.HealthGate.HealthCheckIDs {
-		e.healthCheckID(idx("healthGate.healthCheckIds", i), id)
-	}
-	for i, n := range c.HealthGate.AlarmNames {
-		if n == "" {
-			e.Add(idx("healthGate.alarmNames", i), "must not be empty")
-		}
-	}
+	c.HealthGate.validate(&e)
 	e.callTimeout(&c.CallTimeout)
 	return e.Err()
 }
@@ -308,6 +331,34 @@ func (c *ShiftWeightsConfig) validateStages(e *errs, ids map[string]bool) {
 			e.Add(p+".weights", "must not all be 0 (Route 53 would then spread traffic evenly)")
 		}
 	}
+	if len(c.InitialWeights) == 0 && len(c.Stages) > 0 {
+		last := c.Stages[len(c.Stages)-1].Weights
+		from, moved := map[string]int{}, false
+		for _, r := range c.Records {
+			if w, ok := last[r.SetIdentifier]; ok && w == 0 {
+				from[r.SetIdentifier], moved = 100, true
+			} else if r.SetIdentifier != "" {
+				from[r.SetIdentifier] = 0
+			}
+		}
+		if moved {
+			c.InitialWeights = from
+		}
+	}
+	total := 0
+	for _, id := range sortedKeys(c.InitialWeights) {
+		w := c.InitialWeights[id]
+		if !ids[id] {
+			e.Add("initialWeights."+id, "is not the setIdentifier of a record")
+		}
+		if w < 0 || w > 255 {
+			e.Add("initialWeights."+id, "must be between 0 and 255, got %d", w)
+		}
+		total += w
+	}
+	if len(c.InitialWeights) > 0 && total == 0 {
+		e.Add("initialWeights", "must not all be 0 (Route 53 would then spread traffic evenly)")
+	}
 }
 
 func sortedKeys(m map[string]int) []string {
@@ -331,13 +382,19 @@ func (c *ShiftWeightsConfig) Holds() []time.Duration {
 
 // HealthCheckConfig configures aws.route53.healthCheck, a read-only probe
 // (`aws route53 get-health-check-status`): done when the health check's
-// status, as Route 53 decides it from its checkers, is expect. Outputs:
-// status (healthy or unhealthy), healthyCheckers ("n/m").
+// status, as Route 53 decides it from its checkers (healthy when more than
+// 18% of them report healthy), is expect; with minCheckers, when at least
+// that many checkers report expect. Outputs: status (healthy or
+// unhealthy, Route 53's decision), healthyCheckers ("n/m").
 type HealthCheckConfig struct {
 	// HealthCheckID is the health check (required).
 	HealthCheckID string `yaml:"healthCheckId"`
 	// Expect is healthy (default) or unhealthy.
 	Expect string `yaml:"expect"`
+	// MinCheckers, optional: done when at least this many checkers report
+	// expect ("unhealthy in at least 3 of the checkers"), whatever Route 53
+	// decides overall.
+	MinCheckers *int `yaml:"minCheckers"`
 	// CallTimeout bounds the call (default 10s).
 	CallTimeout string `yaml:"callTimeout"`
 }
@@ -350,6 +407,9 @@ func (c *HealthCheckConfig) CheckAndSetDefaults() error {
 		c.Expect = ExpectHealthy
 	}
 	e.OneOf("expect", c.Expect, ExpectHealthy, ExpectUnhealthy)
+	if n := c.MinCheckers; n != nil && (*n < 1 || *n > 64) {
+		e.Add("minCheckers", "must be between 1 and 64, got %d", *n)
+	}
 	e.callTimeout(&c.CallTimeout)
 	return e.Err()
 }
@@ -391,6 +451,13 @@ func (c *UpdateHealthCheckConfig) CheckAndSetDefaults() error {
 	}
 	e.callTimeout(&c.CallTimeout)
 	return e.Err()
+}
+
+// healthCheckIDOptional checks an optional health check id.
+func (e *errs) healthCheckIDOptional(field, v string) {
+	if v != "" {
+		e.healthCheckID(field, v)
+	}
 }
 
 // healthCheckID checks a Route 53 health check id (a UUID) unless templated.

@@ -101,7 +101,7 @@ func TestValidateRoute53(t *testing.T) {
 				`type: must be one of A, AAAA, CAA, CNAME, MX, NAPTR, NS, PTR, SPF, SRV, TXT, got "CNAMEX"`,
 				"ttl: must be between 0 and 2147483647, got -1",
 				"weight: must be between 0 and 255, got 300",
-				"setIdentifier: is required with weight",
+				"setIdentifier: is required with weight or failover",
 			}},
 		{name: "IPv6 in an A record", kind: "aws.route53.upsertRecord",
 			with: "{zoneName: example.com, name: a.example.com, type: A, ttl: 60, values: ['2001:db8::1']}",
@@ -166,7 +166,7 @@ records: [{setIdentifier: only, values: [192.0.2.1]}]
 				"records: at least two weighted records are required, got 1",
 				"ttl: is required with values",
 				"stages: at least one stage is required",
-				"healthGate: at least one of healthCheckIds, alarmNames is required: a shift without a health gate is not gradual",
+				"healthGate: at least one of healthCheckIds, alarmNames, httpChecks, metrics is required: a shift without a health gate is not gradual",
 			}},
 		{name: "stage weights that do not match the records", kind: "aws.route53.shiftWeights", with: `
 zoneName: example.com
@@ -268,7 +268,7 @@ func TestRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct, ok := r.ConnectionType("aws")
-	if !ok || !slices.Equal(ct.Optional, []string{"region", "profile", "endpoint", "accessKeyId", "secretAccessKey"}) || len(ct.Required) != 0 {
+	if !ok || !slices.Equal(ct.Optional, []string{"region", "profile", "endpoint", "accessKeyId", "secretAccessKey", "sessionToken", "roleArn", "externalId", "accountId"}) || ct.Check == nil || len(ct.Required) != 0 {
 		t.Errorf("connection type = %+v", ct)
 	}
 	want := map[string]struct {
@@ -283,9 +283,12 @@ func TestRegister(t *testing.T) {
 		"aws.route53.healthCheck":       {true, []string{"status", "healthyCheckers"}},
 		"aws.route53.updateHealthCheck": {false, nil},
 		"aws.ec2.regionStatus":          {true, []string{"optInStatus"}},
-		"aws.eks.scaleNodegroup":        {false, nil},
+		"aws.eks.scaleNodegroup":        {false, []string{"minSize", "maxSize", "desiredSize", "previousMinSize", "previousMaxSize", "previousDesiredSize"}},
 		"aws.dynamodb.replicasActive":   {true, []string{"replicas"}},
 		"aws.cloudwatch.metricBelow":    {true, []string{"value", "timestamp"}},
+		"aws.cloudwatch.metric":         {true, []string{"value", "timestamp"}},
+		"aws.cloudwatch.alarmState":     {true, []string{"states"}},
+		"aws.sts.callerIdentity":        {true, []string{"account", "arn", "credentials"}},
 		"aws.s3.newestObjectAge":        {true, []string{"key", "age"}},
 		"aws.msk.replicatorRunning":     {true, []string{"replicators"}},
 	}
@@ -323,5 +326,84 @@ func TestShiftWeightsDefaults(t *testing.T) {
 	}
 	if c.CallTimeout != DefaultCallTimeout {
 		t.Errorf("callTimeout = %q", c.CallTimeout)
+	}
+}
+
+func TestValidateNewFields(t *testing.T) {
+	runValidate(t, []validateCase{
+		{name: "a weight alone changes a live weighted record", kind: "aws.route53.upsertRecord",
+			with: "{zoneName: example.com, name: a.example.com, type: A, setIdentifier: primary, weight: 50}"},
+		{name: "a weight alone with a ttl and a health check", kind: "aws.route53.upsertRecord",
+			with: "{zoneName: example.com, name: a.example.com, type: A, setIdentifier: primary, weight: 50, ttl: 60, healthCheckId: " + hc + "}",
+			want: []string{
+				"ttl: is not allowed when only the weight changes (the live record keeps its own)",
+				"healthCheckId: is not allowed when only the weight changes (the live record keeps its own)",
+			}},
+		{name: "a failover record", kind: "aws.route53.upsertRecord",
+			with: "{zoneName: example.com, name: a.example.com, type: CNAME, ttl: 60, values: [x.example.net], setIdentifier: east, failover: PRIMARY, healthCheckId: " + hc + "}"},
+		{name: "failover and weight, a bad role, no set identifier", kind: "aws.route53.upsertRecord",
+			with: "{zoneName: example.com, name: a.example.com, type: A, ttl: 60, values: [192.0.2.1], weight: 1, failover: TERTIARY, healthCheckId: x}",
+			want: []string{
+				`failover: must be one of PRIMARY, SECONDARY, got "TERTIARY"`,
+				"weight: at most one of weight, failover",
+				`healthCheckId: must be a health check id (a UUID such as abcdef01-2345-6789-abcd-ef0123456789), got "x"`,
+			}},
+		{name: "a set identifier without a routing policy", kind: "aws.route53.upsertRecord",
+			with: "{zoneName: example.com, name: a.example.com, type: A, ttl: 60, values: [192.0.2.1], setIdentifier: a}",
+			want: []string{"weight: one of weight, failover is required with setIdentifier"}},
+		{name: "unhealthy in at least 3 checkers", kind: "aws.route53.healthCheck", with: "{healthCheckId: " + hc + ", expect: unhealthy, minCheckers: 3}"},
+		{name: "zero checkers", kind: "aws.route53.healthCheck", with: "{healthCheckId: " + hc + ", minCheckers: 0}",
+			want: []string{"minCheckers: must be between 1 and 64, got 0"}},
+		{name: "ALB 5xx above 100 over 5 minutes", kind: "aws.cloudwatch.metric",
+			with: "{namespace: AWS/ApplicationELB, metricName: HTTPCode_Target_5XX_Count, statistic: Sum, period: 5m, window: 5m, comparison: above, threshold: 100, missing: ok}"},
+		{name: "metric: a comparison CloudWatch spells otherwise", kind: "aws.cloudwatch.metric",
+			with: "{namespace: a, metricName: b, comparison: GreaterThanThreshold, threshold: 1}",
+			want: []string{`comparison: must be one of above, atOrAbove, below, atOrBelow, got "GreaterThanThreshold"`}},
+		{name: "metricBelow compares below only", kind: "aws.cloudwatch.metricBelow",
+			with: "{namespace: a, metricName: b, comparison: above, threshold: 1}",
+			want: []string{`comparison: aws.cloudwatch.metricBelow compares below; use aws.cloudwatch.metric for "above"`}},
+		{name: "alarms in ALARM", kind: "aws.cloudwatch.alarmState", with: "{alarmNames: [a, b], expect: ALARM}"},
+		{name: "alarms: none, a bad state", kind: "aws.cloudwatch.alarmState", with: "{expect: RED}",
+			want: []string{"alarmNames: at least one alarm name is required", `expect: must be one of OK, ALARM, INSUFFICIENT_DATA, got "RED"`}},
+		{name: "caller identity", kind: "aws.sts.callerIdentity", with: "{}"},
+		{name: "a gate of every part", kind: "aws.route53.shiftWeights", with: shiftOK + `
+`},
+		{name: "gate parts checked with their paths", kind: "aws.route53.shiftWeights", with: `
+zoneName: maip.example.com
+name: api.maip.example.com
+type: A
+records:
+  - {setIdentifier: primary, aliasTarget: {hostedZoneId: Z35SXDOTRQ7X7K, dnsName: a.us-east-1.elb.amazonaws.com}}
+  - {setIdentifier: dr, aliasTarget: {hostedZoneId: Z1H1FL5HABSF5, dnsName: b.us-west-2.elb.amazonaws.com}}
+stages: [{weights: {primary: 50, dr: 50}}]
+initialWeights: {primary: 0, dr: 0, canary: 1}
+healthGate:
+  httpChecks: [{url: "ftp://x"}, {url: "https://a.example.com/health", expect: down}]
+  metrics: [{namespace: AWS/ELB, metricName: x, comparison: over}]
+  interval: 1ms
+`,
+			want: []string{
+				"initialWeights.canary: is not the setIdentifier of a record",
+				`healthGate.httpChecks[0].url: must be an http:// or https:// URL, got "ftp://x"`,
+				`healthGate.httpChecks[1].expect: must be up in a health gate, got "down"`,
+				`healthGate.metrics[0].comparison: must be one of above, atOrAbove, below, atOrBelow, got "over"`,
+				"healthGate.metrics[0].threshold: is required",
+				"healthGate.interval: must be ≥ 10ms, got 1ms",
+			}},
+	})
+}
+
+func TestShiftWeightsInitialWeightsDefault(t *testing.T) {
+	c := &ShiftWeightsConfig{}
+	dec := yaml.NewDecoder(bytes.NewBufferString(shiftOK))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckAndSetDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if c.InitialWeights["primary"] != 0 || c.InitialWeights["dr"] != 100 || c.HealthGate.Interval != DefaultGateInterval {
+		t.Errorf("initial weights %v, interval %q: want all to dr (the last stage gives it 0), 30s", c.InitialWeights, c.HealthGate.Interval)
 	}
 }

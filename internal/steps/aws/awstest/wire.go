@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -160,6 +161,10 @@ func (c *call) write(status int, contentType string, body []byte) {
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Amzn-Requestid", c.reqID)
+	if c.svc.proto == protoJSON10 {
+		// DynamoDB sends the CRC32 of every body; the SDK checks it.
+		h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	}
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(body)
 }
