@@ -73,7 +73,7 @@ func TestLocalAWSServesTheSeedsAndFailsWithThePrimaryRegion(t *testing.T) {
 	if st, err := describe(west, awstest.MAIPDRReplica, 5*time.Second); err != nil || st != "available" {
 		t.Fatalf("the DR replica: %q, %v", st, err)
 	}
-	hc := env["MAIP_PRIMARY_HEALTH_CHECK_ID"]
+	hc := env["FAILOVER_RB_MAIP_PRIMARY_HEALTH_CHECK_ID"]
 
 	a.FailPrimary(FailBlackhole)
 	start := time.Now()

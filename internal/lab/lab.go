@@ -106,7 +106,7 @@ type Lab struct {
 	httpProxy           *proxy
 
 	kube *kubeLab // nil without Options.Kubernetes
-	aws *AWS // nil without Options.AWS
+	aws  *AWS     // nil without Options.AWS
 
 	mu       sync.Mutex
 	failed   FailMode
