@@ -40,6 +40,12 @@ const (
 	// A gate step (an approval inside the run): it waits (the run is
 	// waiting_approval; Data: policy, expires, message channel/ts once
 	// posted), then is approved (Data: approvers), rejected or expired.
+	// The store cannot be written: the run stalls (nothing more is
+	// applied until its transitions can be recorded), then goes on. These
+	// are announced without an audit record (the store is what failed).
+	RunStalled   Type = "run.stalled"
+	RunUnstalled Type = "run.unstalled"
+
 	GateWaiting  Type = "gate.waiting"
 	GatePosted   Type = "gate.posted" // its request was posted (Data: channel, ts)
 	GateApproved Type = "gate.approved"

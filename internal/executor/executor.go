@@ -178,6 +178,9 @@ type Executor struct {
 	closed bool
 	// takingOver: the takeover loop runs.
 	takingOver bool
+	// stalled are the runs stopped because the store could not be
+	// written, announced once (RunStalled) until they go on (RunUnstalled).
+	stalled map[string]bool
 }
 
 // errClosing cancels runners when the executor closes: their runs stay
@@ -196,7 +199,8 @@ func New(cfg Config) (*Executor, error) {
 		log:    cfg.Logger,
 		base:   base,
 		stop:   stop,
-		runs:   map[string]*runCtl{},
+		runs:    map[string]*runCtl{},
+		stalled: map[string]bool{},
 		lookup: cfg.Runbooks,
 	}, nil
 }

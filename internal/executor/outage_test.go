@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,5 +219,71 @@ func TestNoApplyOnceTheLeaseCouldNotBeRenewed(t *testing.T) {
 	}
 	if run := e.run(id); run.State != store.RunRunning {
 		t.Errorf("run is %s, want running (for whoever holds the lease, or Recover)", run.State)
+	}
+}
+
+// A run that stalls because the store cannot be written says so once
+// (whatever the retries in between), and once again when it goes on.
+func TestAStalledRunSaysSoOnceAndAgainWhenItGoesOn(t *testing.T) {
+	e := newEnv(t)
+	fs := &flakyStore{Store: e.st}
+	rec := &recorder{t: t}
+	ex, err := New(Config{Store: fs, Sink: rec, Owner: "test-owner", PlanHash: testHash, StoreTimeout: 200 * time.Millisecond,
+		LeaseTTL: 300 * time.Millisecond, TakeoverInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	defer ex.Close(ctx)
+	w := newWorld()
+	g := newGate()
+	rb := mkRunbook("stall", []*runbook.Step{mkStep(w, "a", g.opt()), mkStep(w, "b", needs("a"))})
+	if err := ex.Recover(ctx, func(string) (*runbook.Runbook, error) { return rb, nil }); err != nil {
+		t.Fatal(err)
+	}
+	id := e.create(rb, nil)
+	if err := ex.Start(ctx, id, rb); err != nil {
+		t.Fatal(err)
+	}
+	g.waitEntered(t)
+	fs.down.Store(true)
+	close(g.release)
+	count := func(typ events.Type) int {
+		n := 0
+		for _, ev := range rec.all() {
+			if ev.Type == typ && ev.RunID == id {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("the stall to be said", func() bool { return count(events.RunStalled) > 0 })
+	// The takeover loop tries again and again while the store stays down.
+	time.Sleep(1500 * time.Millisecond)
+	if n := count(events.RunStalled); n != 1 {
+		t.Errorf("the stall was said %d times, want once", n)
+	}
+	if n := count(events.RunUnstalled); n != 0 {
+		t.Errorf("the run was said to go on %d times while the store was down", n)
+	}
+	fs.down.Store(false)
+	waitFor("the run to succeed", func() bool { return e.run(id).State == store.RunSucceeded })
+	if n := count(events.RunUnstalled); n != 1 {
+		t.Errorf("going on was said %d times, want once", n)
+	}
+	for _, ev := range rec.all() {
+		if ev.Type == events.RunStalled && !strings.Contains(ev.Error, "database is locked") {
+			t.Errorf("the stall does not say why: %+v", ev)
+		}
 	}
 }

@@ -228,7 +228,11 @@ func (c *runCtl) stepTransition(ctx context.Context, st *store.StepState, actor,
 		return err
 	}
 	ev.StepID = st.StepID
-	return c.record(ctx, actor, auditType, ev)
+	if err := c.record(ctx, actor, auditType, ev); err != nil {
+		return err
+	}
+	c.unstalled(ctx) // recorded again: a stalled run goes on
+	return nil
 }
 
 // runTransition updates the run record, then audits and announces it.

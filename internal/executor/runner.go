@@ -48,6 +48,7 @@ func (c *runCtl) startRunner() {
 		case errors.Is(cause, errAborted):
 		default:
 			log.ErrorContext(context.WithoutCancel(ctx), "run stopped executing; it stays running in the store and is resumed by Recover", "err", c.e.scrub(err.Error()))
+			c.stalled(context.WithoutCancel(ctx), err)
 		}
 	}()
 }
@@ -300,4 +301,34 @@ func (c *runCtl) prebuild(ctx context.Context, ph *runbook.Phase) (bool, error) 
 		c.stopping()
 	}
 	return true, err
+}
+
+// stalled announces, once, that the run stopped because its transitions
+// could not be recorded: nothing more is applied until they can, and the
+// run goes on by itself then (takeover, Recover). It writes nothing: the
+// store is what failed.
+func (c *runCtl) stalled(ctx context.Context, err error) {
+	e := c.e
+	e.mu.Lock()
+	again := e.stalled[c.id]
+	e.stalled[c.id] = true
+	e.mu.Unlock()
+	if again {
+		return
+	}
+	e.notify(ctx, c.announced(events.Event{Type: events.RunStalled, Error: e.scrub(err.Error()),
+		Summary: "the bot cannot write to its store: nothing more is applied until it can; the run goes on by itself then"}))
+}
+
+// unstalled announces that a stalled run goes on (a step transition was
+// recorded again).
+func (c *runCtl) unstalled(ctx context.Context) {
+	e := c.e
+	e.mu.Lock()
+	was := e.stalled[c.id]
+	delete(e.stalled, c.id)
+	e.mu.Unlock()
+	if was {
+		e.notify(ctx, c.announced(events.Event{Type: events.RunUnstalled, Summary: "the store can be written again: the run goes on"}))
+	}
 }

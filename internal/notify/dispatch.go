@@ -102,6 +102,23 @@ func (p *Pipeline) dispatchEvent(ctx context.Context, e events.Event) {
 		}
 		p.mu.Unlock()
 	}()
+	switch e.Type {
+	case events.RunStalled, events.RunUnstalled:
+		// Said in the run's thread at once, with no delivery log: the
+		// store is what cannot be written.
+		p.mu.Lock()
+		rs := p.runs[e.RunID]
+		p.mu.Unlock()
+		if rs == nil {
+			rs = p.newRun(ctx, e.RunID, e.Runbook)
+		}
+		if e.Type == events.RunStalled {
+			p.report(rs, fmt.Sprintf("Run %s is stalled: %s (%s).", e.RunID, e.Summary, e.Error), true)
+		} else {
+			p.report(rs, fmt.Sprintf("Run %s goes on: %s.", e.RunID, e.Summary), false)
+		}
+		return
+	}
 	rs := p.ensureRun(ctx, e.RunID, e.Runbook, e.Seq)
 	p.dispatch(ctx, rs, e, nil, nil)
 }

@@ -310,3 +310,34 @@ func TestACallIsCutAtItsTimeoutAndRetried(t *testing.T) {
 		}
 	})
 }
+
+// A run stalled because the store cannot be written is said in its thread
+// at once (no delivery log: that is in the store), and so is its going on;
+// the notifiers are not bothered with either.
+func TestAStalledRunIsSaidInItsThread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pd := &recorder{}
+		b := newBench(t, benchOptions{targets: func(*store.Run) []notify.Target {
+			return []notify.Target{{Name: "pagerduty", Notifier: pd, Wants: func(*notify.Notification) bool { return true }}}
+		}})
+		b.runs.add(runningRun("r1"))
+		b.start()
+		defer b.stop()
+		b.p.Notify(context.Background(), events.Event{Type: events.RunStalled, RunID: "r1", Runbook: "rb",
+			Summary: "the bot cannot write to its store", Error: "disk full"})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		b.p.Notify(context.Background(), events.Event{Type: events.RunUnstalled, RunID: "r1", Runbook: "rb",
+			Summary: "the store can be written again"})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		said := b.poster.said()
+		if len(said) != 2 || !strings.Contains(said[0], "Run r1 is stalled: the bot cannot write to its store (disk full).") ||
+			!strings.Contains(said[1], "Run r1 goes on: the store can be written again.") {
+			t.Errorf("thread = %q", said)
+		}
+		if n := len(pd.calls()); n != 0 {
+			t.Errorf("the notifier got %d calls", n)
+		}
+	})
+}
