@@ -194,14 +194,14 @@ func New(cfg Config) (*Executor, error) {
 	}
 	base, stop := context.WithCancelCause(context.Background())
 	return &Executor{
-		cfg:    cfg,
-		owner:  cfg.Owner + "/" + nonce(),
-		log:    cfg.Logger,
-		base:   base,
-		stop:   stop,
+		cfg:     cfg,
+		owner:   cfg.Owner + "/" + nonce(),
+		log:     cfg.Logger,
+		base:    base,
+		stop:    stop,
 		runs:    map[string]*runCtl{},
 		stalled: map[string]bool{},
-		lookup: cfg.Runbooks,
+		lookup:  cfg.Runbooks,
 	}, nil
 }
 
