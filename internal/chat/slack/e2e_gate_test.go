@@ -104,6 +104,10 @@ func TestServeLabFailoverWithADBAGate(t *testing.T) {
 			return strings.Contains(s.ephemeralText("UBOB"), "approved an earlier step") && strings.Contains(s.ephemeralText("UDAVE"), "may not approve")
 		})
 	s.react("UEVE", gate.Message, "white_check_mark")
+	// Eve's reaction and Frank's click reach different workers: let Eve's
+	// count first, so the order of the sign-offs is known.
+	s.eventually(10*time.Second, func() string { return "eve's approval not recorded: " + s.ephemeralText("UEVE") },
+		func() bool { return strings.Contains(s.ephemeralText("UEVE"), "is recorded (1/2)") })
 	if _, err := s.fake.Click("UFRANK", gate.Message.Channel, gate.Message.TS, "approve", run.ID+"/dba_signoff"); err != nil {
 		t.Fatal(err)
 	}
