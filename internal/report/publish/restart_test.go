@@ -135,6 +135,12 @@ func TestTheReportIsSharedOnceAcrossARestart(t *testing.T) {
 	if len(all) != 3 || all[2].Filename != run.ID+"-timeline.png" || all[2].Channel != "C0OPS" || all[2].ThreadTS != "" {
 		t.Errorf("after /failover report: %d files, the last %+v, want the chart shared in C0OPS", len(all), all[len(all)-1].Filename)
 	}
+	// Asked where the bot may not share files: it says where the chart is.
+	f.KeepBotOut("C0PRIVATE")
+	if _, private := second.reportCommand("UBOB", "C0PRIVATE", run.ID); !strings.Contains(private, "not_in_channel") ||
+		!strings.Contains(private, "the one shared when the run ended is in "+slackfake.PermalinkOf(run.Card.Channel, run.Card.TS)) {
+		t.Errorf("asked in a channel the bot is not in, the requester was told %q", private)
+	}
 	second.stop()
 
 	// A third process: everything was delivered, nothing is shared again.
