@@ -73,6 +73,7 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	loadCfg := config.Flags(fs, os.Getenv)
 	as := fs.String("as", "oncall-1", "the user you act as")
 	script := fs.String("script", "", "run the commands of FILE non-interactively; exit 1 if one fails")
+	reports := fs.String("reports", "reports", "directory the console writes shared files into (each run's report and chart)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -91,7 +92,7 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		defer f.Close()
 		in = f
 	}
-	err = runConsole(ctx, consoleRun{cfg: cfg, in: in, out: stdout, stderr: stderr, as: *as, script: *script != ""})
+	err = runConsole(ctx, consoleRun{cfg: cfg, in: in, out: stdout, stderr: stderr, as: *as, script: *script != "", uploads: *reports})
 	if err != nil {
 		fmt.Fprintf(stderr, "bot console: %v\n", err)
 		return 1
@@ -107,12 +108,15 @@ type consoleRun struct {
 	as          string
 	script      bool
 	opts        app.Options // Env and executor tuning (the demo sets them)
+	// uploads is where shared files (reports, charts) are written.
+	uploads string
 }
 
 func runConsole(ctx context.Context, c consoleRun) (err error) {
 	red := &secret.Redactor{}
 	log := app.NewLogger(c.cfg, c.stderr, red)
 	poster := console.NewPoster(c.out)
+	poster.SetUploadDir(c.uploads)
 	o := c.opts
 	o.Config, o.Poster, o.Logger, o.Redactor = c.cfg, poster, log, red
 	o.Directory = &console.StaticDirectory{Groups: c.cfg.Groups}
