@@ -45,7 +45,7 @@ func (p *Poster) Upload(ctx context.Context, thread chat.MessageRef, f chat.File
 	}
 	dir := p.UploadDir()
 	if dir == "" {
-		p.print(where, fmt.Sprintf("%s (%d bytes) not saved: the console has no upload directory", name, len(f.Data)))
+		p.print(where, name+" not saved: the console has no upload directory")
 		return nil
 	}
 	path, err := writeFile(dir, name, f.Data)

@@ -49,7 +49,7 @@ func TestUploadRefusesPathsAndSaysWhenNothingIsSaved(t *testing.T) {
 	if err := p.Upload(ctx, chat.MessageRef{Channel: "#c"}, chat.File{Name: "r1-report.md", Data: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "[#c] file:\n  r1-report.md (1 bytes) not saved: the console has no upload directory") {
+	if !strings.Contains(out.String(), "[#c] file:\n  r1-report.md not saved: the console has no upload directory") {
 		t.Errorf("output:\n%s", out.String())
 	}
 	dir := t.TempDir()
