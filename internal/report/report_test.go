@@ -30,7 +30,7 @@ func labRunbook() *runbook.Runbook {
 	}}
 }
 
-func seed(t *testing.T, promoteOutputs map[string]string) store.Store {
+func seed(t testing.TB, promoteOutputs map[string]string) store.Store {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bot.db"), nil)
@@ -59,7 +59,7 @@ func seed(t *testing.T, promoteOutputs map[string]string) store.Store {
 	return st
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
