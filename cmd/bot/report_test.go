@@ -48,7 +48,8 @@ func TestConsoleSharesTheReportAndBotReportWritesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := []string{"-runbooks", rbDir, "-store", filepath.Join(dir, "bot.db")}
-	code, stdout, stderr := runBot(t, append([]string{"console", "-script", script, "-reports", reports}, store...)...)
+	// Without -reports, next to the store.
+	code, stdout, stderr := runBot(t, append([]string{"console", "-script", script}, store...)...)
 	if code != 0 {
 		t.Fatalf("console: exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/app"
@@ -73,7 +74,7 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	loadCfg := config.Flags(fs, os.Getenv)
 	as := fs.String("as", "oncall-1", "the user you act as")
 	script := fs.String("script", "", "run the commands of FILE non-interactively; exit 1 if one fails")
-	reports := fs.String("reports", "reports", "directory the console writes shared files into (each run's report and chart)")
+	reports := fs.String("reports", "", "directory the console writes shared files into, each run's report and chart (default: reports/ next to the SQLite store)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -92,12 +93,25 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		defer f.Close()
 		in = f
 	}
+	if *reports == "" {
+		*reports = defaultReports(cfg)
+	}
 	err = runConsole(ctx, consoleRun{cfg: cfg, in: in, out: stdout, stderr: stderr, as: *as, script: *script != "", uploads: *reports})
 	if err != nil {
 		fmt.Fprintf(stderr, "bot console: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// defaultReports is where the console shares files when -reports is not
+// given: reports/ next to the SQLite store (in the working directory with
+// PostgreSQL).
+func defaultReports(cfg config.Config) string {
+	if cfg.DatabaseURL != "" || cfg.StorePath == "" {
+		return "reports"
+	}
+	return filepath.Join(filepath.Dir(cfg.StorePath), "reports")
 }
 
 // consoleRun is one console session.
