@@ -95,10 +95,16 @@ func runDemo(ctx context.Context, mode lab.FailMode, keep bool, stdout, stderr i
 	cfg := config.Default()
 	cfg.RunbookDir, cfg.StorePath, cfg.Instance, cfg.LogLevel = rbDir, filepath.Join(dir, "bot.db"), "demo", "warn"
 
+	// The run's report and chart outlive the lab's directory.
+	reports, err := os.MkdirTemp("", "failover-demo-report-")
+	if err != nil {
+		return err
+	}
+
 	say("running the failover from the console")
 	start := time.Now()
 	script := strings.ReplaceAll(demoScript, "LAB_PAGERDUTY_INCIDENT", l.PagerDutyIncident())
-	err = runConsole(ctx, consoleRun{cfg: cfg, in: strings.NewReader(script), out: stdout, stderr: stderr,
+	err = runConsole(ctx, consoleRun{cfg: cfg, in: strings.NewReader(script), out: stdout, stderr: stderr, uploads: reports,
 		as: "oncall-1", script: true, opts: app.Options{Env: lookup, Executor: executor.Config{
 			PollInterval: 100 * time.Millisecond, MaxPollInterval: time.Second, RetryBackoff: 200 * time.Millisecond}}})
 	if err != nil {
@@ -116,8 +122,29 @@ func runDemo(ctx context.Context, mode lab.FailMode, keep bool, stdout, stderr i
 	if err := verifyFailover(ctx, env, stdout); err != nil {
 		return err
 	}
+
+	say("the run's report and timeline chart, as shared in the run's thread")
+	md, png, err := reportFiles(reports)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report: %s\nchart:  %s\n", md, png)
 	fmt.Fprintf(stdout, "\ndemo OK: assessment, plan, two approvals and the failover took %s\n", took.Round(time.Millisecond))
 	return nil
+}
+
+// reportFiles finds the report and chart the run's end shared in dir.
+func reportFiles(dir string) (md, png string, err error) {
+	mds, _ := filepath.Glob(filepath.Join(dir, "*-report.md"))
+	if len(mds) != 1 {
+		return "", "", fmt.Errorf("want the run's report in %s, found %d", dir, len(mds))
+	}
+	md = mds[0]
+	png = strings.TrimSuffix(md, "-report.md") + "-timeline.png"
+	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+		return "", "", fmt.Errorf("the run's timeline chart is missing: %v", err)
+	}
+	return md, png, nil
 }
 
 // writeLabRunbooks copies the embedded lab runbooks into dir.

@@ -6,6 +6,7 @@
 //	bot kinds                 list the step kinds
 //	bot console [--script F]  the chat interface in a terminal
 //	bot serve                 the Slack bot (socket mode)
+//	bot report RUN [-o DIR]   a run's report (Markdown) and timeline chart (PNG)
 //	bot lab up|down|status    the local two-region lab
 //	bot demo                  a real failover of the local lab, end to end
 //	bot version
@@ -37,6 +38,7 @@ func subcommands() []command {
 		{"kinds", "list the step kinds", cmdKinds},
 		{"console", "the chat interface in a terminal", cmdConsole},
 		{"serve", "the Slack bot (socket mode)", cmdServe},
+		{"report", "write a run's report (Markdown) and timeline chart (PNG)", cmdReport},
 		{"lab", "the local two-region lab: up, down, status", cmdLab},
 		{"demo", "a real failover of the local lab from the console", cmdDemo},
 		{"version", "print the version", cmdVersion},

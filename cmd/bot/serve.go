@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/app"
@@ -73,6 +74,7 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	loadCfg := config.Flags(fs, os.Getenv)
 	as := fs.String("as", "oncall-1", "the user you act as")
 	script := fs.String("script", "", "run the commands of FILE non-interactively; exit 1 if one fails")
+	reports := fs.String("reports", "", "directory the console writes shared files into, each run's report and chart (default: reports/ next to the SQLite store)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -91,12 +93,25 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		defer f.Close()
 		in = f
 	}
-	err = runConsole(ctx, consoleRun{cfg: cfg, in: in, out: stdout, stderr: stderr, as: *as, script: *script != ""})
+	if *reports == "" {
+		*reports = defaultReports(cfg)
+	}
+	err = runConsole(ctx, consoleRun{cfg: cfg, in: in, out: stdout, stderr: stderr, as: *as, script: *script != "", uploads: *reports})
 	if err != nil {
 		fmt.Fprintf(stderr, "bot console: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// defaultReports is where the console shares files when -reports is not
+// given: reports/ next to the SQLite store (in the working directory with
+// PostgreSQL).
+func defaultReports(cfg config.Config) string {
+	if cfg.DatabaseURL != "" || cfg.StorePath == "" {
+		return "reports"
+	}
+	return filepath.Join(filepath.Dir(cfg.StorePath), "reports")
 }
 
 // consoleRun is one console session.
@@ -107,12 +122,15 @@ type consoleRun struct {
 	as          string
 	script      bool
 	opts        app.Options // Env and executor tuning (the demo sets them)
+	// uploads is where shared files (reports, charts) are written.
+	uploads string
 }
 
 func runConsole(ctx context.Context, c consoleRun) (err error) {
 	red := &secret.Redactor{}
 	log := app.NewLogger(c.cfg, c.stderr, red)
 	poster := console.NewPoster(c.out)
+	poster.SetUploadDir(c.uploads)
 	o := c.opts
 	o.Config, o.Poster, o.Logger, o.Redactor = c.cfg, poster, log, red
 	o.Directory = &console.StaticDirectory{Groups: c.cfg.Groups}

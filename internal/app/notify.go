@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/notify"
 	"github.com/failoverbot/failoverbot/internal/notify/builtin"
+	"github.com/failoverbot/failoverbot/internal/report/publish"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
@@ -15,9 +17,18 @@ import (
 // newPipeline builds the notification pipeline on the app's store: the
 // delivery log and audit trail there, failures said through the poster.
 func newPipeline(a *App, o Options, runbooks func(string) (*runbook.Runbook, error), log *slog.Logger) (*notify.Pipeline, error) {
+	always := []notify.Target{{Name: "gate-requests", Notifier: gateRequests{a}, Wants: isGateEvent}}
+	if up, ok := o.Poster.(chat.Uploader); ok {
+		// The run's report and chart, shared in its thread when it ends.
+		pub, err := publish.New(publish.Options{Store: a.Store, Runbooks: runbooks, Uploader: up, Scrub: a.Redactor.Scrub,
+			Logger: log.With("component", "report"), Finish: func(id string) { a.Notify.Finish(id) }})
+		if err != nil {
+			return nil, err
+		}
+		always = append(always, pub.Target())
+	}
 	planner, err := builtin.New(builtin.Options{Runbooks: runbooks, Card: a.Cards, Poster: o.Poster,
-		Redactor: a.Redactor, Logger: log.With("component", "notify"),
-		Always: []notify.Target{{Name: "gate-requests", Notifier: gateRequests{a}, Wants: isGateEvent}}})
+		Redactor: a.Redactor, Logger: log.With("component", "notify"), Always: always})
 	if err != nil {
 		return nil, err
 	}

@@ -160,7 +160,7 @@ func (h *Handler) HandleCommand(ctx context.Context, req chat.Request, out chat.
 	case VerbHistory:
 		h.history(ctx, out)
 	case VerbReport:
-		h.report(ctx, cmd, out)
+		h.report(ctx, req, cmd, out)
 	}
 }
 

@@ -158,7 +158,7 @@ func (h *Handler) history(ctx context.Context, out chat.Responder) {
 	h.respond(ctx, out, chat.Message{Text: strings.TrimRight(b.String(), "\n")})
 }
 
-func (h *Handler) report(ctx context.Context, cmd *Command, out chat.Responder) {
+func (h *Handler) report(ctx context.Context, req chat.Request, cmd *Command, out chat.Responder) {
 	run := h.resolveRun(ctx, cmd.Args[0], out)
 	if run == nil {
 		return
@@ -173,6 +173,33 @@ func (h *Handler) report(ctx context.Context, cmd *Command, out chat.Responder) 
 	doc := t.Document()
 	doc.Markdown = h.o.Scrub(doc.Markdown)
 	h.respond(ctx, out, chat.Message{View: doc})
+	h.shareChart(ctx, req, run, t, out)
+}
+
+// shareChart shares the run's timeline chart where the report was asked
+// for, when the chat can share files; if it cannot, it says where the
+// chart shared at the run's end is.
+func (h *Handler) shareChart(ctx context.Context, req chat.Request, run *store.Run, t *report.Timeline, out chat.Responder) {
+	up, ok := h.o.Poster.(chat.Uploader)
+	if !ok || run.StartedAt.IsZero() || req.Channel == "" {
+		return
+	}
+	files, err := t.Files(h.o.Scrub)
+	if err != nil || len(files) < 2 {
+		h.log.WarnContext(ctx, "draw the timeline chart", "run", run.ID, h.errAttr(err))
+		return
+	}
+	if err := up.Upload(ctx, chat.MessageRef{Channel: req.Channel}, files[1]); err != nil {
+		h.log.WarnContext(ctx, "share the timeline chart", "run", run.ID, h.errAttr(err))
+		where := "the run's thread"
+		if pl, ok := h.o.Poster.(chat.Permalinker); ok && run.Card.TS != "" {
+			if link, err := pl.Permalink(ctx, chat.MessageRef(run.Card)); err == nil {
+				where = link
+			}
+		}
+		h.fail(ctx, out, fmt.Sprintf("The timeline chart could not be shared here (%s); the one shared when the run ended is in %s.",
+			h.o.Scrub(err.Error()), where))
+	}
 }
 
 // RunStatus answers a chat adapter's question about a run (the console's

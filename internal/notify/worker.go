@@ -350,6 +350,8 @@ func title(name string) string {
 		return "Stakeholder updates"
 	case "card":
 		return "Progress card"
+	case "report":
+		return "The run's report"
 	}
 	return name
 }

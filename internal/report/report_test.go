@@ -30,7 +30,7 @@ func labRunbook() *runbook.Runbook {
 	}}
 }
 
-func seed(t *testing.T, promoteOutputs map[string]string) store.Store {
+func seed(t testing.TB, promoteOutputs map[string]string) store.Store {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bot.db"), nil)
@@ -59,7 +59,7 @@ func seed(t *testing.T, promoteOutputs map[string]string) store.Store {
 	return st
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -106,9 +106,12 @@ func TestTimelineText(t *testing.T) {
 		"Run lab-1 of lab: succeeded",
 		"Requested by oncall-1 at 2026-11-22 04:00:00Z: primary down",
 		"Params: ticket=INC-1",
-		"Approved by oncall-2 at 04:00:30.00Z (30s after the request)",
-		"Approved by oncall-3 at 04:00:45.00Z (45s after the request)",
+		"  04:00:30.00Z  oncall-2  approve   the start request  —    30s after the request\n",
+		"  04:00:45.00Z  oncall-3  approve   the start request  —    45s after the request\n",
 		"Started 04:00:46.00Z, ended 04:01:00.00Z (14s)",
+		"  database  done    04:00:46.00Z  04:00:52.00Z        6s      2  Database\n",
+		"Assessment: not recorded",
+		"Notifications: none were sent for this run",
 		"RTO (run start → last step done): 12.5s",
 		"RPO (replication lag at promotion, step promote_db): 0.25s",
 		"oncall-1  run.requested",
@@ -122,7 +125,7 @@ func TestTimelineText(t *testing.T) {
 	if !(i1 < i2 && i2 < i3) {
 		t.Errorf("steps are not in runbook order:\n%s", text)
 	}
-	if !strings.Contains(text, "  move_redis  done      04:00:52.00Z  04:00:58.50Z       6.5s    2  new master 10.0.0.2") {
+	if !strings.Contains(text, "  move_redis  cache     done     04:00:52.00Z  04:00:58.50Z      6.5s     —        0    2  new master 10.0.0.2\n") {
 		t.Errorf("move_redis line is wrong:\n%s", text)
 	}
 	if strings.Contains(text, "step.applying") {
@@ -181,10 +184,10 @@ func TestTheMarkdownIsWholeAndAligned(t *testing.T) {
 			t.Errorf("the Markdown lacks %q", want)
 		}
 	}
-	if n := strings.Count(text, "```"); n != 4 {
-		t.Errorf("%d fences, want two code blocks:\n%s", n, text)
+	if n := strings.Count(text, "```"); n != 8 {
+		t.Errorf("%d fences, want four code blocks (approvals, phases, steps, audit trail):\n%s", n, text)
 	}
-	if doc.Filename != "report-lab-1.md" || !strings.Contains(doc.Title, "lab-1") {
+	if doc.Filename != "lab-1-report.md" || !strings.Contains(doc.Title, "lab-1") {
 		t.Errorf("document %q %q", doc.Title, doc.Filename)
 	}
 	if strings.Contains(tl.Text(), "```") {

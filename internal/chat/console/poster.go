@@ -23,6 +23,8 @@ type Poster struct {
 	last map[chat.MessageRef]string
 	// errors counts the failure replies shown (Message.Error).
 	errors atomic.Int64
+	// uploads is where Upload writes files ("": nowhere, see Upload).
+	uploads string
 }
 
 var _ chat.Poster = (*Poster)(nil)

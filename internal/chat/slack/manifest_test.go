@@ -43,9 +43,10 @@ func TestManifestMatchesWhatTheBotUses(t *testing.T) {
 	}
 	scopes := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot))
 	// commands: /failover; chat:write: chat.postMessage/update/postEphemeral;
+	// files:write: files.getUploadURLExternal and completeUploadExternal;
 	// reactions:read: reaction events; users:read: users.info;
 	// usergroups:read: usergroups.list and usergroups.users.list.
-	want := []string{"chat:write", "commands", "reactions:read", "usergroups:read", "users:read"}
+	want := []string{"chat:write", "commands", "files:write", "reactions:read", "usergroups:read", "users:read"}
 	if !slices.Equal(scopes, want) {
 		t.Errorf("bot scopes = %v, want exactly %v", scopes, want)
 	}

@@ -126,8 +126,10 @@ func newPlot(tl *Timeline, n int, hasMarkers bool) *plot.Plot {
 		lo = math.Min(lo, m.At.Sub(start).Seconds())
 		hi = math.Max(hi, m.At.Sub(start).Seconds())
 	}
-	if hi-lo < 1 {
-		hi = lo + 1
+	// A run of a few hundred milliseconds (the lab's) fills the width
+	// too; only a run of no time at all gets a 100ms axis.
+	if hi-lo < 0.1 {
+		hi = lo + 0.1
 	}
 	// Room on the right for the labels at the bars' ends.
 	p.X.Min, p.X.Max = lo-0.02*(hi-lo), hi+0.22*(hi-lo)
@@ -185,7 +187,7 @@ type durationTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
-	steps := []float64{0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200}
+	steps := []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200}
 	step := steps[len(steps)-1]
 	for _, s := range steps {
 		if (hi-lo)/s <= 10 {
@@ -194,8 +196,9 @@ func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	var ts []plot.Tick
-	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
-		ts = append(ts, plot.Tick{Value: v, Label: formatDuration(time.Duration(v * float64(time.Second)))})
+	for k := math.Ceil(lo/step - 1e-9); k*step <= hi+step*1e-9; k++ {
+		v := k * step // not a running sum: 0.05 added six times is not 0.3
+		ts = append(ts, plot.Tick{Value: v, Label: formatDuration(time.Duration(math.Round(v * float64(time.Second))))})
 	}
 	return ts
 }

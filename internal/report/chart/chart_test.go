@@ -289,3 +289,30 @@ func BenchmarkRender(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/1024, "KiB/png")
 }
+
+// A run of a few hundred milliseconds (the lab's) is drawn across the
+// width, on a millisecond axis, not squeezed into a one-second one.
+func TestAShortRunFillsTheWidth(t *testing.T) {
+	tl := Timeline{Title: "lab", Start: t0, End: at(0.3), Steps: []Step{
+		{Name: "a", Start: at(0), End: at(0.15), Outcome: Done},
+		{Name: "b", Start: at(0.15), End: at(0.3), Outcome: AlreadyDone},
+	}}
+	img, l, err := Draw(tl, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := l.X(300 * time.Millisecond); float64(end-l.DataArea.Min.X) < 0.7*float64(l.DataArea.Dx()) {
+		t.Errorf("the run ends at x %d of a data area %v: squeezed", end, l.DataArea)
+	}
+	lo, hi := runOf(img, l.Rows[1], l.DataArea.Min.X, l.DataArea.Max.X, outcomeColors[AlreadyDone])
+	if abs(lo-l.X(150*time.Millisecond)) > 2 || abs(hi-l.X(300*time.Millisecond)) > 2 {
+		t.Errorf("bar b at %d–%d, want %d–%d", lo, hi, l.X(150*time.Millisecond), l.X(300*time.Millisecond))
+	}
+	var labels []string
+	for _, tk := range (durationTicks{}).Ticks(0, 0.3) {
+		labels = append(labels, tk.Label)
+	}
+	if got := strings.Join(labels, " "); got != "0s 50ms 100ms 150ms 200ms 250ms 300ms" {
+		t.Errorf("ticks %s", got)
+	}
+}

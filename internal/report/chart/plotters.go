@@ -218,3 +218,17 @@ func hatch(c *draw.Canvas, x0, y0, x1, y1 vg.Length, col color.Color) {
 		}
 	}
 }
+
+// OutcomeColor is the colour of a bar of outcome o, for tests that read
+// a chart back from its pixels.
+func OutcomeColor(o Outcome) color.RGBA { return outcomeColors[o] }
+
+// WaitColor is the tint under the hatching of a wait after Apply in a bar
+// of outcome o.
+func WaitColor(o Outcome) color.RGBA { return waitTint(o) }
+
+// RetryColors are the fill and hatching of a retry's backoff.
+func RetryColors() (fill, hatching color.RGBA) { return retryFill, retryHatch }
+
+// MarkerColor is the colour of a marker of kind k.
+func MarkerColor(k MarkerKind) color.RGBA { return markerColor(k) }

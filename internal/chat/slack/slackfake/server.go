@@ -258,6 +258,14 @@ func (s *Server) Fail(method string, fs ...Failure) {
 	s.failures[method] = append(s.failures[method], fs...)
 }
 
+// Heal drops the failures still waiting for a method's calls: Slack is
+// back.
+func (s *Server) Heal(method string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.failures, method)
+}
+
 func (s *Server) takeFailure(method string) *Failure {
 	q := s.failures[method]
 	if len(q) == 0 {
