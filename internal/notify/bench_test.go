@@ -8,6 +8,7 @@ import (
 
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/notify"
+	"github.com/failoverbot/failoverbot/internal/notify/notifytest"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
@@ -16,8 +17,8 @@ import (
 // and three notifiers that answer at once, until all are delivered (an
 // upper bound: Flush, every 1024 events, polls every 20ms).
 func BenchmarkEventToDelivered(b *testing.B) {
-	rs, log := newRuns(), notify.NewMemoryLog()
-	rs.add(runningRun("r1"))
+	rs, log := notifytest.NewRuns(), notify.NewMemoryLog()
+	rs.Add(runningRun("r1"))
 	nop := notify.NotifierFunc(func(context.Context, *notify.Notification) (bool, error) { return false, nil })
 	p, err := notify.New(notify.Options{Runs: rs, Log: log, Audit: rs, Rescan: -1, QueueSize: 1 << 16,
 		Plan: func(context.Context, *store.Run) notify.Plan {
@@ -34,7 +35,7 @@ func BenchmarkEventToDelivered(b *testing.B) {
 	defer func() { cancel(); <-done }()
 	evs := make([]events.Event, b.N)
 	for i := range evs {
-		evs[i] = rs.record(events.Event{Type: events.StepDone, RunID: "r1", StepID: fmt.Sprint("s", i), At: time.Now()})
+		evs[i] = rs.Record(events.Event{Type: events.StepDone, RunID: "r1", StepID: fmt.Sprint("s", i), At: time.Now()})
 	}
 	b.ResetTimer()
 	start := time.Now()

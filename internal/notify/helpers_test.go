@@ -1,11 +1,7 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,89 +9,9 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/notify"
+	"github.com/failoverbot/failoverbot/internal/notify/notifytest"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
-
-// runs is an in-memory RunReader and AuditReader: the runs and audit trail
-// an executor would have written.
-type runs struct {
-	mu    sync.Mutex
-	runs  map[string]*store.Run
-	audit []*store.AuditEvent
-}
-
-func newRuns() *runs { return &runs{runs: map[string]*store.Run{}} }
-
-func (r *runs) add(run *store.Run) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cp := *run
-	r.runs[run.ID] = &cp
-}
-
-func (r *runs) set(id string, f func(*store.Run)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f(r.runs[id])
-}
-
-// record appends an audit record for e and returns e with its Seq, as the
-// executor's record does.
-func (r *runs) record(e events.Event) events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	msg := e.Summary
-	if e.Error != "" {
-		msg = e.Error
-	}
-	data := map[string]string{}
-	for k, v := range e.Data {
-		data[k] = v
-	}
-	if e.Phase != "" {
-		data["phase"] = e.Phase
-	}
-	a := &store.AuditEvent{Seq: int64(len(r.audit) + 1), RunID: e.RunID, At: e.At, Actor: "bot", Type: string(e.Type),
-		StepID: e.StepID, Message: msg, Data: data}
-	r.audit = append(r.audit, a)
-	e.Seq = a.Seq
-	return e
-}
-
-func (r *runs) GetRun(_ context.Context, id string) (*store.Run, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	run := r.runs[id]
-	if run == nil {
-		return nil, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
-	}
-	cp := *run
-	return &cp, nil
-}
-
-func (r *runs) Audit(_ context.Context, runID string) ([]*store.AuditEvent, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*store.AuditEvent
-	for _, a := range r.audit {
-		if a.RunID == runID {
-			cp := *a
-			out = append(out, &cp)
-		}
-	}
-	return out, nil
-}
-
-func (r *runs) ListRuns(context.Context, store.ListOptions) ([]*store.Run, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*store.Run
-	for _, run := range r.runs {
-		cp := *run
-		out = append(out, &cp)
-	}
-	return out, nil
-}
 
 // recorder is a Notifier that records what it got and answers with fail.
 type recorder struct {
@@ -175,37 +91,13 @@ func (p *poster) said() []string {
 	return append([]string(nil), p.replies...)
 }
 
-// logBuffer collects log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) count(s string) int { return strings.Count(l.String(), s) }
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 // bench is a pipeline on in-memory runs and log, with a recorder per target.
 type bench struct {
 	t      *testing.T
-	runs   *runs
+	runs   *notifytest.Runs
 	log    *notify.MemoryLog
 	poster *poster
-	logs   *logBuffer
+	logs   *notifytest.Logs
 	p      *notify.Pipeline
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -215,15 +107,15 @@ type bench struct {
 type benchOptions struct {
 	targets func(run *store.Run) []notify.Target
 	tweak   func(o *notify.Options)
-	runs    *runs
+	runs    *notifytest.Runs
 	log     *notify.MemoryLog
 }
 
 func newBench(t *testing.T, bo benchOptions) *bench {
 	t.Helper()
-	b := &bench{t: t, runs: bo.runs, log: bo.log, poster: &poster{}, logs: &logBuffer{}, done: make(chan struct{}), at: time.Now()}
+	b := &bench{t: t, runs: bo.runs, log: bo.log, poster: &poster{}, logs: &notifytest.Logs{}, done: make(chan struct{}), at: time.Now()}
 	if b.runs == nil {
-		b.runs = newRuns()
+		b.runs = notifytest.NewRuns()
 	}
 	if b.log == nil {
 		b.log = notify.NewMemoryLog()
@@ -233,7 +125,7 @@ func newBench(t *testing.T, bo benchOptions) *bench {
 			return notify.Plan{Targets: bo.targets(run), Public: map[string]bool{"traffic": true},
 				Names: map[string]string{"db": "Database", "traffic": "Traffic"}, Expected: 2 * time.Minute, Channel: "#inc"}
 		},
-		Runs: b.runs, Log: b.log, Audit: b.runs, Poster: b.poster, Logger: b.logs.logger(),
+		Runs: b.runs, Log: b.log, Audit: b.runs, Poster: b.poster, Logger: b.logs.Logger(),
 		Owner: func() string { return "me/1" }, Jitter: func() float64 { return 0.5 },
 	}
 	if bo.tweak != nil {
@@ -263,7 +155,7 @@ func (b *bench) stop() {
 // executor does.
 func (b *bench) emit(runID string, typ events.Type, phase, step string) events.Event {
 	b.at = b.at.Add(time.Second)
-	e := b.runs.record(events.Event{Type: typ, RunID: runID, Runbook: "rb", Phase: phase, StepID: step, At: b.at,
+	e := b.runs.Record(events.Event{Type: typ, RunID: runID, Runbook: "rb", Phase: phase, StepID: step, At: b.at,
 		Summary: string(typ) + " summary"})
 	b.p.Notify(context.Background(), e)
 	return e

@@ -3,12 +3,14 @@ package notify_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/notify"
+	"github.com/failoverbot/failoverbot/internal/notify/notifytest"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
@@ -18,8 +20,8 @@ import (
 // catches up the two, and sends nothing that was delivered.
 func TestARestartResendsWhatWasQueuedAndNeverWhatWasDelivered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rs, log := newRuns(), notify.NewMemoryLog()
-		rs.add(runningRun("r1"))
+		rs, log := notifytest.NewRuns(), notify.NewMemoryLog()
+		rs.Add(runningRun("r1"))
 		first := &recorder{fail: func(n *notify.Notification) (bool, error) {
 			if n.Milestone == notify.PhaseDone {
 				return true, errDown
@@ -37,8 +39,8 @@ func TestARestartResendsWhatWasQueuedAndNeverWhatWasDelivered(t *testing.T) {
 		synctest.Wait()
 		// The bot dies: two more events are recorded, never handed over.
 		b1.stop()
-		rs.record(events.Event{Type: events.PhaseDone, RunID: "r1", Phase: "traffic", At: time.Now(), Summary: "Traffic"})
-		rs.record(events.Event{Type: events.RunSucceeded, RunID: "r1", At: time.Now(), Summary: "all steps done"})
+		rs.Record(events.Event{Type: events.PhaseDone, RunID: "r1", Phase: "traffic", At: time.Now(), Summary: "Traffic"})
+		rs.Record(events.Event{Type: events.RunSucceeded, RunID: "r1", At: time.Now(), Summary: "all steps done"})
 		equal(t, "log at the kill", b1.rows("r1"), map[string]store.DeliveryStatus{"pagerduty/1": store.DeliveryDelivered,
 			"pagerduty/2": store.DeliveryQueued})
 
@@ -77,11 +79,11 @@ func TestARestartResendsWhatWasQueuedAndNeverWhatWasDelivered(t *testing.T) {
 // and so does the first live event of a run this process takes over.
 func TestARunHeldByAnotherLiveProcessIsLeftToIt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rs := newRuns()
+		rs := notifytest.NewRuns()
 		held := runningRun("r1")
 		held.Owner, held.LeaseUntil = "other/2", time.Now().Add(time.Minute)
-		rs.add(held)
-		rs.record(events.Event{Type: events.RunStarted, RunID: "r1", At: time.Now()})
+		rs.Add(held)
+		rs.Record(events.Event{Type: events.RunStarted, RunID: "r1", At: time.Now()})
 		rec := &recorder{}
 		b := newBench(t, benchOptions{targets: func(*store.Run) []notify.Target {
 			return []notify.Target{{Name: "stakeholders", Notifier: rec}}
@@ -100,10 +102,10 @@ func TestARunHeldByAnotherLiveProcessIsLeftToIt(t *testing.T) {
 		// The same with a takeover: the live event catches the run up first.
 		held2 := runningRun("r2")
 		held2.Owner, held2.LeaseUntil = "other/2", time.Now().Add(time.Hour)
-		rs.add(held2)
-		rs.record(events.Event{Type: events.RunStarted, RunID: "r2", At: time.Now()})
-		rs.record(events.Event{Type: events.PhaseDone, RunID: "r2", Phase: "db", At: time.Now()})
-		rs.set("r2", func(r *store.Run) { r.Owner = "me/1" })
+		rs.Add(held2)
+		rs.Record(events.Event{Type: events.RunStarted, RunID: "r2", At: time.Now()})
+		rs.Record(events.Event{Type: events.PhaseDone, RunID: "r2", Phase: "db", At: time.Now()})
+		rs.Set("r2", func(r *store.Run) { r.Owner = "me/1" })
 		b.emit("r2", events.RunResumed, "", "")
 		b.flush("r2")
 		equal(t, "after a takeover", labels(rec.calls()[1:]), []string{"started", "phase_done:db", "resumed"})
@@ -120,7 +122,7 @@ func TestEventsDroppedByAFullQueueAreCaughtUpFromTheAuditTrail(t *testing.T) {
 			<-gate // the dispatcher is stuck planning the run while events pour in
 			return []notify.Target{{Name: "stakeholders", Notifier: rec}}
 		}, tweak: func(o *notify.Options) { o.QueueSize = 1 }})
-		b.runs.add(runningRun("r1"))
+		b.runs.Add(runningRun("r1"))
 		b.start()
 		defer b.stop()
 		b.aRun("r1")
@@ -128,7 +130,7 @@ func TestEventsDroppedByAFullQueueAreCaughtUpFromTheAuditTrail(t *testing.T) {
 		close(gate)
 		b.flush("r1")
 		equal(t, "sent", labels(rec.calls()), []string{"started", "step_done:promote", "phase_done:db", "phase_done:traffic", "succeeded"})
-		if n := b.logs.count("notification queue full"); n < 4 {
+		if n := strings.Count(b.logs.String(), "notification queue full"); n < 4 {
 			t.Errorf("%d drops logged, want at least 4", n)
 		}
 	})
@@ -141,11 +143,11 @@ func TestFlushWaitsForTheStopEvent(t *testing.T) {
 		b := newBench(t, benchOptions{targets: func(*store.Run) []notify.Target {
 			return []notify.Target{{Name: "card", Notifier: rec, Wants: func(*notify.Notification) bool { return true }}}
 		}})
-		b.runs.add(runningRun("r1"))
+		b.runs.Add(runningRun("r1"))
 		b.start()
 		defer b.stop()
 		b.emit("r1", events.RunStarted, "", "")
-		b.runs.set("r1", func(r *store.Run) { r.State = store.RunSucceeded })
+		b.runs.Set("r1", func(r *store.Run) { r.State = store.RunSucceeded })
 		done := make(chan error, 1)
 		go func() { done <- b.p.Flush(context.Background(), "r1") }()
 		time.Sleep(time.Second)
@@ -167,12 +169,12 @@ func TestFlushWaitsForTheStopEvent(t *testing.T) {
 // it after a restart; the notifiers that had heard of it are caught up.
 func TestAnEndedRunIsCaughtUpOnlyForTheNotifiersThatKnewIt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rs, log := newRuns(), notify.NewMemoryLog()
+		rs, log := notifytest.NewRuns(), notify.NewMemoryLog()
 		run := runningRun("r1")
 		run.State, run.EndedAt = store.RunSucceeded, time.Now()
-		rs.add(run)
-		started := rs.record(events.Event{Type: events.RunStarted, RunID: "r1", At: time.Now()})
-		rs.record(events.Event{Type: events.RunSucceeded, RunID: "r1", At: time.Now()})
+		rs.Add(run)
+		started := rs.Record(events.Event{Type: events.RunStarted, RunID: "r1", At: time.Now()})
+		rs.Record(events.Event{Type: events.RunSucceeded, RunID: "r1", At: time.Now()})
 		// The status page had the start; the end was recorded, then the bot died.
 		if _, err := log.QueueDelivery(context.Background(), &store.Delivery{RunID: "r1", Notifier: "statuspage", Key: fmt.Sprint(started.Seq)}); err != nil {
 			t.Fatal(err)

@@ -39,6 +39,13 @@ func (r *Runs) Add(run *store.Run) {
 	r.runs[run.ID] = &cp
 }
 
+// Set changes the stored run id in place, as another writer would.
+func (r *Runs) Set(id string, f func(*store.Run)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r.runs[id])
+}
+
 // Record appends an audit record for e and returns e with its Seq, as the
 // executor does before it announces an event.
 func (r *Runs) Record(e events.Event) events.Event {
