@@ -3,7 +3,6 @@ package chart
 import (
 	"bytes"
 	"flag"
-	"image"
 	"image/color"
 	"image/png"
 	"os"
@@ -11,50 +10,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/failoverbot/failoverbot/internal/report/chart/charttest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.png")
-
-func near(a color.Color, b color.RGBA, tol int) bool {
-	r, g, bl, _ := a.RGBA()
-	d := func(x uint32, y uint8) int {
-		v := int(x>>8) - int(y)
-		if v < 0 {
-			return -v
-		}
-		return v
-	}
-	return d(r, b.R) <= tol && d(g, b.G) <= tol && d(bl, b.B) <= tol
-}
-
-// runOf returns the first run of pixels near col in row y, between x0 and
-// x1: its first and last x (-1, -1 when none).
-func runOf(img image.Image, y, x0, x1 int, col color.RGBA) (int, int) {
-	lo, hi := -1, -1
-	for x := x0; x <= x1; x++ {
-		switch {
-		case near(img.At(x, y), col, 20) && (lo < 0 || hi == x-1):
-			if lo < 0 {
-				lo = x
-			}
-			hi = x
-		case lo >= 0:
-			return lo, hi
-		}
-	}
-	return lo, hi
-}
-
-// share is the fraction of pixels of row y in [x0, x1] near col.
-func share(img image.Image, y, x0, x1 int, col color.RGBA) float64 {
-	n := 0
-	for x := x0; x <= x1; x++ {
-		if near(img.At(x, y), col, 20) {
-			n++
-		}
-	}
-	return float64(n) / float64(x1-x0+1)
-}
 
 func since(t time.Time) time.Duration { return t.Sub(t0) }
 
@@ -85,35 +45,35 @@ func TestBarsAreWhereTheirTimesSay(t *testing.T) {
 		if s.End.Equal(s.Start) {
 			solidEnd = x0 + 4 // an instant is drawn 3pt (4px) wide
 		}
-		lo, hi := runOf(img, y, l.DataArea.Min.X, l.DataArea.Max.X, col)
+		lo, hi := charttest.RunOf(img, y, l.DataArea.Min.X, l.DataArea.Max.X, col)
 		if abs(lo-x0) > tol || abs(hi-solidEnd) > tol {
 			t.Errorf("%s: %s pixels span x %d–%d, want %d–%d", s.Name, s.Outcome, lo, hi, x0, solidEnd)
 		}
 		for _, y2 := range []int{y - 5, y + 5} { // the bar has height
-			if !near(img.At(x0+2, y2), col, 20) {
+			if !charttest.Near(img.At(x0+2, y2), col, 20) {
 				t.Errorf("%s: bar is not %d px tall at x %d", s.Name, 11, x0+2)
 			}
 		}
-		if c := img.At(x0-3, y); near(c, col, 60) {
+		if c := img.At(x0-3, y); charttest.Near(c, col, 60) {
 			t.Errorf("%s: drawn before its start: %v", s.Name, c)
 		}
 		if s.End.After(s.Start) {
-			if c := img.At(x1+3, y); !near(c, bandColor, 3) && !near(c, color.RGBA{255, 255, 255, 255}, 3) {
+			if c := img.At(x1+3, y); !charttest.Near(c, bandColor, 3) && !charttest.Near(c, color.RGBA{255, 255, 255, 255}, 3) {
 				t.Errorf("%s: drawn past its end: %v at x %d", s.Name, c, x1+3)
 			}
 		}
 		if !s.Wait.IsZero() {
 			w0, w1 := l.X(since(s.Wait.Start))+2, l.X(since(s.Wait.End))-2
-			if tint, hatch := share(img, y, w0, w1, waitTint(s.Outcome)), share(img, y, w0, w1, col); tint < 0.4 || hatch < 0.05 {
+			if tint, hatch := charttest.Share(img, y, w0, w1, waitTint(s.Outcome)), charttest.Share(img, y, w0, w1, col); tint < 0.4 || hatch < 0.05 {
 				t.Errorf("%s: wait %d–%d is %.0f%% tint and %.0f%% hatch, want a hatched tint", s.Name, w0, w1, 100*tint, 100*hatch)
 			}
 		}
 		for _, r := range s.Retries {
 			r0, r1 := l.X(since(r.Start))+2, l.X(since(r.End))-2
-			if fill, hatch := share(img, y, r0, r1, retryFill), share(img, y, r0, r1, retryHatch); fill < 0.4 || hatch < 0.05 {
+			if fill, hatch := charttest.Share(img, y, r0, r1, retryFill), charttest.Share(img, y, r0, r1, retryHatch); fill < 0.4 || hatch < 0.05 {
 				t.Errorf("%s: retry %d–%d is %.0f%% fill and %.0f%% hatch", s.Name, r0, r1, 100*fill, 100*hatch)
 			}
-			if share(img, y, r0, r1, col) > 0 {
+			if charttest.Share(img, y, r0, r1, col) > 0 {
 				t.Errorf("%s: the retry %d–%d shows the outcome's colour", s.Name, r0, r1)
 			}
 		}
@@ -126,7 +86,7 @@ func TestBarsAreWhereTheirTimesSay(t *testing.T) {
 		x := l.X(since(m.At))
 		found := false
 		for y := l.MarkerRow - 14; y <= l.MarkerRow+14 && !found; y++ {
-			if lo, _ := runOf(img, y, x-3, x+3, col); lo >= 0 {
+			if lo, _ := charttest.RunOf(img, y, x-3, x+3, col); lo >= 0 {
 				found = true
 			}
 		}
@@ -141,7 +101,7 @@ func TestBarsAreWhereTheirTimesSay(t *testing.T) {
 		}
 		seen := false
 		for y := l.DataArea.Max.Y + 30; y < img.Bounds().Max.Y && !seen; y++ {
-			if lo, _ := runOf(img, y, 0, img.Bounds().Max.X-1, col); lo >= 0 {
+			if lo, _ := charttest.RunOf(img, y, 0, img.Bounds().Max.X-1, col); lo >= 0 {
 				seen = true
 			}
 		}
@@ -184,7 +144,7 @@ func TestTheTimelineLooksAsItDid(t *testing.T) {
 	for y := a.Bounds().Min.Y; y < a.Bounds().Max.Y; y++ {
 		for x := a.Bounds().Min.X; x < a.Bounds().Max.X; x++ {
 			r, g, bl, _ := b.At(x, y).RGBA()
-			if !near(a.At(x, y), color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8), 255}, 48) {
+			if !charttest.Near(a.At(x, y), color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8), 255}, 48) {
 				diff++
 			}
 		}
@@ -226,7 +186,7 @@ func TestARunningRunWithoutMarkers(t *testing.T) {
 	if img.Bounds().Dx() != 800 || img.Bounds().Dy() != 300 || l.MarkerRow != -1 {
 		t.Fatalf("bounds %v, layout %+v", img.Bounds(), l)
 	}
-	_, hi := runOf(img, l.Rows[1], l.DataArea.Min.X, l.DataArea.Max.X, outcomeColors[Running])
+	_, hi := charttest.RunOf(img, l.Rows[1], l.DataArea.Min.X, l.DataArea.Max.X, outcomeColors[Running])
 	if abs(hi-l.X(20*time.Second)) > 2 {
 		t.Errorf("running bar ends at x %d, want the timeline's end %d", hi, l.X(20*time.Second))
 	}
@@ -304,7 +264,7 @@ func TestAShortRunFillsTheWidth(t *testing.T) {
 	if end := l.X(300 * time.Millisecond); float64(end-l.DataArea.Min.X) < 0.7*float64(l.DataArea.Dx()) {
 		t.Errorf("the run ends at x %d of a data area %v: squeezed", end, l.DataArea)
 	}
-	lo, hi := runOf(img, l.Rows[1], l.DataArea.Min.X, l.DataArea.Max.X, outcomeColors[AlreadyDone])
+	lo, hi := charttest.RunOf(img, l.Rows[1], l.DataArea.Min.X, l.DataArea.Max.X, outcomeColors[AlreadyDone])
 	if abs(lo-l.X(150*time.Millisecond)) > 2 || abs(hi-l.X(300*time.Millisecond)) > 2 {
 		t.Errorf("bar b at %d–%d, want %d–%d", lo, hi, l.X(150*time.Millisecond), l.X(300*time.Millisecond))
 	}

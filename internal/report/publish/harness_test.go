@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -321,49 +319,3 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func tempStore(t *testing.T) string { return filepath.Join(t.TempDir(), "bot.db") }
-
-// Pixels, as report/chart's own tests read them.
-
-func near(a color.Color, b color.RGBA, tol int) bool {
-	r, g, bl, _ := a.RGBA()
-	d := func(x uint32, y uint8) int {
-		v := int(x>>8) - int(y)
-		if v < 0 {
-			return -v
-		}
-		return v
-	}
-	return d(r, b.R) <= tol && d(g, b.G) <= tol && d(bl, b.B) <= tol
-}
-
-// runOf returns the first run of pixels near col in row y between x0 and
-// x1: its first and last x (-1, -1 when none).
-func runOf(img image.Image, y, x0, x1 int, col color.RGBA) (int, int) {
-	lo, hi := -1, -1
-	for x := x0; x <= x1; x++ {
-		switch {
-		case near(img.At(x, y), col, 20) && (lo < 0 || hi == x-1):
-			if lo < 0 {
-				lo = x
-			}
-			hi = x
-		case lo >= 0:
-			return lo, hi
-		}
-	}
-	return lo, hi
-}
-
-// share is the fraction of the pixels of row y in [x0, x1] near col.
-func share(img image.Image, y, x0, x1 int, col color.RGBA) float64 {
-	if x1 < x0 {
-		return 0
-	}
-	n := 0
-	for x := x0; x <= x1; x++ {
-		if near(img.At(x, y), col, 20) {
-			n++
-		}
-	}
-	return float64(n) / float64(x1-x0+1)
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/report"
 	"github.com/failoverbot/failoverbot/internal/report/chart"
+	"github.com/failoverbot/failoverbot/internal/report/chart/charttest"
 	"github.com/failoverbot/failoverbot/internal/secret"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
@@ -332,10 +333,10 @@ func checkBars(t *testing.T, pngData []byte, tl *report.Timeline, run *store.Run
 			x1 = x0 + 4 // an instant is drawn 3pt wide
 		}
 		// Where the bar is: nothing just before, nothing just after.
-		if c := img.At(x0-3, y); near(c, col, 60) || near(c, hatch, 60) {
+		if c := img.At(x0-3, y); charttest.Near(c, col, 60) || charttest.Near(c, hatch, 60) {
 			t.Errorf("%s: drawn before its start (x %d)", id, x0)
 		}
-		if lo, hi := runOf(img, y, x1+3, x1+3, col); lo >= 0 || hi >= 0 {
+		if lo, hi := charttest.RunOf(img, y, x1+3, x1+3, col); lo >= 0 || hi >= 0 {
 			t.Errorf("%s: drawn past its end (x %d)", id, x1)
 		}
 		// Solid between the spans (where there is room to tell).
@@ -359,7 +360,7 @@ func checkBars(t *testing.T, pngData []byte, tl *report.Timeline, run *store.Run
 			if so.b-so.a < 6 {
 				continue
 			}
-			if got := share(img, y, so.a+2, so.b-2, col); got < 0.9 {
+			if got := charttest.Share(img, y, so.a+2, so.b-2, col); got < 0.9 {
 				t.Errorf("%s: %d–%d is %.0f%% %s, want solid", id, so.a, so.b, 100*got, outcome)
 			}
 		}
@@ -367,12 +368,12 @@ func checkBars(t *testing.T, pngData []byte, tl *report.Timeline, run *store.Run
 			if r.b-r.a < 6 {
 				continue
 			}
-			if f, h := share(img, y, r.a+2, r.b-2, fill), share(img, y, r.a+2, r.b-2, hatch); f < 0.4 || h < 0.05 {
+			if f, h := charttest.Share(img, y, r.a+2, r.b-2, fill), charttest.Share(img, y, r.a+2, r.b-2, hatch); f < 0.4 || h < 0.05 {
 				t.Errorf("%s: retry %d–%d is %.0f%% fill, %.0f%% hatch", id, r.a, r.b, 100*f, 100*h)
 			}
 		}
 		if wait.b-wait.a >= 6 {
-			if tint, h := share(img, y, wait.a+2, wait.b-2, chart.WaitColor(outcome)), share(img, y, wait.a+2, wait.b-2, col); tint < 0.4 || h < 0.05 {
+			if tint, h := charttest.Share(img, y, wait.a+2, wait.b-2, chart.WaitColor(outcome)), charttest.Share(img, y, wait.a+2, wait.b-2, col); tint < 0.4 || h < 0.05 {
 				t.Errorf("%s: the wait %d–%d is %.0f%% tint, %.0f%% hatch", id, wait.a, wait.b, 100*tint, 100*h)
 			}
 		}
@@ -385,7 +386,7 @@ func checkBars(t *testing.T, pngData []byte, tl *report.Timeline, run *store.Run
 		}
 		found := false
 		for y := lay.MarkerRow - 14; y <= lay.MarkerRow+14 && !found; y++ {
-			if lo, _ := runOf(img, y, x(a.At)-3, x(a.At)+3, chart.MarkerColor(kind)); lo >= 0 {
+			if lo, _ := charttest.RunOf(img, y, x(a.At)-3, x(a.At)+3, chart.MarkerColor(kind)); lo >= 0 {
 				found = true
 			}
 		}
