@@ -164,12 +164,12 @@ func (p *Postgres) resign(why string) {
 	p.dropLocked()
 }
 
-// dropLocked closes the session (the server releases its locks).
+// dropLocked closes the session (the server releases its locks); resign
+// follows, and says so if it led.
 func (p *Postgres) dropLocked() {
 	if p.conn == nil {
 		return
 	}
-	p.leading.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = p.conn.Close(ctx)

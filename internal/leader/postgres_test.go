@@ -196,6 +196,9 @@ func TestPartitionedLeaderStopsLeading(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("the cut-off leader stopped leading %s after the cut", time.Since(frozen).Round(time.Millisecond))
+	if first, second := <-cut.changes, <-cut.changes; !first || second {
+		t.Errorf("the cut-off leader was told %v then %v, want true then false", first, second)
+	}
 	// When the server gives the session up (its keepalives unanswered;
 	// here: the proxy drops it), another process leads.
 	other := start(t, dsn, "bot-other/2")
