@@ -5,7 +5,11 @@ PKGS      ?= ./...
 BIN       := bin/bot
 export GOTOOLCHAIN := local
 
-.PHONY: build deps kube-bin test lint bench demo clean
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+IMAGE     ?= ghcr.io/example/failover-bot:$(VERSION)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: build deps kube-bin test tools-test chart-test image-test lint lint-tools bench demo image clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/bot
@@ -23,11 +27,38 @@ kube-bin:
 
 test: deps kube-bin
 	bin=$$(scripts/kube-bin) && FAILOVER_KUBE_BIN=$$bin $(GO) test -count=1 -timeout 20m $(PKGS)
+	$(MAKE) tools-test
+
+# The nested modules' tests: the Helm chart (rendered with the Helm SDK,
+# checked by the lab's API server and KWOK nodes) and the image.
+tools-test: chart-test image-test
+
+chart-test: kube-bin
+	bin=$$(scripts/kube-bin) && cd tools/charttest && FAILOVER_KUBE_BIN=$$bin $(GO) test -count=1 -timeout 20m ./...
+
+image-test:
+	cd tools/image && $(GO) test -count=1 -timeout 20m ./...
+
+# The container image as an OCI archive (bin/failover-bot.oci.tar), no
+# Docker engine needed: a static binary, CA roots, the nonroot user, on
+# scratch (the Dockerfile builds the same). Load it with
+# `skopeo copy oci-archive:bin/failover-bot.oci.tar docker://$(IMAGE)`,
+# `podman load -i …` or `crane push bin/failover-bot.oci.tar $(IMAGE)`.
+image:
+	@test -r $(CA_BUNDLE) || { echo "$(CA_BUNDLE) missing: apt-get install ca-certificates (or set CA_BUNDLE)"; exit 1; }
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/bot-linux-amd64 ./cmd/bot
+	cd tools/image && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run . -bin ../../bin/bot-linux-amd64 \
+		-ca $(CA_BUNDLE) -ref $(IMAGE) -version $(VERSION) -revision $$(git rev-parse HEAD) -o ../../bin/failover-bot.oci.tar
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	staticcheck $(PKGS)
+
+# The nested modules (slow the first time: Helm's dependencies compile).
+lint-tools:
+	cd tools/charttest && $(GO) vet ./... && staticcheck ./...
+	cd tools/image && $(GO) vet ./... && staticcheck ./...
 
 # Benchmarks print figures (ns/step, wall/critical path, ack p99, RSS, lab
 # failover time); each lab or binary benchmark iteration is a whole lab or

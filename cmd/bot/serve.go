@@ -20,11 +20,14 @@ import (
 // shutdownTimeout bounds the draining of work when the bot stops.
 const shutdownTimeout = 30 * time.Second
 
-// cmdServe runs the Slack bot in socket mode until interrupted.
+// cmdServe runs the Slack bot in socket mode until interrupted, with the
+// operations endpoints (/healthz, /readyz, /metrics) on -metrics-addr.
 func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	loadCfg := config.Flags(fs, os.Getenv)
+	metricsAddr := fs.String("metrics-addr", os.Getenv("FAILOVER_METRICS_ADDR"),
+		"serve /healthz, /readyz and /metrics on this address, e.g. :9090 (env FAILOVER_METRICS_ADDR; empty: off)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -45,11 +48,30 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bot serve: %v\n", err)
 		return 2
 	}
-	a, err := app.New(ctx, app.Options{Config: cfg, Poster: bot.Poster(), Directory: bot.Directory(), Logger: log, Redactor: red})
+	o := newOps(log, red, bot)
+	bot.SetObserver(o.metrics)
+	ctx, stopOps := context.WithCancel(ctx)
+	defer stopOps()
+	opsDone := make(chan error, 1)
+	if *metricsAddr != "" {
+		srv, err := o.listen(*metricsAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "bot serve: %v\n", err)
+			return 2
+		}
+		log.Info("operations endpoints listening", "addr", srv.Addr())
+		go func() { opsDone <- srv.Serve(ctx) }()
+	} else {
+		close(opsDone)
+	}
+	a, err := app.New(ctx, app.Options{Config: cfg, Poster: bot.Poster(), Directory: bot.Directory(), Logger: log, Redactor: red,
+		Instruments: o.metrics})
 	if err != nil {
 		fmt.Fprintf(stderr, "bot serve: %v\n", err)
 		return 1
 	}
+	o.attach(a)
+	go o.store.Run(ctx)
 	bot.SetHandler(a.Handler)
 	code := 0
 	if err := a.Start(ctx); err != nil {
@@ -63,6 +85,10 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	defer cancel()
 	if err := a.Close(cctx); err != nil {
 		fmt.Fprintf(stderr, "bot serve: shutdown: %v\n", err)
+	}
+	stopOps()
+	if err := <-opsDone; err != nil {
+		fmt.Fprintf(stderr, "bot serve: %v\n", err)
 	}
 	return code
 }

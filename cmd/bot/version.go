@@ -12,18 +12,28 @@ import (
 var version = ""
 
 func versionString() string {
-	v := version
-	if v == "" {
-		v = "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-					v = "devel+" + s.Value[:12]
-				}
+	v, _ := buildVersion()
+	return fmt.Sprintf("bot %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildVersion is the version (set by -ldflags, else devel+revision) and
+// the VCS revision the binary was built from ("" if unknown).
+func buildVersion() (v, revision string) {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
 			}
 		}
 	}
-	return fmt.Sprintf("bot %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	v = version
+	if v == "" {
+		v = "devel"
+		if len(revision) >= 12 {
+			v = "devel+" + revision[:12]
+		}
+	}
+	return v, revision
 }
 
 func cmdVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {

@@ -19,7 +19,9 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/commands"
 	"github.com/failoverbot/failoverbot/internal/config"
+	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/executor"
+	"github.com/failoverbot/failoverbot/internal/leader"
 	"github.com/failoverbot/failoverbot/internal/notify"
 	"github.com/failoverbot/failoverbot/internal/notify/card"
 	"github.com/failoverbot/failoverbot/internal/runbook"
@@ -30,9 +32,6 @@ import (
 	"github.com/failoverbot/failoverbot/internal/store/postgres"
 	"github.com/failoverbot/failoverbot/internal/store/sqlite"
 )
-
-// expirySweep is how often approval requests past their expiry are closed.
-const expirySweep = 30 * time.Second
 
 // Options are what the transport supplies.
 type Options struct {
@@ -55,6 +54,23 @@ type Options struct {
 	// Notify, if set, tunes the notification pipeline's options (tests:
 	// backoff, grace periods).
 	Notify func(o *notify.Options)
+	// Instruments, if set, is told what the bot does (the metrics
+	// implement it): every executor event, the notifications' outcomes,
+	// leadership and the expiry sweeps.
+	Instruments Instruments
+	// OnStore, if set, is told of each check of the leader's session to
+	// the store (nil: it worked).
+	OnStore func(err error)
+}
+
+// Instruments is what the app reports to (internal/metrics implements it).
+type Instruments interface {
+	events.Sink
+	notify.Observer
+	// Leading: this process started or stopped leading the periodic work.
+	Leading(leading bool)
+	// ExpirySweep: one approval expiry sweep ran.
+	ExpirySweep()
 }
 
 // App is a wired bot.
@@ -70,6 +86,14 @@ type App struct {
 	Handler  *commands.Handler
 	Redactor *secret.Redactor
 	Logger   *slog.Logger
+	// Leader elects, among the processes sharing the store, the one that
+	// runs the periodic work (expiry sweeps, notification catch-up).
+	Leader leader.Elector
+
+	inst        Instruments
+	expiryEvery time.Duration
+	// alive says whether a lease owner's process is up (PostgreSQL only).
+	alive func(ctx context.Context, owner string) (bool, error)
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -114,7 +138,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Store: st, Registry: reg, Catalog: cat, Redactor: red, Logger: log}
+	a := &App{Store: st, Registry: reg, Catalog: cat, Redactor: red, Logger: log, inst: o.Instruments,
+		expiryEvery: cfg.ExpirySweep}
+	if a.expiryEvery <= 0 {
+		a.expiryEvery = 30 * time.Second
+	}
 	a.Cards, err = card.New(card.Options{Poster: o.Poster, Store: st, Runbooks: cat.Get,
 		Logger: log.With("component", "card")})
 	if err != nil {
@@ -125,6 +153,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	ec := o.Executor
 	ec.Store, ec.Sink, ec.Owner, ec.LeaseTTL = st, a.Notify, cfg.Instance, cfg.LeaseTTL
+	if a.inst != nil {
+		ec.Sink = tee{a.Notify, a.inst}
+	}
 	ec.Logger, ec.Redactor, ec.Runbooks = log.With("component", "executor"), red, cat.Get
 	if ec.BindKey, err = bindKey(ctx, cfg, st); err != nil {
 		return nil, errors.Join(err, st.Close())
@@ -132,6 +163,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.Executor, err = executor.New(ec)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("executor: %w", err), st.Close())
+	}
+	if a.Leader, err = a.newLeader(cfg, o); err != nil {
+		return nil, errors.Join(err, st.Close())
 	}
 	a.Handler, err = commands.New(commands.Options{
 		Catalog: cat, Planner: a.Executor.Planner(), Executor: a.Executor, Store: st, Directory: o.Directory, Poster: o.Poster,
@@ -184,7 +218,8 @@ func (a *App) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.wg.Go(func() { _ = a.Cards.Run(ctx) })
 	a.wg.Go(func() { _ = a.Notify.Run(ctx) })
-	a.wg.Go(func() { a.Handler.RunExpiry(ctx, expirySweep) })
+	a.wg.Go(func() { _ = a.Leader.Run(ctx) })
+	a.wg.Go(func() { a.runExpiry(ctx) })
 	if err := a.Executor.Recover(ctx, a.Catalog.Get); err != nil {
 		return fmt.Errorf("recover runs: %w", err)
 	}

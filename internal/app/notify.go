@@ -41,6 +41,18 @@ func newPipeline(a *App, o Options, runbooks func(string) (*runbook.Runbook, err
 			}
 			return a.Executor.Owner()
 		}}
+	// One process (the leader) resends and catches up; a run whose owner
+	// is still up is left to it (a.alive is set once the elector exists).
+	po.Leading = func() bool { return a.Leader == nil || a.Leader.Leading() }
+	po.Alive = func(ctx context.Context, owner string) (bool, error) {
+		if a.alive == nil {
+			return false, nil
+		}
+		return a.alive(ctx, owner)
+	}
+	if a.inst != nil {
+		po.Observer = a.inst
+	}
 	if dl, ok := a.Store.(store.DeliveryLog); ok {
 		po.Log = dl
 	}

@@ -38,8 +38,11 @@ type Config struct {
 	LeaseTTL time.Duration `yaml:"leaseTTL"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"logLevel"`
-	// LogFormat is text or json.
+	// LogFormat is text or json (env FAILOVER_LOG_FORMAT).
 	LogFormat string `yaml:"logFormat"`
+	// ExpirySweep is how often the leader closes the approval requests
+	// past their expiry (env FAILOVER_EXPIRY_SWEEP; default 30s).
+	ExpirySweep time.Duration `yaml:"expirySweep"`
 	// Responders may start runs and use the run controls.
 	Responders Access `yaml:"responders"`
 	// Groups are static user groups (for the console, or to complement
@@ -143,6 +146,7 @@ func Default() Config {
 		StorePath:    "failover.db",
 		Instance:     host,
 		LeaseTTL:     30 * time.Second,
+		ExpirySweep:  30 * time.Second,
 		LogLevel:     "info",
 		LogFormat:    "text",
 		Responders:   Access{Groups: []string{"oncall"}},
@@ -164,6 +168,14 @@ var envVars = []struct {
 	{"FAILOVER_SECRETS_DIR", func(c *Config, v string) error { c.SecretsDir = v; return nil }},
 	{"FAILOVER_INSTANCE", func(c *Config, v string) error { c.Instance = v; return nil }},
 	{"FAILOVER_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
+	{"FAILOVER_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+	{"FAILOVER_EXPIRY_SWEEP", func(c *Config, v string) (err error) {
+		c.ExpirySweep, err = time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("FAILOVER_EXPIRY_SWEEP: %q is not a duration (e.g. 30s)", v)
+		}
+		return nil
+	}},
 	{"FAILOVER_RUNBOOK_ENV_PREFIXES", func(c *Config, v string) error { c.RunbookEnv.Prefixes = splitList(v); return nil }},
 	{"FAILOVER_RUNBOOK_ENV_NAMES", func(c *Config, v string) error { c.RunbookEnv.Names = splitList(v); return nil }},
 	{"FAILOVER_SECRETS_ENV_PREFIX", func(c *Config, v string) error { c.RunbookEnv.SecretPrefix = v; return nil }},
@@ -262,6 +274,9 @@ func (c Config) Validate() error {
 	}
 	if c.LeaseTTL < time.Second {
 		bad("leaseTTL", "must be at least 1s, got %s", c.LeaseTTL)
+	}
+	if c.ExpirySweep < 100*time.Millisecond {
+		bad("expirySweep", "must be at least 100ms, got %s", c.ExpirySweep)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/failoverbot/failoverbot/internal/events"
 	"github.com/failoverbot/failoverbot/internal/runbook"
@@ -148,24 +149,43 @@ func (e *Executor) PlanPosted(ctx context.Context, runID string, ref store.Messa
 func (e *Executor) Approve(ctx context.Context, runID string, rb *runbook.Runbook, approvers []string) error {
 	c, err := e.requestCtl(ctx, runID)
 	if err != nil {
+		if errors.Is(err, ErrRunEnded) && e.started(ctx, runID) {
+			return nil // approved and run by another replica first
+		}
 		return fmt.Errorf("approve run %s: %w", runID, err)
 	}
+	// Two replicas may each count the reaction that made quorum: the first
+	// records the approval (compare-and-swap on the run), the second finds
+	// it recorded and only makes sure the run starts.
 	err = c.runTransition(ctx, actorBot, string(events.RunApproved), events.Event{Type: events.RunApproved,
 		Summary: "quorum reached: " + strings.Join(approvers, ", "), Data: map[string]string{"approvers": strings.Join(approvers, ",")}},
 		func(r *store.Run) error {
 			if r.State != store.RunPending {
 				return fmt.Errorf("%w (it is %s)", ErrNotPending, r.State)
 			}
-			if len(approvers) > 0 {
-				r.StateReason = "approved by " + strings.Join(approvers, ", ")
+			if strings.HasPrefix(r.StateReason, approvedPrefix) {
+				return errApprovedBefore
 			}
+			r.StateReason = approvedPrefix + strings.Join(approvers, ", ")
 			return nil
 		})
-	if err != nil {
+	if (errors.Is(err, ErrNotPending) && e.started(ctx, runID)) || (errors.Is(err, store.ErrLeaseHeld) && e.startedWithin(ctx, runID)) {
+		return nil // approved and started by another replica first
+	}
+	if err != nil && !errors.Is(err, errApprovedBefore) {
 		return fmt.Errorf("approve run %s: %w", runID, err)
 	}
 	startErr := e.Start(ctx, runID, rb)
 	if startErr == nil {
+		return nil
+	}
+	// The other process that counted the quorum is starting it (it holds
+	// the lease) or started it: it also ends the request if it cannot.
+	if errors.Is(startErr, store.ErrLeaseHeld) && e.startedWithin(ctx, runID) {
+		e.log.InfoContext(ctx, "another replica started the approved run", "run", runID)
+		return nil
+	}
+	if errors.Is(startErr, ErrNotPending) && e.started(ctx, runID) {
 		return nil
 	}
 	e.log.ErrorContext(ctx, "start run", "run", runID, "err", e.scrub(startErr.Error()))
@@ -178,6 +198,37 @@ func (e *Executor) Approve(ctx context.Context, runID string, rb *runbook.Runboo
 	}
 	return startErr
 }
+
+// started reports whether the run has started (read from the store).
+func (e *Executor) started(ctx context.Context, runID string) bool {
+	r, err := e.getRun(ctx, runID)
+	return err == nil && !r.StartedAt.IsZero()
+}
+
+// startedWithin waits a little (startWait) for a run whose lease another
+// executor took to be started by it: another replica that counted the same
+// quorum is in its Start. A lease holder that does not start it is not one.
+func (e *Executor) startedWithin(ctx context.Context, runID string) bool {
+	deadline := time.Now().Add(startWait)
+	for {
+		if e.started(ctx, runID) {
+			return true
+		}
+		if time.Now().After(deadline) || !sleep(ctx, 50*time.Millisecond) {
+			return false
+		}
+	}
+}
+
+// startWait bounds startedWithin.
+const startWait = 2 * time.Second
+
+// approvedPrefix starts the reason of a pending run whose quorum was
+// recorded (Start clears it).
+const approvedPrefix = "approved by "
+
+// errApprovedBefore: the quorum was recorded already (by another process).
+var errApprovedBefore = errors.New("approval already recorded")
 
 // Reject ends a pending run rejected by an approver.
 func (e *Executor) Reject(ctx context.Context, runID, by string) (*store.Run, error) {

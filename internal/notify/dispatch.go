@@ -406,7 +406,18 @@ func (p *Pipeline) heldElsewhere(ctx context.Context, runID string) (bool, error
 	if err != nil {
 		return false, err
 	}
-	return r.Owner != "" && r.Owner != p.o.Owner() && r.LeaseUntil.After(p.o.Now()), nil
+	if r.Owner == "" || r.Owner == p.o.Owner() {
+		return false, nil
+	}
+	if r.LeaseUntil.After(p.o.Now()) {
+		return true, nil
+	}
+	if p.o.Alive == nil {
+		return false, nil
+	}
+	// Its lease ended (the run ended, or paused), but the process that
+	// held it may still be retrying the run's notifications.
+	return p.o.Alive(ctx, r.Owner)
 }
 
 // catchUpOverflow catches up the runs whose events found the queue full.

@@ -66,6 +66,18 @@ type Options struct {
 	// Owner returns this process's lease owner (the executor's): a run
 	// another live process owns is left to it.
 	Owner func() string
+	// Leading, if set, says whether this process does the resend/catch-up
+	// scans (at start and every Rescan): with several replicas on one store
+	// only the leader does (nil: always). Rescan starts one at once when
+	// leadership is gained.
+	Leading func() bool
+	// Alive, if set, says whether the process with the given lease owner
+	// is still up: a run it owns is left to it even after its lease ended
+	// (it still retries the run's notifications), and taken over when it
+	// is gone. Nil: a run is left alone only while its lease lasts.
+	Alive func(ctx context.Context, owner string) (bool, error)
+	// Observer, if set, is told of each delivery's outcome (metrics).
+	Observer Observer
 	// Redactor scrubs notifier errors before they are logged, stored or
 	// shown; nil scrubs nothing.
 	Redactor *secret.Redactor
@@ -140,14 +152,28 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
+// Observer is told what the pipeline does (the bot's metrics implement
+// it). Its methods must return quickly.
+type Observer interface {
+	// AttemptFailed: an attempt of a notification failed; retried says
+	// whether it will be tried again.
+	AttemptFailed(notifier string, retried bool)
+	// Settled: a notification was delivered or given up.
+	Settled(notifier string, status store.DeliveryStatus)
+	// Rescanned: a resend/catch-up scan ran.
+	Rescanned()
+}
+
 // Pipeline is the fan-out from the executor's events to every notifier of
 // a run: an events.Sink whose Notify never blocks.
 type Pipeline struct {
 	o   Options
 	log *slog.Logger
 	in  chan events.Event
-	// kick wakes the dispatcher when an event was dropped.
+	// kick wakes the dispatcher when an event was dropped; scan when a
+	// rescan is asked for (Rescan).
 	kick chan struct{}
+	scan chan struct{}
 
 	mu       sync.Mutex
 	runs     map[string]*runState
@@ -169,7 +195,7 @@ func New(o Options) (*Pipeline, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Pipeline{o: o, log: o.Logger, in: make(chan events.Event, o.QueueSize), kick: make(chan struct{}, 1),
+	return &Pipeline{o: o, log: o.Logger, in: make(chan events.Event, o.QueueSize), kick: make(chan struct{}, 1), scan: make(chan struct{}, 1),
 		runs: map[string]*runState{}, overflow: map[string]bool{}, waiting: map[string]int{}}, nil
 }
 
@@ -213,7 +239,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 	p.mu.Unlock()
-	p.rescan(ctx)
+	p.rescanIfLeading(ctx)
 	var tick <-chan time.Time
 	if p.o.Rescan > 0 {
 		t := time.NewTicker(p.o.Rescan)
@@ -227,7 +253,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-p.kick:
 			p.catchUpOverflow(ctx)
 		case <-tick:
-			p.rescan(ctx)
+			p.rescanIfLeading(ctx)
+		case <-p.scan:
+			p.rescanIfLeading(ctx)
 		case <-ctx.Done():
 			done = true
 		}
@@ -251,6 +279,26 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		<-idle
 	}
 	return nil
+}
+
+// Rescan asks the dispatcher for a resend/catch-up scan now (this process
+// just became the leader). It never blocks.
+func (p *Pipeline) Rescan() {
+	select {
+	case p.scan <- struct{}{}:
+	default:
+	}
+}
+
+// rescanIfLeading scans unless another process leads.
+func (p *Pipeline) rescanIfLeading(ctx context.Context) {
+	if p.o.Leading != nil && !p.o.Leading() {
+		return
+	}
+	p.rescan(ctx)
+	if p.o.Observer != nil {
+		p.o.Observer.Rescanned()
+	}
 }
 
 // Finish says the run's report is written: its undelivered notifications

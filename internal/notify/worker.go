@@ -130,6 +130,9 @@ func (p *Pipeline) deliver(ctx context.Context, q *queue, it *item, pending int)
 			}
 			return true
 		}
+		if p.o.Observer != nil {
+			p.o.Observer.AttemptFailed(q.t.Name, retry)
+		}
 		if !retry {
 			err = fmt.Errorf("%s: not retried, unrecoverable error after %d attempts: %w", q.t.Name, attempt, err)
 			p.settle(ctx, log, q, it, store.DeliveryFailed, attempt, err)
@@ -232,6 +235,9 @@ func (p *Pipeline) settle(ctx context.Context, log *slog.Logger, q *queue, it *i
 	if err != nil {
 		msg = p.scrub(err.Error())
 		log.ErrorContext(ctx, "notification given up", "attempts", attempts, "err", msg)
+	}
+	if p.o.Observer != nil {
+		p.o.Observer.Settled(q.t.Name, status)
 	}
 	if !it.logged {
 		return

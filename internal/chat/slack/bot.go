@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -46,6 +47,9 @@ type Bot struct {
 	workers sync.WaitGroup
 	// fatal receives the error code when Slack refuses the bot token.
 	fatal chan string
+	// obs is told of the socket's state and of each ack (metrics, /readyz).
+	obs       Observer
+	connected atomic.Bool
 
 	mu      sync.Mutex
 	started bool
@@ -109,6 +113,41 @@ func New(cfg Config, h chat.Handler, log *slog.Logger) (*Bot, error) {
 	}
 	b.dir = newDirectory(api, cfg, log, b.poster.call)
 	return b, nil
+}
+
+// Observer is told of the socket-mode connection's state and of every
+// envelope ack (the bot's metrics and readiness implement it).
+type Observer interface {
+	// SocketConnected is called when the socket opens (true) or is lost
+	// (false: it is being reopened).
+	SocketConnected(up bool)
+	// Acked is called after each ack, with the envelope's type and the
+	// time from its arrival to the ack.
+	Acked(envelopeType string, latency time.Duration, err error)
+}
+
+// SetObserver sets the Observer; call it before Run.
+func (b *Bot) SetObserver(o Observer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.obs = o
+}
+
+// Connected reports whether the socket-mode connection is open now.
+func (b *Bot) Connected() bool { return b.connected.Load() }
+
+// setConnected records the socket's state and tells the Observer of a
+// change.
+func (b *Bot) setConnected(up bool) {
+	if b.connected.Swap(up) == up {
+		return
+	}
+	b.mu.Lock()
+	o := b.obs
+	b.mu.Unlock()
+	if o != nil {
+		o.SocketConnected(up)
+	}
 }
 
 // SetHandler sets the handler that serves events; call it before Run.
@@ -177,6 +216,7 @@ loop:
 		}
 	}
 	stopSM()
+	b.setConnected(false)
 	b.shutdown()
 	return runErr
 }
@@ -272,14 +312,20 @@ func (b *Bot) shutdown() {
 // dispatch handles one socket-mode event. It never blocks on the handler:
 // envelopes are acked first, then queued for the worker pool.
 func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
+	if evt.Request != nil {
+		ctx = context.WithValue(ctx, arrivedKey{}, time.Now())
+	}
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
+		b.setConnected(false)
 		b.log.Debug("slack connecting")
 	case socketmode.EventTypeConnected:
+		b.setConnected(true)
 		b.log.Info("slack socket connected")
 	case socketmode.EventTypeHello:
 		b.log.Debug("slack hello")
 	case socketmode.EventTypeConnectionError:
+		b.setConnected(false)
 		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
 			b.log.Warn("slack connection failed; retrying", "attempt", ce.Attempt, "backoff", ce.Backoff, "err", ce.ErrorObj)
 		}
@@ -295,9 +341,13 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 			if syntax || typ {
 				b.log.Warn("slack sent a frame that is not JSON; skipped, the connection stays open", "err", ie.ErrorObj)
 			} else {
+				b.setConnected(false)
 				b.log.Warn("slack socket read failed; the connection is reopened", "err", ie.ErrorObj)
 			}
 		}
+	case socketmode.EventTypeDisconnect:
+		b.setConnected(false)
+		b.log.Info("slack asked the bot to reconnect")
 	case socketmode.EventTypeErrorWriteFailed:
 		if we, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok {
 			b.log.Warn("slack ack write failed", "envelope", we.Response.EnvelopeID, "err", we.Cause)
@@ -329,12 +379,23 @@ func (b *Bot) ack(ctx context.Context, req *socketmode.Request) {
 	if req == nil || req.EnvelopeID == "" {
 		return
 	}
+	arrived, _ := ctx.Value(arrivedKey{}).(time.Time)
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := b.sm.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
+	err := b.sm.AckCtx(ctx, req.EnvelopeID, nil)
+	if err != nil {
 		b.log.Warn("slack ack failed", "envelope", req.EnvelopeID, "err", err)
 	}
+	b.mu.Lock()
+	o := b.obs
+	b.mu.Unlock()
+	if o != nil && !arrived.IsZero() {
+		o.Acked(req.Type, time.Since(arrived), err)
+	}
 }
+
+// arrivedKey is the context key of an envelope's arrival time.
+type arrivedKey struct{}
 
 // badMessage acks an envelope slack-go could not parse (e.g. an inner
 // event type it does not know) so that Slack does not redeliver it.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,6 +135,52 @@ func TestWebAPIAcceptsABearerToken(t *testing.T) {
 		resp.Body.Close()
 		if !strings.Contains(string(body), want) {
 			t.Errorf("token %q: %s, want %s", tok, body, want)
+		}
+	}
+}
+
+// With Connections > 1 every socket stays open and envelopes go to each
+// in turn, as Slack spreads them over an app's connections.
+func TestSeveralSocketsShareTheEnvelopes(t *testing.T) {
+	f := New(Options{Connections: 3})
+	defer f.Close()
+	var got [3]atomic.Int32
+	for i := range 3 {
+		api := slack.New(BotToken, slack.OptionAPIURL(f.APIURL()), slack.OptionAppLevelToken(AppToken))
+		sm := socketmode.New(api)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		connected := f.Connected()
+		go func() { _ = sm.RunContext(ctx) }()
+		go func() {
+			for evt := range sm.Events {
+				if evt.Type == socketmode.EventTypeSlashCommand {
+					got[i].Add(1)
+					_ = sm.Ack(*evt.Request)
+				}
+			}
+		}()
+		select {
+		case <-connected:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no connection")
+		}
+	}
+	if n := f.OpenSockets(); n != 3 {
+		t.Fatalf("%d sockets open, want 3", n)
+	}
+	for range 6 {
+		if _, err := f.SlashCommand("U1", "C1", "help"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.Acks()) < 6 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 3 {
+		if n := got[i].Load(); n != 2 {
+			t.Errorf("socket %d got %d of 6 envelopes, want 2", i, n)
 		}
 	}
 }

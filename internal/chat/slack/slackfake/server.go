@@ -37,6 +37,10 @@ type Options struct {
 	// RedeliveryDelays are the waits before each redelivery of an unacked
 	// events_api envelope (Slack: at once, ~1 min, ~5 min).
 	RedeliveryDelays []time.Duration
+	// Connections is how many sockets the app may hold at once, as Slack
+	// allows several (one per replica) and spreads envelopes across them
+	// in turn. Default 1: a new socket replaces the one before.
+	Connections int
 }
 
 // Server is a fake Slack. Create it with New; Close it when done.
@@ -48,7 +52,9 @@ type Server struct {
 	mu         sync.Mutex
 	appTokens  map[string]string // token -> error ("" valid)
 	botTokens  map[string]string
-	conn       *wsConn // the current socket
+	conn       *wsConn   // the current (newest) socket
+	conns      []*wsConn // every open socket, oldest first
+	next       int       // round-robin position in conns
 	connCh     chan struct{}
 	connects   int
 	seq        int
@@ -79,6 +85,9 @@ type Server struct {
 func New(opts Options) *Server {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = time.Second
+	}
+	if opts.Connections <= 0 {
+		opts.Connections = 1
 	}
 	if opts.AckDeadline <= 0 {
 		opts.AckDeadline = 3 * time.Second
@@ -121,15 +130,18 @@ func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
-	c := s.conn
-	s.conn = nil
+	conns := append([]*wsConn(nil), s.conns...)
+	if s.conn != nil && len(conns) == 0 {
+		conns = append(conns, s.conn)
+	}
+	s.conn, s.conns = nil, nil
 	for _, d := range s.deliveries {
 		if d.timer != nil {
 			d.timer.Stop()
 		}
 	}
 	s.mu.Unlock()
-	if c != nil {
+	for _, c := range conns {
 		c.close()
 	}
 	s.srv.CloseClientConnections()
@@ -178,6 +190,13 @@ func (s *Server) Connected() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.connCh
+}
+
+// OpenSockets is how many sockets are open now.
+func (s *Server) OpenSockets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
 }
 
 // IsConnected says whether a socket is open now.

@@ -68,8 +68,11 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &wsConn{ws: ws, done: make(chan struct{})}
+	s.mu.Lock()
+	n := min(len(s.conns)+1, s.opts.Connections)
+	s.mu.Unlock()
 	if err := c.write(map[string]any{
-		"type": "hello", "num_connections": 1,
+		"type": "hello", "num_connections": n,
 		"connection_info": map[string]string{"app_id": AppID},
 		"debug_info":      map[string]any{"host": "slackfake", "approximate_connection_time": 3600},
 	}); err != nil {
@@ -82,7 +85,12 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) {
 		c.close()
 		return
 	}
-	old := s.conn
+	var old *wsConn
+	s.conns = append(s.conns, c)
+	if len(s.conns) > s.opts.Connections {
+		old = s.conns[0]
+		s.conns = s.conns[1:]
+	}
 	s.conn = c
 	s.connects++
 	close(s.connCh)
@@ -123,9 +131,7 @@ func (s *Server) readAcks(c *wsConn) {
 	defer func() {
 		c.close()
 		s.mu.Lock()
-		if s.conn == c {
-			s.conn = nil
-		}
+		s.dropLocked(c)
 		s.mu.Unlock()
 	}()
 	for {
@@ -155,6 +161,32 @@ func (s *Server) readAcks(c *wsConn) {
 	}
 }
 
+// dropLocked forgets a closed socket; the newest open one (if any) becomes
+// the current socket.
+func (s *Server) dropLocked(c *wsConn) {
+	for i, x := range s.conns {
+		if x == c {
+			s.conns = append(s.conns[:i:i], s.conns[i+1:]...)
+			break
+		}
+	}
+	if s.conn == c {
+		s.conn = nil
+		if n := len(s.conns); n > 0 {
+			s.conn = s.conns[n-1]
+		}
+	}
+}
+
+// pickLocked is the socket of the next envelope: each open socket in turn.
+func (s *Server) pickLocked() *wsConn {
+	if len(s.conns) == 0 {
+		return s.conn
+	}
+	s.next = (s.next + 1) % len(s.conns)
+	return s.conns[s.next]
+}
+
 // ErrNotConnected is returned when a slash command or interaction is sent
 // while the bot has no socket (Slack shows the user an error; it does not
 // redeliver them).
@@ -164,7 +196,7 @@ var ErrNotConnected = errors.New("slackfake: bot not connected")
 // the bot connects. It starts the ack deadline.
 func (s *Server) send(d *delivery) error {
 	s.mu.Lock()
-	c := s.conn
+	c := s.pickLocked()
 	if c == nil {
 		if d.typ == "events_api" && !s.closed {
 			s.outbox = append(s.outbox, d)
@@ -195,9 +227,7 @@ func (s *Server) send(d *delivery) error {
 		s.mu.Lock()
 		d.timer.Stop()
 		delete(s.deliveries, d.id)
-		if s.conn == c {
-			s.conn = nil
-		}
+		s.dropLocked(c)
 		s.mu.Unlock()
 		if d.typ == "events_api" {
 			// The socket broke: Slack delivers the event on the next one.
@@ -250,7 +280,9 @@ func (s *Server) Disconnect(reason string) error {
 func (s *Server) DropConnection() {
 	s.mu.Lock()
 	c := s.conn
-	s.conn = nil
+	if c != nil {
+		s.dropLocked(c)
+	}
 	s.mu.Unlock()
 	if c != nil {
 		c.close()
