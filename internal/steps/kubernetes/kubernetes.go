@@ -19,17 +19,19 @@ import (
 var ConnectionType = steps.ConnectionType{
 	Name:     "kubernetes",
 	Optional: []string{"kubeconfig", "context"},
+	Check:    checkConnection,
 }
 
 // Kinds returns the Kubernetes step kinds.
 func Kinds() []steps.Kind {
 	return []steps.Kind{
-		steps.DeclaredProbe[NodesReadyConfig](spec("kubernetes.nodesReady", "enough nodes are Ready (expect up), or the cluster is gone (expect down)", "ready", "total")),
-		steps.DeclaredProbe[PodsReadyConfig](spec("kubernetes.podsReady", "the selected pods are Ready (waits until they are)", "ready", "total")),
-		steps.DeclaredStep[ScaleConfig](spec("kubernetes.scale", "set the replicas of Deployments or StatefulSets (by name, selector or all)")),
-		steps.DeclaredStep[PatchConfig](spec("kubernetes.patch", "patch an object (strategic, merge or JSON patch)")),
-		steps.DeclaredProbe[ResourcesPresentConfig](spec("kubernetes.resourcesPresent", "named objects exist (and have a status phase, e.g. PVCs Bound)", "count")),
-		steps.DeclaredProbe[ServiceAddressConfig](spec("kubernetes.serviceAddress", "a Service's load balancer address (outputs hostname, ip)", "hostname", "ip")),
+		steps.ProbeKind(spec("kubernetes.nodesReady", "enough nodes are Ready (expect up), or the cluster is gone (expect down)", "ready", "total"), newNodesReady),
+		steps.ProbeKind(spec("kubernetes.podsReady", "the selected pods are Ready (waits until they are)", "ready", "total"), newPodsReady),
+		steps.StepKind(spec("kubernetes.scale", "set the replicas of Deployments or StatefulSets (by name, selector or all) and wait for the rollout", "previous", "workloads"), newScale),
+		steps.StepKind(spec("kubernetes.patch", "patch an object (strategic, merge or JSON patch); done when the live object holds it"), newPatch),
+		steps.StepKind(spec("kubernetes.rolloutRestart", "restart the pods of Deployments or StatefulSets (kubectl rollout restart) and wait for the rollout", "restartedAt", "workloads"), newRolloutRestart),
+		steps.ProbeKind(spec("kubernetes.resourcesPresent", "named objects of any kind exist, with a status phase (PVCs Bound) and field expectations", "count"), newResourcesPresent),
+		steps.ProbeKind(spec("kubernetes.serviceAddress", "a Service's load balancer address (outputs hostname, ip); waits until assigned", "hostname", "ip"), newServiceAddress),
 		steps.DeclaredStep[ExecConfig](spec("kubernetes.exec", "run a command in a pod unless its check already holds", "output")),
 		steps.DeclaredProbe[ExecCheckConfig](spec("kubernetes.execCheck", "a command in a pod exits 0 with the expected output", "output")),
 		steps.DeclaredStep[ApplyConfig](spec("kubernetes.apply", "server-side apply manifests (optionally waiting for Jobs and workloads)")),
