@@ -207,13 +207,29 @@ spec:
 // writeFakeBin writes the pods' programs: python answers the seed's
 // db_adapter.test_connection() with True; psql answers
 // pg_is_in_recovery() from the file pg_in_recovery of its working
-// directory (default f) and runs any -f script as a success.
+// directory (default f) and runs any -f script as a success; pg_basebackup
+// and redis-cli do what the failback seeds use them for.
 func writeFakeBin() {
 	files := map[string]string{
 		"python": `#!/bin/sh
 case "$*" in
 *test_connection*) echo True ;;
 *) echo "fake python: $*" >&2; exit 2 ;;
+esac
+`,
+		// pg_basebackup -D DIR …: a base backup is its backup_manifest.
+		"pg_basebackup": `#!/bin/sh
+d=
+while [ $# -gt 0 ]; do case "$1" in -D) shift; d="$1" ;; esac; shift; done
+[ -n "$d" ] || { echo "pg_basebackup: no -D" >&2; exit 1; }
+mkdir -p "$d" && touch "$d/backup_manifest" && echo "base backup written to $d"
+`,
+		// redis-cli … REPLICAOF host port makes this node a replica; ROLE says which.
+		"redis-cli": `#!/bin/sh
+case "$*" in
+*REPLICAOF*) echo slave > redis-role; echo OK ;;
+*ROLE*) cat redis-role 2>/dev/null || echo master ;;
+*) echo "fake redis-cli: $*" >&2; exit 2 ;;
 esac
 `,
 		"psql": `#!/bin/sh

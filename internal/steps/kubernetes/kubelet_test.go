@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/spdy"
 
@@ -30,16 +32,23 @@ import (
 // the API server's exec endpoint proxies to it as to any kubelet, and the
 // commands run on this machine in execDir.
 
-// fakeKubelet registers a node served by a local kubelet exec endpoint
-// and returns its name; pods bound to it are marked Running and Ready by
-// kubeletPod.
+// fakeKubelet registers a node of the test cluster served by a local
+// kubelet exec endpoint and returns its name; pods bound to it are marked
+// Running and Ready by kubeletPod.
 func fakeKubelet(t testing.TB) string {
 	t.Helper()
-	srv := httptest.NewTLSServer(http.HandlerFunc(serveExec))
+	return fakeKubeletIn(t, kubetest.Client(t), execDir)
+}
+
+// fakeKubeletIn is fakeKubelet for the cluster of client. Its "containers"
+// share the file system root: commands run in root, and arguments that
+// are absolute paths under /tmp/ or /scripts/ are taken inside root.
+func fakeKubeletIn(t testing.TB, client kubernetes.Interface, root string) string {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { serveExec(w, req, root) }))
 	t.Cleanup(srv.Close)
 	_, portStr, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	port, _ := strconv.Atoi(portStr)
-	client := kubetest.Client(t)
 	name := "fake-kubelet-" + strings.ToLower(strconv.FormatInt(time.Now().UnixNano()%1e9, 36))
 	node, err := client.CoreV1().Nodes().Create(ctxT(t, 5*time.Second), &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -65,9 +74,14 @@ func fakeKubelet(t testing.TB) string {
 // Running and Ready, as a kubelet would.
 func kubeletPod(t testing.TB, ns, name, node string) {
 	t.Helper()
-	client := kubetest.Client(t)
+	kubeletPodIn(t, kubetest.Client(t), ns, name, node, nil)
+}
+
+// kubeletPodIn is kubeletPod for the cluster of client, with labels.
+func kubeletPodIn(t testing.TB, client kubernetes.Interface, ns, name, node string, labels map[string]string) {
+	t.Helper()
 	p, err := client.CoreV1().Pods(ns).Create(ctxT(t, 5*time.Second), &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "postgres", Image: "registry.invalid/postgres:17"}},
 			Tolerations: []corev1.Toleration{{Key: "fake-kubelet", Operator: corev1.TolerationOpExists}}},
 	}, metav1.CreateOptions{})
@@ -83,7 +97,7 @@ func kubeletPod(t testing.TB, ns, name, node string) {
 }
 
 // serveExec is a kubelet's /exec/{namespace}/{pod}/{container} endpoint.
-func serveExec(w http.ResponseWriter, req *http.Request) {
+func serveExec(w http.ResponseWriter, req *http.Request, root string) {
 	if !strings.HasPrefix(req.URL.Path, "/exec/") {
 		http.NotFound(w, req)
 		return
@@ -117,8 +131,13 @@ func serveExec(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	argv := q["command"]
+	for i, a := range argv {
+		if strings.HasPrefix(a, "/tmp/") || strings.HasPrefix(a, "/scripts/") {
+			argv[i] = filepath.Join(root, a)
+		}
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = execDir
+	cmd.Dir = root
 	if s := got["stdout"]; s != nil {
 		cmd.Stdout = s
 	}

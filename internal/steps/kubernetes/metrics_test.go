@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/failoverbot/failoverbot/internal/lab/kube"
 	"github.com/failoverbot/failoverbot/internal/lab/kube/kubetest"
 	"github.com/failoverbot/failoverbot/internal/steps/stepstest"
 )
@@ -30,7 +31,16 @@ var gvrAPIServices = schema.GroupVersionResource{Group: "apiregistration.k8s.io"
 // the test ends.
 func fakeMetricsAPI(t *testing.T, ns string, usage func(pod string) (cpu, mem string)) {
 	t.Helper()
-	client := kubetest.Client(t)
+	fakeMetricsAPIIn(t, kubetest.Cluster(t), ns, usage)
+}
+
+// fakeMetricsAPIIn is fakeMetricsAPI for cluster c.
+func fakeMetricsAPIIn(t *testing.T, c *kube.Cluster, ns string, usage func(pod string) (cpu, mem string)) {
+	t.Helper()
+	client, err := c.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/apis/metrics.k8s.io/v1beta1", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: "metrics.k8s.io/v1beta1",
@@ -62,7 +72,7 @@ func fakeMetricsAPI(t *testing.T, ns string, usage func(pod string) (cpu, mem st
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	dyn := dynamic.NewForConfigOrDie(kubetest.Config(t))
+	dyn := dynamic.NewForConfigOrDie(c.RESTConfig())
 	api := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
 		"metadata": map[string]any{"name": "v1beta1.metrics.k8s.io"},
