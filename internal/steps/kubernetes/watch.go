@@ -6,12 +6,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
 )
@@ -76,7 +78,11 @@ func (c *cluster) watch(sel selection) (*watched, error) {
 		return nil, err
 	}
 	var ri = dyn.Resource(sel.gvr).Namespace(sel.namespace)
-	ctx, cancel := context.WithCancel(context.Background())
+	// The reflector's own complaints (a failed LIST while the API server
+	// is down) would go to klog's global stderr, unscrubbed: the waiting
+	// Check reports them instead.
+	quiet := logr.Discard()
+	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), quiet))
 	w := &watched{cancel: cancel, stopped: make(chan struct{}), changed: make(chan struct{}, 1)}
 	lw := &listWatch{cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -112,6 +118,7 @@ func (c *cluster) watch(sel selection) (*watched, error) {
 	}}
 	poke := func(any) { w.poke() }
 	w.store, w.ctrl = cache.NewInformerWithOptions(cache.InformerOptions{
+		Logger:        &quiet,
 		ListerWatcher: lw,
 		ObjectType:    &unstructured.Unstructured{},
 		Handler: cache.ResourceEventHandlerFuncs{
