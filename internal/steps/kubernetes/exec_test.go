@@ -127,19 +127,20 @@ func TestExecExitCodesThroughAKubelet(t *testing.T) {
 	ns := kubetest.Namespace(t)
 	node := fakeKubelet(t)
 	kubeletPod(t, ns, "postgres-0", node)
-	manifest := filepath.Join(execDir, "backup_manifest-"+ns)
+	// A path in the "container" (the fake kubelet's root is execDir).
+	manifest := "/tmp/restore-" + ns + "/backup_manifest"
 	check := stepstest.Check(t, build(t, "kubernetes.execCheck", &ExecCheckConfig{PodTarget: PodTarget{Namespace: ns, Pod: "postgres-0"},
 		ExecProbe: ExecProbe{Command: []string{"sh", "-c", "echo no database >&2; exit 3"}}}, conn(t)))
 	if check.Done || check.Summary != "sh -c echo no database >&2; exit 3 in "+ns+"/postgres-0 (postgres): exit 3: no database" {
 		t.Errorf("exit 3: %+v", check)
 	}
 	s := buildStep(t, "kubernetes.exec", &ExecConfig{PodTarget: PodTarget{Namespace: ns, Pod: "postgres-0"},
-		Command: []string{"touch", manifest}, Check: &ExecProbe{Command: []string{"test", "-f", manifest}}}, conn(t))
+		Command: []string{"pg_basebackup", "-D", filepath.Dir(manifest)}, Check: &ExecProbe{Command: []string{"test", "-f", manifest}}}, conn(t))
 	if res := stepstest.Check(t, s); res.Done || !strings.HasSuffix(res.Summary, ": exit 1") {
 		t.Fatalf("before: %+v", res)
 	}
 	res := stepstest.Converge(t, s, 20*time.Second)
-	if !strings.HasSuffix(res.Summary, `: exit 0, output ""`) {
+	if !strings.HasSuffix(res.Summary, `: exit 0, output ""`) || !exists(filepath.Join(execDir, manifest)) {
 		t.Errorf("after: %+v", res)
 	}
 	failing := &ExecConfig{PodTarget: PodTarget{Namespace: ns, Pod: "postgres-0"},

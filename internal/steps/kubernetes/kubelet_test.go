@@ -88,10 +88,10 @@ func kubeletPodIn(t testing.TB, client kubernetes.Interface, ns, name, node stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Status.Phase = corev1.PodRunning
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "postgres", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
-	if _, err := client.CoreV1().Pods(ns).UpdateStatus(ctxT(t, 5*time.Second), p, metav1.UpdateOptions{}); err != nil {
+	status, _ := json.Marshal(map[string]any{"status": corev1.PodStatus{Phase: corev1.PodRunning,
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "postgres", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}})
+	if _, err := client.CoreV1().Pods(ns).Patch(ctxT(t, 5*time.Second), p.Name, types.MergePatchType, status, metav1.PatchOptions{}, "status"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/failoverbot/failoverbot/internal/lab/kube/kubetest"
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -138,9 +139,9 @@ func TestPodsReady(t *testing.T) {
 		return pod
 	}
 	mk("pending")
-	done := mk("finished")
-	done.Status.Phase = corev1.PodSucceeded
-	if _, err := client.CoreV1().Pods(ns).UpdateStatus(ctxT(t, 5*time.Second), done, metav1.UpdateOptions{}); err != nil {
+	mk("finished")
+	if _, err := client.CoreV1().Pods(ns).Patch(ctxT(t, 5*time.Second), "finished", types.MergePatchType,
+		[]byte(`{"status":{"phase":"Succeeded"}}`), metav1.PatchOptions{}, "status"); err != nil {
 		t.Fatal(err)
 	}
 	res = stepstest.Check(t, build(t, "kubernetes.podsReady", &PodsReadyConfig{Namespace: ns}, conn(t)))
@@ -164,8 +165,8 @@ func TestPodsReadyRestartLimit(t *testing.T) {
 	}
 	// The container "crash-loops": its restart count goes past the limit.
 	pod := pods.Items[0]
-	pod.Status.ContainerStatuses[0].RestartCount = 7
-	if _, err := client.CoreV1().Pods(ns).UpdateStatus(ctxT(t, 5*time.Second), &pod, metav1.UpdateOptions{}); err != nil {
+	if _, err := client.CoreV1().Pods(ns).Patch(ctxT(t, 5*time.Second), pod.Name, types.StrategicMergePatchType,
+		[]byte(`{"status":{"containerStatuses":[{"name":"app","restartCount":7}]}}`), metav1.PatchOptions{}, "status"); err != nil {
 		t.Fatal(err)
 	}
 	res = stepstest.Check(t, build(t, "kubernetes.podsReady", &PodsReadyConfig{Namespace: ns, MaxRestarts: ptr(2)}, conn(t)))

@@ -73,12 +73,12 @@ func TestPatchConfigMapIsANoOpWhenRunAgain(t *testing.T) {
 // patch: the other container and the other variables stay as they were.
 func TestPatchOneContainersEnvByName(t *testing.T) {
 	ns := kubetest.Namespace(t)
-	d := deployment(t, ns, "api", 1, nil)
+	d := workload(ns, "api", 1, map[string]string{"app": "api"})
 	d.Spec.Template.Spec.Containers = []corev1.Container{
 		{Name: "app", Image: "registry.invalid/app:1", Env: []corev1.EnvVar{{Name: "REGION", Value: "us-east-1"}}},
 		{Name: "proxy", Image: "registry.invalid/proxy:1", Env: []corev1.EnvVar{{Name: "UPSTREAM", Value: "localhost"}, {Name: "REGION", Value: "us-east-1"}}},
 	}
-	if _, err := kubetest.Client(t).AppsV1().Deployments(ns).Update(ctxT(t, 5*time.Second), d, metav1.UpdateOptions{}); err != nil {
+	if _, err := kubetest.Client(t).AppsV1().Deployments(ns).Create(ctxT(t, 5*time.Second), d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	patch := map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{

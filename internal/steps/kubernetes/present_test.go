@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/failoverbot/failoverbot/internal/lab/kube/kubetest"
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -148,8 +149,8 @@ func TestServiceAddressWaitsForTheLoadBalancer(t *testing.T) {
 	// The cloud's controller assigns the address while the step waits.
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{Hostname: "dr-api-123.us-west-2.elb.amazonaws.com"}}
-		_, _ = client.CoreV1().Services(ns).UpdateStatus(ctxT(t, 5*time.Second), svc, metav1.UpdateOptions{})
+		_, _ = client.CoreV1().Services(ns).Patch(ctxT(t, 5*time.Second), svc.Name, types.MergePatchType,
+			[]byte(`{"status":{"loadBalancer":{"ingress":[{"hostname":"dr-api-123.us-west-2.elb.amazonaws.com"}]}}}`), metav1.PatchOptions{}, "status")
 	}()
 	res = stepstest.Converge(t, p, 20*time.Second)
 	if res.Outputs["hostname"] != "dr-api-123.us-west-2.elb.amazonaws.com" || res.Outputs["ip"] != "" ||
