@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -161,14 +162,65 @@ func serviceAccount(t testing.TB, ns, name string, rules ...rbacv1.PolicyRule) s
 	return writeKubeconfig(t, kubetest.Cluster(t).Server(), tok.Status.Token)
 }
 
-// restartAPIServer brings a killed API server back (and fails the test
-// if it cannot); registered as a cleanup by the tests that kill it.
-func restartAPIServer(t testing.TB) {
+// ownCluster starts a cluster of the test's own, for a test that kills
+// its API server (the package's cluster is never killed: after an outage
+// the controllers' watches come back with a backoff that the next test
+// would pay for).
+func ownCluster(t testing.TB, name string) (*kube.Cluster, *steps.Connection) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	c := kubetest.Start(t, kube.Options{Name: name, Nodes: 1})
+	return c, &steps.Connection{Name: "test_cluster", Type: "kubernetes", Fields: map[string]string{"kubeconfig": c.AdminKubeconfig()}}
+}
+
+// restartAPIServer brings a killed API server of c back (and fails the
+// test if it cannot). It returns once the controllers, the scheduler and KWOK work again (a
+// canary Deployment's pod is Ready): after an outage their watches come
+// back with a backoff of up to 30 s, and the next test must not pay for it.
+func restartAPIServer(t testing.TB, c *kube.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := kubetest.Cluster(t).RestartAPIServer(ctx); err != nil {
-		t.Fatalf("restart the API server: %v", err)
+	if !c.APIServerRunning() {
+		if err := c.RestartAPIServer(ctx); err != nil {
+			t.Fatalf("restart the API server: %v", err)
+		}
+	}
+	client, err := c.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("canary-%d", time.Now().UnixNano())
+	labels := map[string]string{"canary": name}
+	one := int32(1)
+	for {
+		_, err := client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/canary:1"}}}}},
+		}, metav1.CreateOptions{})
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("create the canary: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	defer func() {
+		_ = client.AppsV1().Deployments("default").Delete(context.Background(), name, metav1.DeleteOptions{})
+	}()
+	for {
+		d, err := client.AppsV1().Deployments("default").Get(ctx, name, metav1.GetOptions{})
+		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas == 1 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the control plane did not come back after the API server restart: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

@@ -87,16 +87,6 @@ func TestNodesReadyAgainstADeadAPIServer(t *testing.T) {
 			}
 		})
 	}
-	t.Run("killed", func(t *testing.T) {
-		t.Cleanup(func() { restartAPIServer(t) })
-		if err := kubetest.Cluster(t).KillAPIServer(); err != nil {
-			t.Fatal(err)
-		}
-		res := stepstest.Check(t, build(t, "kubernetes.nodesReady", &NodesReadyConfig{Expect: ExpectDown, RequestTimeout: "1s"}, conn(t)))
-		if !res.Done {
-			t.Errorf("expect down with the API server killed: %+v", res)
-		}
-	})
 }
 
 // Refused credentials are an answer: permanent, for expect down too, and

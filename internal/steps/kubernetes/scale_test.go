@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -171,76 +170,4 @@ func TestScaleWithoutPatchPermissionIsForbidden(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Apply = %v\nwant it to start with %q", err, want)
 	}
-}
-
-// The API server dies while the step waits for its rollout: the waiting
-// Check fails with a transient error (the executor retries until the
-// step's deadline); when the API server is back, the same instance goes
-// on and finishes.
-func TestScaleWaitSurvivesTheAPIServerStopping(t *testing.T) {
-	ns := kubetest.Namespace(t)
-	d := deployment(t, ns, "api", 0, nil)
-	// Pods that no node takes: the rollout waits until the test labels a node.
-	d.Spec.Template.Spec.NodeSelector = map[string]string{"pool": "dr-" + ns}
-	if _, err := kubetest.Client(t).AppsV1().Deployments(ns).Update(ctxT(t, 5*time.Second), d, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	s := buildStep(t, "kubernetes.scale", &ScaleConfig{Namespace: ns, Name: "api", Replicas: ptr(2), RequestTimeout: "2s"}, conn(t))
-	if err := s.Apply(ctxT(t, 10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Check(ctxT(t, 2*time.Second)) // waits on the watch, not done
-	if err != nil || res.Done || !strings.Contains(res.Summary, "scaled to 2 (was 0), waiting") {
-		t.Fatalf("waiting Check = %+v, %v", res, err)
-	}
-
-	t.Cleanup(func() { restartAPIServer(t) })
-	if err := kubetest.Cluster(t).KillAPIServer(); err != nil {
-		t.Fatal(err)
-	}
-	// Within the request timeout and a reflector backoff, the waiting
-	// Check reports the outage, transient, on every call until the
-	// deadline.
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	errs := 0
-	for ctx.Err() == nil && errs < 3 {
-		start := time.Now()
-		_, err := s.Check(ctx)
-		if err == nil {
-			continue
-		}
-		errs++
-		if steps.IsPermanent(err) {
-			t.Fatalf("Check with the API server down = %v: permanent", err)
-		}
-		if time.Since(start) > 3*time.Second {
-			t.Errorf("Check took %s to fail", time.Since(start))
-		}
-	}
-	if errs < 3 {
-		t.Fatalf("no error from the waiting Check with the API server down")
-	}
-
-	restartAPIServer(t)
-	labelNode(t, "pool", "dr-"+ns)
-	res = stepstest.Converge(t, s, 60*time.Second)
-	if !strings.Contains(res.Summary, "2 replicas, 2 of 2 updated, ready and available (was 0)") {
-		t.Errorf("after the outage: %q", res.Summary)
-	}
-}
-
-// labelNode labels the cluster's first node (removed when the test ends).
-func labelNode(t testing.TB, key, value string) {
-	t.Helper()
-	client := kubetest.Client(t)
-	name := kubetest.Cluster(t).NodeNames()[0]
-	patch := []byte(`{"metadata":{"labels":{"` + key + `":"` + value + `"}}}`)
-	if _, err := client.CoreV1().Nodes().Patch(ctxT(t, 10*time.Second), name, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		patch := []byte(`{"metadata":{"labels":{"` + key + `":null}}}`)
-		_, _ = client.CoreV1().Nodes().Patch(context.Background(), name, "application/merge-patch+json", patch, metav1.PatchOptions{})
-	})
 }
