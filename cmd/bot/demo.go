@@ -34,17 +34,18 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	mode := fs.String("fail", string(lab.FailBlackhole), "how the primary region fails: stop, refuse or blackhole")
 	keep := fs.Bool("keep", false, "leave the lab's directory (logs, data) in place")
+	conns := fs.String("connections", "", "connections overlay applied to the lab runbooks (see runbooks/overlays)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := runDemo(ctx, lab.FailMode(*mode), *keep, stdout, stderr); err != nil {
+	if err := runDemo(ctx, lab.FailMode(*mode), *keep, *conns, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "\ndemo FAILED: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func runDemo(ctx context.Context, mode lab.FailMode, keep bool, stdout, stderr io.Writer) (err error) {
+func runDemo(ctx context.Context, mode lab.FailMode, keep bool, connections string, stdout, stderr io.Writer) (err error) {
 	switch mode {
 	case lab.FailStop, lab.FailRefuse, lab.FailBlackhole:
 	default:
@@ -94,6 +95,7 @@ func runDemo(ctx context.Context, mode lab.FailMode, keep bool, stdout, stderr i
 	}
 	cfg := config.Default()
 	cfg.RunbookDir, cfg.StorePath, cfg.Instance, cfg.LogLevel = rbDir, filepath.Join(dir, "bot.db"), "demo", "warn"
+	cfg.Connections = connections
 
 	// The run's report and chart outlive the lab's directory.
 	reports, err := os.MkdirTemp("", "failover-demo-report-")

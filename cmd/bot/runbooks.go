@@ -59,7 +59,14 @@ func cmdValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "bot validate: %v\n", err)
 		return 1
 	}
+	overlay, err := app.LoadOverlay(cfg, reg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ropts = append(ropts, runbook.WithOverlay(overlay))
 	failed := 0
+	var loaded []*runbook.Runbook
 	for _, f := range files {
 		rb, err := runbook.Load(f, reg, ropts...)
 		if err != nil {
@@ -67,11 +74,16 @@ func cmdValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintln(stderr, err)
 			continue
 		}
+		loaded = append(loaded, rb)
 		fmt.Fprintf(stdout, "%s: ok: runbook %s, %d checks, %d phases, %d steps, plan %s\n",
 			f, rb.Name, len(rb.Assess), len(rb.Phases), len(rb.AllSteps()), short(rb.Hash))
 	}
+	if err := overlay.Check(loaded); err != nil {
+		fmt.Fprintln(stderr, err)
+		failed++
+	}
 	if failed > 0 {
-		fmt.Fprintf(stderr, "%d of %d runbooks are invalid\n", failed, len(files))
+		fmt.Fprintf(stderr, "%d of %d runbooks are invalid (or the connections overlay is)\n", failed, len(files))
 		return 1
 	}
 	return 0
@@ -139,7 +151,12 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bot: %v\n", err)
 		return 1
 	}
-	rb, err := findRunbook(fs.Arg(0), cfg.RunbookDir, reg, runbook.WithSecrets(res), runbook.WithLogger(log))
+	overlay, err := app.LoadOverlay(cfg, reg)
+	if err != nil {
+		fmt.Fprintf(stderr, "bot plan: %v\n", err)
+		return 1
+	}
+	rb, err := findRunbook(fs.Arg(0), cfg.RunbookDir, reg, runbook.WithSecrets(res), runbook.WithLogger(log), runbook.WithOverlay(overlay))
 	if err != nil {
 		fmt.Fprintln(stderr, red.Scrub(err.Error()))
 		return 1
@@ -160,7 +177,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bot plan %s: %s\n", rb.Name, red.Scrub(err.Error()))
 		return 1
 	}
-	view := &chat.PlanView{Runbook: rb.Name, PlanHash: plan.Hash, Params: bound, Steps: commands.PlanSteps(plan),
+	view := &chat.PlanView{Runbook: rb.Name, PlanHash: plan.Hash, Params: bound, Steps: commands.PlanSteps(plan), Overlay: rb.OverlayDescription(),
 		Preflight: commands.PreflightView(planner.Preflight(ctx, rb, bound))}
 	fmt.Fprintln(stdout, red.Scrub(console.Render(chat.Message{View: view})))
 	return 0

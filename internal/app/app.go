@@ -121,6 +121,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Env != nil {
 		ropts = append(ropts, runbook.WithEnv(o.Env))
 	}
+	overlay, err := LoadOverlay(cfg, reg)
+	if err != nil {
+		return nil, err
+	}
+	ropts = append(ropts, runbook.WithOverlay(overlay))
 	if st, err := os.Stat(cfg.RunbookDir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("load runbooks: %s is not a readable directory", cfg.RunbookDir)
 	}
@@ -133,6 +138,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		// runbook) down during an incident: it is refused, named here and
 		// by `/failover list`, and the rest stay usable.
 		log.ErrorContext(ctx, "some runbooks do not load; they cannot be run until fixed", "dir", cfg.RunbookDir, "err", err)
+	}
+	if err := overlay.Check(cat.List()); err != nil {
+		return nil, fmt.Errorf("connections overlay: %w", err)
 	}
 	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
@@ -177,6 +185,19 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, errors.Join(fmt.Errorf("commands: %w", err), st.Close())
 	}
 	return a, nil
+}
+
+// LoadOverlay loads the configuration's connections overlay (nil when it
+// names none).
+func LoadOverlay(cfg config.Config, reg *steps.Registry) (*runbook.Overlay, error) {
+	if cfg.Connections == "" {
+		return nil, nil
+	}
+	o, err := runbook.LoadOverlay(cfg.Connections, reg)
+	if err != nil {
+		return nil, fmt.Errorf("connections overlay: %w", err)
+	}
+	return o, nil
 }
 
 // Resolver is the resolver of runbook references under the configuration's

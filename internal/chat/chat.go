@@ -165,7 +165,11 @@ type PlanView struct {
 	Reason    string
 	PlanHash  string
 	Params    map[string]string
-	Steps     []PlanStep
+	// Overlay, if set, is the connections overlay the runbook was loaded
+	// with ("lab (runbooks/overlays/lab.yaml): dr_cluster.context=lab-dr"):
+	// the plan runs against that environment.
+	Overlay string
+	Steps   []PlanStep
 	// Assessment, if any, was run just before the plan.
 	Assessment *AssessView
 	// Preflight, if any, was run with the plan.

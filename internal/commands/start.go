@@ -144,7 +144,7 @@ func (h *Handler) plan(ctx context.Context, req chat.Request, cmd *Command, out 
 		return
 	}
 	steps := PlanSteps(plan)
-	v := &chat.PlanView{Runbook: rb.Name, Requester: req.User.ID, PlanHash: plan.Hash, Params: params, Steps: steps,
+	v := &chat.PlanView{Runbook: rb.Name, Requester: req.User.ID, PlanHash: plan.Hash, Params: params, Steps: steps, Overlay: rb.OverlayDescription(),
 		ExpectedDataLoss: expectedDataLoss(rb, nil, steps), Required: rb.Approval.Required,
 		Preflight: PreflightView(h.o.Planner.Preflight(ctx, rb, params))}
 	h.respond(ctx, out, chat.Message{Text: "Plan of " + rb.Name + " (dry run)", View: v})
@@ -187,7 +187,7 @@ func (h *Handler) start(ctx context.Context, req chat.Request, cmd *Command, out
 		return
 	}
 	steps := PlanSteps(plan)
-	v := &chat.PlanView{Runbook: rb.Name, Requester: user, Reason: cmd.Reason, PlanHash: plan.Hash, Params: params,
+	v := &chat.PlanView{Runbook: rb.Name, Requester: user, Reason: cmd.Reason, PlanHash: plan.Hash, Params: params, Overlay: rb.OverlayDescription(),
 		Steps: steps, ExpectedDataLoss: expectedDataLoss(rb, assessment, steps), Assessment: assessment, Preflight: PreflightView(pf),
 		Required: rb.Approval.Required, State: "pending", ApproveEmoji: h.o.ApproveEmoji, RejectEmoji: h.o.RejectEmoji}
 	runReq := executor.RunRequest{Runbook: rb, Params: params, PlanHash: plan.Hash, Requester: user, Reason: cmd.Reason, Plan: encodePlan(v)}

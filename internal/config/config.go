@@ -21,6 +21,10 @@ import (
 type Config struct {
 	// RunbookDir holds the runbooks (*.yaml).
 	RunbookDir string `yaml:"runbookDir"`
+	// Connections, if set, is a connections overlay file applied to every
+	// runbook (runbook.Overlay: the lab's clusters for a drill); plans show
+	// it and their hash covers it.
+	Connections string `yaml:"connections"`
 	// StorePath is the embedded SQLite file, used when DatabaseURL is empty.
 	StorePath string `yaml:"storePath"`
 	// DatabaseURL selects the PostgreSQL store (env DATABASE_URL). It may
@@ -163,6 +167,7 @@ var envVars = []struct {
 	set  func(c *Config, v string) error
 }{
 	{"FAILOVER_RUNBOOK_DIR", func(c *Config, v string) error { c.RunbookDir = v; return nil }},
+	{"FAILOVER_CONNECTIONS", func(c *Config, v string) error { c.Connections = v; return nil }},
 	{"FAILOVER_STORE_PATH", func(c *Config, v string) error { c.StorePath = v; return nil }},
 	{"DATABASE_URL", func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
 	{"FAILOVER_SECRETS_DIR", func(c *Config, v string) error { c.SecretsDir = v; return nil }},
@@ -195,6 +200,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 	file := fs.String("config", getenv("FAILOVER_CONFIG"), "optional YAML configuration file (env FAILOVER_CONFIG)")
 	def := Default()
 	runbooks := fs.String("runbooks", def.RunbookDir, "directory of runbooks (env FAILOVER_RUNBOOK_DIR)")
+	conns := fs.String("connections", "", "connections overlay file applied to every runbook, e.g. runbooks/overlays/lab.yaml (env FAILOVER_CONNECTIONS)")
 	storePath := fs.String("store", def.StorePath, "SQLite store file, used unless DATABASE_URL is set (env FAILOVER_STORE_PATH)")
 	secrets := fs.String("secrets-dir", "", "directory of secret files (env FAILOVER_SECRETS_DIR)")
 	instance := fs.String("instance", def.Instance, "instance name for run leases (env FAILOVER_INSTANCE)")
@@ -217,6 +223,8 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 			switch f.Name {
 			case "runbooks":
 				c.RunbookDir = *runbooks
+			case "connections":
+				c.Connections = *conns
 			case "store":
 				c.StorePath = *storePath
 			case "secrets-dir":
@@ -257,6 +265,11 @@ func (c Config) Validate() error {
 		bad("runbookDir", "must not be empty")
 	} else if st, err := os.Stat(c.RunbookDir); err != nil || !st.IsDir() {
 		bad("runbookDir", "%q is not a directory", c.RunbookDir)
+	}
+	if c.Connections != "" {
+		if st, err := os.Stat(c.Connections); err != nil || st.IsDir() {
+			bad("connections", "%q is not a readable file", c.Connections)
+		}
 	}
 	if c.DatabaseURL == "" && c.StorePath == "" {
 		bad("storePath", "must not be empty when DATABASE_URL is not set")

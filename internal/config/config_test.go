@@ -126,3 +126,31 @@ func TestRunbookEnvAndTheBotsCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionsOverlayFromFileEnvOrFlag(t *testing.T) {
+	dir := t.TempDir()
+	overlay := filepath.Join(dir, "lab.yaml")
+	other := filepath.Join(dir, "stage.yaml")
+	for _, f := range []string{overlay, other} {
+		if err := os.WriteFile(f, []byte("connections: {}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "bot.yaml")
+	if err := os.WriteFile(file, []byte("runbookDir: "+dir+"\nconnections: "+overlay+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := load(t, []string{"-config", file}, nil); err != nil || c.Connections != overlay {
+		t.Errorf("file: %q, %v", c.Connections, err)
+	}
+	if c, err := load(t, []string{"-runbooks", dir}, map[string]string{"FAILOVER_CONNECTIONS": other}); err != nil || c.Connections != other {
+		t.Errorf("env: %q, %v", c.Connections, err)
+	}
+	if c, err := load(t, []string{"-config", file, "--connections", other}, nil); err != nil || c.Connections != other {
+		t.Errorf("flag over file: %q, %v", c.Connections, err)
+	}
+	_, err := load(t, []string{"-runbooks", dir, "-connections", filepath.Join(dir, "missing.yaml")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "config: connections: ") {
+		t.Errorf("a missing overlay file: %v", err)
+	}
+}

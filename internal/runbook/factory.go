@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -96,7 +97,7 @@ func (f *stepFactory) build(ctx context.Context, vars Vars) (steps.Probe, error)
 		return nil, fmt.Errorf("with: %w", err)
 	}
 	red := f.opts.secrets.Redactor
-	env := steps.Env{Logger: f.opts.logger.With("step", f.raw.ID.Value, "kind", f.kind.Name()), Redactor: red}
+	env := steps.Env{Logger: f.opts.logger.With("step", f.raw.ID.Value, "kind", f.kind.Name()), Redactor: red, Dir: filepath.Dir(f.rb.Source)}
 	if f.kind.Connection() != "" {
 		conn, err := f.connect(ctx, data)
 		if err != nil {

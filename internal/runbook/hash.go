@@ -14,9 +14,11 @@ import (
 // references, never values), parameters (name, default, required), the
 // assess checks and the phases with every step and its `with` content as
 // decoded into the kind's config (key order, quoting, anchors and comments
-// do not count; step durations, poll included, count by their value), and
-// the bound parameter values. Templates count as written: what they expand
-// to at run time ({{ now }}, {{ .run.id }}, outputs) does not.
+// do not count; step durations, poll included, count by their value), the
+// bound parameter values, and the connections overlay applied (see
+// Overlay; the fields it set are in the connections too). Templates count
+// as written: what they expand to at run time ({{ now }}, {{ .run.id }},
+// outputs) does not.
 // Descriptions, severity, channel and expected duration are presentation
 // and do not change the hash; the notify section (who is told what) does.
 
@@ -31,6 +33,9 @@ type hashDoc struct {
 	Phases      []hashPhase               `json:"phases"`
 	Values      map[string]string         `json:"values,omitempty"`
 	Notify      any                       `json:"notify,omitempty"`
+	// Overlay is the digest of the connections overlay applied (empty
+	// without one, so that hashes without an overlay are unchanged).
+	Overlay string `json:"overlay,omitempty"`
 }
 
 type hashApproval struct {
@@ -88,6 +93,7 @@ func (rb *Runbook) PlanHash(params map[string]string) string {
 			Users: sorted(rb.Approval.Users), AllowRequester: rb.Approval.AllowRequester, Expiry: int64(rb.Approval.Expiry)},
 		Regions:     map[string]string{},
 		Connections: map[string]hashConnection{},
+		Overlay:     rb.overlayHash(),
 	}
 	for n, r := range rb.Regions {
 		doc.Regions[n] = r.CloudRegion

@@ -25,6 +25,7 @@ type options struct {
 	secrets *secret.Resolver
 	logger  *slog.Logger
 	env     func(string) (string, bool)
+	overlay *Overlay
 }
 
 // WithSecrets sets the resolver of ${secret:NAME} and ${env:NAME}
@@ -145,15 +146,20 @@ func Parse(name string, data []byte, reg *steps.Registry, opts ...Option) (rb *R
 	}
 	raw := is.decodeRaw(&doc)
 	o := newOptions(opts)
+	overlaid, used := o.overlay.apply(raw, reg, is)
 	v := &validator{issues: is, reg: reg, raw: raw, policy: o.secrets}
 	if raw != nil {
 		v.validate()
 	}
+	o.overlay.attribute(is.list, overlaid)
 	if verr := newValidationError(is.list); verr != nil {
 		return nil, verr
 	}
 	rb = v.rb
 	rb.src = raw
+	if len(used) > 0 {
+		rb.overlay, rb.overlaid = o.overlay, used
+	}
 	attachFactories(v, o)
 	attachNotify(rb, o)
 	rb.Hash = rb.PlanHash(nil)

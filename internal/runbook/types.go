@@ -47,6 +47,9 @@ type Runbook struct {
 	// src is the raw form the runbook was validated from (nil for runbooks
 	// built by hand in tests): PlanHash and CheckSecrets read it.
 	src *rawRunbook
+	// overlay, if set, was applied to the connections named in overlaid.
+	overlay  *Overlay
+	overlaid map[string]bool
 }
 
 // ApprovalPolicy says who must approve a run before it starts.

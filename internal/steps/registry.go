@@ -31,6 +31,9 @@ type Env struct {
 	// a DSN) so that no message, summary or output anywhere shows them. It
 	// may be nil (in tests).
 	Redactor *secret.Redactor
+	// Dir is the directory of the runbook's file: a file a step's config
+	// names (a manifest) is relative to it. "" means the working directory.
+	Dir string
 }
 
 // ConnectionType describes the fields a connection type accepts.

@@ -144,6 +144,9 @@ func renderPlan(v *chat.PlanView) string {
 		}
 		fmt.Fprintf(&b, "\n  plan hash: %s", h)
 	}
+	if v.Overlay != "" {
+		fmt.Fprintf(&b, "\n  connections overlay: %s", v.Overlay)
+	}
 	if a := v.Assessment; a != nil {
 		verdict := "GO"
 		if !a.Go {

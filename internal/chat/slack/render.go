@@ -176,6 +176,9 @@ func renderPlan(v *chat.PlanView) (string, []slack.Block) {
 	if fs := planFields(v); len(fs) > 0 {
 		blocks = append(blocks, fields(fs...))
 	}
+	if v.Overlay != "" {
+		blocks = append(blocks, chunkLines([]md{mdf(":twisted_rightwards_arrows: *Connections overlay* %s", v.Overlay)})...)
+	}
 	if v.Assessment != nil {
 		blocks = append(blocks, section(assessmentLine(v.Assessment)))
 	}

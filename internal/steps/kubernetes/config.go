@@ -175,8 +175,9 @@ func (c *ScaleConfig) CheckAndSetDefaults() error {
 
 // ResourcesPresentConfig configures kubernetes.resourcesPresent, a read-only
 // probe (`kubectl get secrets`, `get pv`, `get pvc`, `get cronjobs`, `get svc`):
-// done when every named object exists, at least minCount objects match, and,
-// with phase, every one of them has that status.phase (PVCs "Bound").
+// done when every named object exists, at least minCount objects match,
+// with phase, every one of them has that status.phase (PVCs "Bound"), and
+// every one of them meets the field expectations (spec.replicas equals 0).
 // Output: count (objects found).
 type ResourcesPresentConfig struct {
 	// Namespace, for namespaced resources (empty for cluster-scoped ones
@@ -194,6 +195,8 @@ type ResourcesPresentConfig struct {
 	MinCount *int `yaml:"minCount"`
 	// Phase, optional, is the status.phase every object must have.
 	Phase string `yaml:"phase"`
+	// Fields, optional, are assertions on fields of every object found.
+	Fields []FieldExpectation `yaml:"fields"`
 	// RequestTimeout bounds each call to the API server (default 10s).
 	RequestTimeout string `yaml:"requestTimeout"`
 }
@@ -225,6 +228,9 @@ func (c *ResourcesPresentConfig) CheckAndSetDefaults() error {
 		c.MinCount = &n
 	}
 	e.atLeast("minCount", c.MinCount, 0)
+	for i := range c.Fields {
+		c.Fields[i].validate(&e, fmt.Sprintf("fields[%d].", i))
+	}
 	e.requestTimeout(&c.RequestTimeout)
 	return e.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -95,6 +96,8 @@ func (c *PatchConfig) validatePatch(e *errs) {
 			}
 			if path, _ := m["path"].(string); path == "" {
 				e.Add(f+".path", "is required")
+			} else if m["op"] == "add" && strings.HasSuffix(path, "/-") {
+				e.Add(f+".path", "ends in /- (append): a second run would append again; add at an index, or use a merge or strategic patch")
 			}
 		}
 	default:
@@ -152,12 +155,19 @@ type ExecConfig struct {
 	Command []string `yaml:"command"`
 	// Check observes whether the command took effect (required).
 	Check *ExecProbe `yaml:"check"`
+	// CommandTimeout, optional, bounds each command (default: the step's
+	// timeout; a base backup may take hours).
+	CommandTimeout string `yaml:"commandTimeout"`
+	// RequestTimeout bounds each other call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
 }
 
 // CheckAndSetDefaults checks every field.
 func (c *ExecConfig) CheckAndSetDefaults() error {
 	var e errs
 	c.PodTarget.validate(&e)
+	e.duration("commandTimeout", c.CommandTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	e.command("command", c.Command)
 	if c.Check == nil {
 		e.Add("check", "is required: without it the step cannot tell whether the command took effect")
@@ -174,12 +184,18 @@ func (c *ExecConfig) CheckAndSetDefaults() error {
 type ExecCheckConfig struct {
 	PodTarget `yaml:",inline"`
 	ExecProbe `yaml:",inline"`
+	// CommandTimeout, optional, bounds the command (default: the step's timeout).
+	CommandTimeout string `yaml:"commandTimeout"`
+	// RequestTimeout bounds each other call to the API server (default 10s).
+	RequestTimeout string `yaml:"requestTimeout"`
 }
 
 // CheckAndSetDefaults checks every field.
 func (c *ExecCheckConfig) CheckAndSetDefaults() error {
 	var e errs
 	c.PodTarget.validate(&e)
+	e.duration("commandTimeout", c.CommandTimeout)
+	e.requestTimeout(&c.RequestTimeout)
 	c.ExecProbe.validate(&e, "")
 	return e.Err()
 }

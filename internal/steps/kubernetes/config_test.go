@@ -191,6 +191,36 @@ func TestValidateDiagnostics(t *testing.T) {
 	})
 }
 
+func TestValidateRestartFieldsAndAppends(t *testing.T) {
+	runValidate(t, Kinds(), []validateCase{
+		{name: "restart at the step's start", kind: "kubernetes.rolloutRestart", with: `{namespace: mimir, name: mimir-api, restartedAt: "{{ now }}"}`},
+		{name: "restart statefulsets by label at a time", kind: "kubernetes.rolloutRestart",
+			with: "{namespace: mimir, workload: statefulset, selector: app=redis, restartedAt: '2025-03-09T02:04:05Z', waitReady: false}"},
+		{name: "restart without a time", kind: "kubernetes.rolloutRestart", with: "{namespace: mimir, all: true}",
+			want: []string{`restartedAt: is required: write restartedAt: "{{ now }}" (the time the step first started, the same after a restart of the bot)`}},
+		{name: "restart: bad time, two choices", kind: "kubernetes.rolloutRestart", with: "{namespace: mimir, name: a, all: true, restartedAt: yesterday}",
+			want: []string{"name: at most one of name, selector, all", `restartedAt: must be an RFC 3339 time (like 2025-03-09T02:04:05Z, or {{ now }}), got "yesterday"`}},
+		{name: "field expectations", kind: "kubernetes.resourcesPresent",
+			with: `{namespace: mimir, resource: deployments.apps, names: [api], fields: [{path: spec.replicas, equals: 0}, {path: status.phase, in: [Bound, Pending]}, {path: 'status.conditions[?(@.type=="Available")].status', equals: "True"}, {path: status.readyReplicas, atLeast: 2}, {path: metadata.annotations.x, exists: false}]}`},
+		{name: "field expectations: none, two, bad path, empty in", kind: "kubernetes.resourcesPresent",
+			with: "{resource: pods, namespace: a, fields: [{path: spec.replicas}, {path: a, equals: 1, exists: true}, {path: 'a[', equals: 1}, {equals: 1}, {path: b, in: []}, {path: c, equals: {a: 1}}]}",
+			want: []string{
+				"fields[0].equals: one of equals, in, atLeast, exists is required",
+				"fields[1].equals: at most one of equals, in, atLeast, exists",
+				"fields[2].path: is not a field path (like spec.replicas, status.conditions[0].status): unterminated array",
+				"fields[3].path: is required (a field path such as spec.replicas or status.phase)",
+				"fields[4].in: must list at least one value",
+				"fields[5].equals: must be a string, a number or true/false, got map[string]interface {}",
+			}},
+		{name: "a json patch that appends", kind: "kubernetes.patch",
+			with: "{resource: deployments.apps, namespace: a, name: b, type: json, patch: [{op: add, path: /spec/template/spec/containers/0/env/-, value: {name: A, value: b}}]}",
+			want: []string{"patch[0].path: ends in /- (append): a second run would append again; add at an index, or use a merge or strategic patch"}},
+		{name: "exec with timeouts", kind: "kubernetes.exec",
+			with: "{namespace: mimir, pod: p, command: [x], check: {command: [y]}, commandTimeout: 2h, requestTimeout: soon}",
+			want: []string{`requestTimeout: is not a duration (like 10s, 2m), got "soon"`}},
+	})
+}
+
 func TestDefaultsAreFilled(t *testing.T) {
 	c := &ScaleConfig{Namespace: "a", Name: "b", Replicas: new(int)}
 	if err := c.CheckAndSetDefaults(); err != nil {
@@ -233,6 +263,7 @@ func TestRegister(t *testing.T) {
 		"kubernetes.serviceAddress": true, "kubernetes.execCheck": true, "kubernetes.events": true,
 		"kubernetes.logs": true, "kubernetes.podMetrics": true,
 		"kubernetes.scale": false, "kubernetes.patch": false, "kubernetes.exec": false, "kubernetes.apply": false,
+		"kubernetes.rolloutRestart": false,
 	} {
 		if got, ok := readOnly[name]; !ok || got != want {
 			t.Errorf("%s: registered %v, ReadOnly %v; want ReadOnly %v", name, ok, got, want)

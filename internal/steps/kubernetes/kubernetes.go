@@ -3,10 +3,11 @@
 // balancer addresses, and the diagnostics (events, logs, metrics) posted to
 // a run's thread.
 //
-// The kinds are declared (steps.DeclaredProbe, steps.DeclaredStep: name,
-// config schema, connection, outputs) so that runbooks validate and plan;
-// their Check/Apply arrive with the Kubernetes issue, and until then
-// building such a step fails with a clear error.
+// A connection is a kubeconfig file and context (or the bot's in-cluster
+// configuration); every request runs under the step's requestTimeout.
+// Kinds that wait (scale, rolloutRestart, apply, podsReady, nodesReady,
+// serviceAddress, resourcesPresent) follow a watch once they wait (see
+// watch.go); errors are classified where the request is made (errors.go).
 package kubernetes
 
 import (
@@ -19,23 +20,25 @@ import (
 var ConnectionType = steps.ConnectionType{
 	Name:     "kubernetes",
 	Optional: []string{"kubeconfig", "context"},
+	Check:    checkConnection,
 }
 
 // Kinds returns the Kubernetes step kinds.
 func Kinds() []steps.Kind {
 	return []steps.Kind{
-		steps.DeclaredProbe[NodesReadyConfig](spec("kubernetes.nodesReady", "enough nodes are Ready (expect up), or the cluster is gone (expect down)", "ready", "total")),
-		steps.DeclaredProbe[PodsReadyConfig](spec("kubernetes.podsReady", "the selected pods are Ready (waits until they are)", "ready", "total")),
-		steps.DeclaredStep[ScaleConfig](spec("kubernetes.scale", "set the replicas of Deployments or StatefulSets (by name, selector or all)")),
-		steps.DeclaredStep[PatchConfig](spec("kubernetes.patch", "patch an object (strategic, merge or JSON patch)")),
-		steps.DeclaredProbe[ResourcesPresentConfig](spec("kubernetes.resourcesPresent", "named objects exist (and have a status phase, e.g. PVCs Bound)", "count")),
-		steps.DeclaredProbe[ServiceAddressConfig](spec("kubernetes.serviceAddress", "a Service's load balancer address (outputs hostname, ip)", "hostname", "ip")),
-		steps.DeclaredStep[ExecConfig](spec("kubernetes.exec", "run a command in a pod unless its check already holds", "output")),
-		steps.DeclaredProbe[ExecCheckConfig](spec("kubernetes.execCheck", "a command in a pod exits 0 with the expected output", "output")),
-		steps.DeclaredStep[ApplyConfig](spec("kubernetes.apply", "server-side apply manifests (optionally waiting for Jobs and workloads)")),
-		steps.DeclaredProbe[EventsConfig](spec("kubernetes.events", "the newest events, posted to the thread (optionally a warning limit)", "warnings")),
-		steps.DeclaredProbe[LogsConfig](spec("kubernetes.logs", "the last log lines of pods, posted to the thread (optionally a fail pattern)", "lines", "matches")),
-		steps.DeclaredProbe[PodMetricsConfig](spec("kubernetes.podMetrics", "CPU and memory of pods from the metrics API, within limits", "cpu", "memory")),
+		steps.ProbeKind(spec("kubernetes.nodesReady", "enough nodes are Ready (expect up), or the cluster is gone (expect down)", "ready", "total"), newNodesReady),
+		steps.ProbeKind(spec("kubernetes.podsReady", "the selected pods are Ready (waits until they are)", "ready", "total"), newPodsReady),
+		steps.StepKind(spec("kubernetes.scale", "set the replicas of Deployments or StatefulSets (by name, selector or all) and wait for the rollout", "previous", "workloads"), newScale),
+		steps.StepKind(spec("kubernetes.patch", "patch an object (strategic, merge or JSON patch); done when the live object holds it"), newPatch),
+		steps.StepKind(spec("kubernetes.rolloutRestart", "restart the pods of Deployments or StatefulSets (kubectl rollout restart) and wait for the rollout", "restartedAt", "workloads"), newRolloutRestart),
+		steps.ProbeKind(spec("kubernetes.resourcesPresent", "named objects of any kind exist, with a status phase (PVCs Bound) and field expectations", "count"), newResourcesPresent),
+		steps.ProbeKind(spec("kubernetes.serviceAddress", "a Service's load balancer address (outputs hostname, ip); waits until assigned", "hostname", "ip"), newServiceAddress),
+		steps.StepKind(spec("kubernetes.exec", "run a command in a pod unless its check already holds", "output"), newExec),
+		steps.ProbeKind(spec("kubernetes.execCheck", "a command in a pod exits 0 with the expected output", "output"), newExecCheck),
+		steps.StepKind(spec("kubernetes.apply", "server-side apply manifests (optionally waiting for Jobs and workloads)"), newApply),
+		steps.ProbeKind(spec("kubernetes.events", "the newest events, posted to the thread (optionally a warning limit)", "warnings"), newEvents),
+		steps.ProbeKind(spec("kubernetes.logs", "the last log lines of pods, posted to the thread (optionally a fail pattern)", "lines", "matches"), newLogs),
+		steps.ProbeKind(spec("kubernetes.podMetrics", "CPU and memory of pods from the metrics API, within limits", "cpu", "memory"), newPodMetrics),
 	}
 }
 
