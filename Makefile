@@ -61,11 +61,14 @@ lint-tools:
 	cd tools/image && $(GO) vet ./... && staticcheck ./...
 
 # Benchmarks print figures (ns/step, wall/critical path, ack p99, RSS, lab
-# failover time); each lab or binary benchmark iteration is a whole lab or
-# process, so those run a fixed number of times.
+# failover time, ten parallel Kubernetes scales' wall/slowest and requests
+# while waiting, the MAIP failover's AWS waits: wall/critical, lag, describes
+# a minute; report build and chart render); each lab, cluster or binary benchmark iteration is a
+# whole lab, rollout or process, so those run a fixed number of times.
 bench: deps kube-bin
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/executor/ ./internal/runbook/ ./internal/store/... ./internal/commands/ ./internal/notify/
-	bin=$$(scripts/kube-bin) && FAILOVER_KUBE_BIN=$$bin $(GO) test -run '^$$' -bench . -benchtime 5x ./internal/chat/slack/ ./internal/lab/ ./internal/lab/kube/ ./cmd/bot/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/executor/ ./internal/runbook/ ./internal/store/... ./internal/commands/ ./internal/notify/ ./internal/report/...
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/steps/aws/...
+	bin=$$(scripts/kube-bin) && FAILOVER_KUBE_BIN=$$bin $(GO) test -run '^$$' -bench . -benchtime 5x ./internal/chat/slack/ ./internal/lab/ ./internal/lab/kube/ ./internal/steps/kubernetes/ ./cmd/bot/
 
 demo: deps build
 	./$(BIN) demo

@@ -3,11 +3,11 @@ package kubernetes
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/failoverbot/failoverbot/internal/lab/kube"
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -23,7 +23,7 @@ func TestAPIServerOutage(t *testing.T) {
 	if res := stepstest.Check(t, build(t, "kubernetes.nodesReady", &NodesReadyConfig{Expect: ExpectDown, RequestTimeout: "1s"}, cc)); res.Done {
 		t.Errorf("expect down with the API server up: %+v", res)
 	}
-	t.Run("a waiting scale goes on once the API server is back", func(t *testing.T) { scaleSurvivesAnOutage(t, c, cc) })
+	t.Run("every waiting kind goes on once the API server is back", func(t *testing.T) { waitsSurviveAnOutage(t, c, cc) })
 	t.Run("a waiting scale fails at its deadline when it is not", func(t *testing.T) { scaleFailsAtItsDeadline(t, c, cc) })
 	t.Run("expect down is done with the API server killed", func(t *testing.T) {
 		res := stepstest.Check(t, build(t, "kubernetes.nodesReady", &NodesReadyConfig{Expect: ExpectDown, RequestTimeout: "1s"}, cc))
@@ -33,68 +33,89 @@ func TestAPIServerOutage(t *testing.T) {
 	})
 }
 
-// The API server dies while the step waits for its rollout: the waiting
-// Check fails with a transient error (the executor retries until the
-// step's deadline); when the API server is back, the same instance goes
-// on and finishes.
-func scaleSurvivesAnOutage(t *testing.T, c *kube.Cluster, cc *steps.Connection) {
-	client, err := c.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Pods that no node takes: the rollout waits until the test labels a node.
-	d := workload("default", "api", 0, map[string]string{"app": "api"})
-	d.Spec.Template.Spec.NodeSelector = map[string]string{"pool": "dr"}
-	if _, err := client.AppsV1().Deployments("default").Create(ctxT(t, 5*time.Second), d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	s := buildStep(t, "kubernetes.scale", &ScaleConfig{Namespace: "default", Name: "api", Replicas: ptr(2), RequestTimeout: "2s"}, cc)
-	stepstest.Check(t, s)
-	for err := s.Apply(ctxT(t, 10*time.Second)); err != nil; err = s.Apply(ctxT(t, 10*time.Second)) {
-		if steps.IsPermanent(err) {
-			t.Fatal(err) // a conflict with the deployment controller is retried
+// The API server dies while a step of every kind that waits is waiting
+// (scale, rolloutRestart and apply after their Apply, the probes after a
+// Check that said not done): each one's waiting Check fails, transient
+// (the executor retries until the step's deadline), within its request
+// timeout and a reflector backoff; when the API server is back, the same
+// instances go on and finish.
+func waitsSurviveAnOutage(t *testing.T, c *kube.Cluster, cc *steps.Connection) {
+	waiting := outageSteps(t, c, cc)
+	for _, w := range waiting {
+		if s, ok := w.p.(steps.Step); ok {
+			stepstest.Check(t, s)
+			for err := s.Apply(ctxT(t, 10*time.Second)); err != nil; err = s.Apply(ctxT(t, 10*time.Second)) {
+				if steps.IsPermanent(err) {
+					t.Fatalf("%s: %v", w.kind, err) // a conflict with a controller is retried
+				}
+			}
+		} else {
+			stepstest.Check(t, w.p) // not done: arms the watch
 		}
-	}
-	res, err := s.Check(ctxT(t, 2*time.Second)) // waits on the watch, not done
-	if err != nil || res.Done || !strings.Contains(res.Summary, "scaled to 2 (was 0), waiting") {
-		t.Fatalf("waiting Check = %+v, %v", res, err)
+		res, err := w.p.Check(ctxT(t, 2*time.Second)) // waits on the watch, not done
+		if err != nil || res.Done {
+			t.Fatalf("%s: waiting Check = %+v, %v", w.kind, res, err)
+		}
 	}
 
 	if err := c.KillAPIServer(); err != nil {
 		t.Fatal(err)
 	}
-	// Within the request timeout and a reflector backoff, the waiting
-	// Check reports the outage, transient, on every call until the
-	// deadline.
+	var wg sync.WaitGroup
+	for _, w := range waiting {
+		wg.Go(func() { failsTransiently(t, w) })
+	}
+	wg.Wait()
+
+	restartAPIServer(t, c)
+	outageOver(t, c)
+	for _, w := range waiting {
+		ctx := ctxT(t, 60*time.Second)
+		for {
+			res, err := w.p.Check(ctx)
+			if err == nil && res.Done {
+				if !strings.Contains(res.Summary, w.done) {
+					t.Errorf("%s after the outage: %q, want %q in it", w.kind, res.Summary, w.done)
+				}
+				break
+			}
+			if steps.IsPermanent(err) || ctx.Err() != nil {
+				t.Fatalf("%s after the outage: %+v, %v", w.kind, res, err)
+			}
+			if err != nil { // the watch is not back yet
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// failsTransiently calls the waiting Check of w with the API server
+// down until it failed three times, each within 3 s, transient, with the
+// API server's own error (not the canceled context of a request).
+func failsTransiently(t *testing.T, w outageStep) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	errs := 0
 	for ctx.Err() == nil && errs < 3 {
 		start := time.Now()
-		_, err := s.Check(ctx)
+		_, err := w.p.Check(ctx)
 		if err == nil {
 			continue
 		}
 		errs++
-		if steps.IsPermanent(err) {
-			t.Fatalf("Check with the API server down = %v: permanent", err)
+		if errs == 1 {
+			t.Logf("%s: %v", w.kind, err)
 		}
-		if time.Since(start) > 3*time.Second {
-			t.Errorf("Check took %s to fail", time.Since(start))
+		if steps.IsPermanent(err) || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("%s: Check with the API server down = %v\nwant a transient error saying the connection was refused", w.kind, err)
+			return
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("%s: Check took %s to fail", w.kind, took)
 		}
 	}
 	if errs < 3 {
-		t.Fatalf("no error from the waiting Check with the API server down")
-	}
-
-	restartAPIServer(t, c)
-	patch := []byte(`{"metadata":{"labels":{"pool":"dr"}}}`)
-	if _, err := client.CoreV1().Nodes().Patch(ctxT(t, 10*time.Second), c.NodeNames()[0], types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	res = stepstest.Converge(t, s, 60*time.Second)
-	if !strings.Contains(res.Summary, "2 replicas, 2 of 2 updated, ready and available (was 0)") {
-		t.Errorf("after the outage: %q", res.Summary)
+		t.Errorf("%s: %d errors from the waiting Check with the API server down, want 3", w.kind, errs)
 	}
 }
 

@@ -34,7 +34,7 @@ const waitWindow = 10 * time.Second
 // wait costs a handful of requests whatever its length, and is over the
 // moment the watch delivers the change. A LIST or WATCH that fails makes
 // the waiting Check fail with that error (transient when the API server
-// is unreachable) until a LIST succeeds again.
+// is unreachable) until a LIST or WATCH succeeds again.
 
 // selection is what a watched cache holds: objects of one resource, in a
 // namespace (or cluster-wide), by name or selector.
@@ -61,7 +61,7 @@ type watched struct {
 	changed chan struct{} // poked (never blocking) on every event and error
 
 	mu  sync.Mutex
-	err error // the last failed LIST or WATCH; nil after a successful LIST
+	err error // the last failed LIST or WATCH; nil after one succeeds
 }
 
 // listWatch is a cache.ListWatch that says it does not support watch-list
@@ -108,11 +108,17 @@ func (c *cluster) watch(sel selection) (*watched, error) {
 					wi.Stop()
 					err = context.Cause(wctx)
 				}
-				wcancel(nil)
+				// Classified before the context is released: a canceled
+				// context would hide the API server's own error.
 				err = c.wrap(wctx, err, call{verb: "watch", resource: sel.gvr.GroupResource().String(), namespace: sel.namespace, name: sel.name})
+				wcancel(nil)
 				w.setErr(err)
 				return nil, err
 			}
+			// The watch goes on from the cache's resource version (the
+			// reflector retries a refused watch without a LIST), so
+			// the cache is current again: the outage is over.
+			w.setErr(nil)
 			return &stopWatch{Interface: wi, cancel: func() { wcancel(nil) }}, nil
 		},
 	}}
