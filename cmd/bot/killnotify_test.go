@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/logtest"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
@@ -63,7 +64,7 @@ func TestLabFailoverKilledBetweenMilestonesNotifiesEachOnce(t *testing.T) {
 	first := exec.CommandContext(ctx, bin, script("first.txt", "/failover start lab-failover incident="+incident+
 		" kill between milestones\n/approve last --as oncall-2\n/approve last --as oncall-3\n/wait last\n")...)
 	first.Env = botEnv(env)
-	out1 := &syncBuffer{}
+	out1 := &logtest.Buffer{}
 	first.Stdout, first.Stderr = out1, out1
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -117,7 +118,7 @@ func TestLabFailoverKilledBetweenMilestonesNotifiesEachOnce(t *testing.T) {
 
 	second := exec.CommandContext(ctx, bin, script("second.txt", "/wait last\n")...)
 	second.Env = botEnv(env)
-	out2 := &syncBuffer{}
+	out2 := &logtest.Buffer{}
 	second.Stdout, second.Stderr = out2, out2
 	second.WaitDelay = 5 * time.Second
 	restart := time.Now()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/failoverbot/failoverbot/internal/lab/kube"
 	"github.com/failoverbot/failoverbot/internal/lab/kube/kubetest"
+	"github.com/failoverbot/failoverbot/internal/logtest"
 	kubesteps "github.com/failoverbot/failoverbot/internal/steps/kubernetes"
 	"github.com/failoverbot/failoverbot/internal/store"
 	"github.com/failoverbot/failoverbot/internal/store/sqlite"
@@ -82,7 +83,7 @@ func TestKubernetesScaleKillAndResume(t *testing.T) {
 	first := exec.CommandContext(ctx, bin, args("first.txt",
 		"/failover start kube-scale kill-and-resume test\n/approve last --as oncall-2\n/approve last --as oncall-3\n/wait last\n")...)
 	first.Env = env
-	out1 := &syncBuffer{}
+	out1 := &logtest.Buffer{}
 	first.Stdout, first.Stderr = out1, out1
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -103,7 +104,7 @@ func TestKubernetesScaleKillAndResume(t *testing.T) {
 	// and waits; then the pods can start.
 	second := exec.CommandContext(ctx, bin, args("second.txt", "/wait last\n/failover report last\n")...)
 	second.Env = env
-	out2 := &syncBuffer{}
+	out2 := &logtest.Buffer{}
 	second.Stdout, second.Stderr = out2, out2
 	second.WaitDelay = 5 * time.Second
 	if err := second.Start(); err != nil {
@@ -167,7 +168,7 @@ func count(audit []*store.AuditEvent, typ string) int {
 }
 
 // waitAudit waits until the run's audit trail satisfies f.
-func waitAudit(ctx context.Context, t *testing.T, storePath, runID string, f func([]*store.AuditEvent) bool, out *syncBuffer) {
+func waitAudit(ctx context.Context, t *testing.T, storePath, runID string, f func([]*store.AuditEvent) bool, out *logtest.Buffer) {
 	t.Helper()
 	deadline := time.After(45 * time.Second)
 	for {
@@ -235,7 +236,7 @@ func cordon(ctx context.Context, t *testing.T, c *kube.Cluster, client *kubernet
 // waitForScaleWait returns the run once mimir-api's spec says 5 replicas
 // and its scale_api is recorded waiting (its Apply is done and a Check
 // after it said the rollout is not complete).
-func waitForScaleWait(ctx context.Context, t *testing.T, storePath string, client *kubernetes.Clientset, exited <-chan struct{}, out *syncBuffer) (string, store.StepStatus) {
+func waitForScaleWait(ctx context.Context, t *testing.T, storePath string, client *kubernetes.Clientset, exited <-chan struct{}, out *logtest.Buffer) (string, store.StepStatus) {
 	t.Helper()
 	deadline := time.After(45 * time.Second)
 	for {

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/logtest"
 	"github.com/failoverbot/failoverbot/internal/store"
 	"github.com/failoverbot/failoverbot/internal/store/sqlite"
 	"github.com/failoverbot/failoverbot/runbooks"
@@ -221,7 +222,7 @@ func killAndResume(t *testing.T, bin string, runbookYAML []byte, kp killPoint) {
 	first := exec.CommandContext(ctx, bin, script("first.txt",
 		"/failover start lab-failover kill-and-resume test\n/approve last --as oncall-2\n/approve last --as oncall-3\n/wait last\n")...)
 	first.Env = env
-	out1 := &syncBuffer{}
+	out1 := &logtest.Buffer{}
 	first.Stdout, first.Stderr = out1, out1
 	if err := first.Start(); err != nil {
 		t.Fatalf("start the bot: %v", err)
@@ -258,7 +259,7 @@ func killAndResume(t *testing.T, bin string, runbookYAML []byte, kp killPoint) {
 	// Second bot: same store, same instance; it must finish the run.
 	second := exec.CommandContext(ctx, bin, script("second.txt", "/wait last\n/failover report last\n")...)
 	second.Env = env
-	out2 := &syncBuffer{}
+	out2 := &logtest.Buffer{}
 	second.Stdout, second.Stderr = out2, out2
 	second.WaitDelay = 5 * time.Second
 	restart := time.Now()

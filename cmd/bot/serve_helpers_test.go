@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/failoverbot/failoverbot/internal/chat/slack/slackfake"
+	"github.com/failoverbot/failoverbot/internal/logtest"
 	"github.com/failoverbot/failoverbot/internal/pgserver"
 )
 
@@ -25,7 +26,7 @@ import (
 type serveProc struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *logtest.Buffer
 	addr   string // its operations endpoints
 	exited chan struct{}
 }
@@ -40,7 +41,7 @@ func startServe(t *testing.T, bin, name string, env map[string]string) *servePro
 		e[k] = v
 	}
 	cmd.Env = botEnv(e)
-	p := &serveProc{name: name, cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &serveProc{name: name, cmd: cmd, out: &logtest.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start bot serve %s: %v", name, err)

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -17,6 +16,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat/console"
 	"github.com/failoverbot/failoverbot/internal/commands"
 	"github.com/failoverbot/failoverbot/internal/executor"
+	"github.com/failoverbot/failoverbot/internal/logtest"
 	"github.com/failoverbot/failoverbot/internal/notify/card"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
@@ -120,25 +120,7 @@ type bot struct {
 	w      *world
 }
 
-// syncBuffer is a bytes.Buffer safe for the card's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newBot(t *testing.T, out, cardOut *syncBuffer) (*bot, func(script string) error) {
+func newBot(t *testing.T, out, cardOut *logtest.Buffer) (*bot, func(script string) error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	dir := t.TempDir()
@@ -246,7 +228,7 @@ const failoverScript = `# The lab failover, end to end.
 `
 
 func TestScriptedFailoverGolden(t *testing.T) {
-	out, cardOut := &syncBuffer{}, &syncBuffer{}
+	out, cardOut := &logtest.Buffer{}, &logtest.Buffer{}
 	b, run := newBot(t, out, cardOut)
 	if err := run(failoverScript); err != nil {
 		t.Fatalf("script failed: %v\n%s", err, out.String())
@@ -274,7 +256,7 @@ func TestScriptedFailoverGolden(t *testing.T) {
 }
 
 func TestScriptStopsAtTheFirstFailedLine(t *testing.T) {
-	out, cardOut := &syncBuffer{}, &syncBuffer{}
+	out, cardOut := &logtest.Buffer{}, &logtest.Buffer{}
 	b, run := newBot(t, out, cardOut)
 	err := run(`/failover start lab ticket=INC-1
 /approve last --as oncall-1
@@ -296,7 +278,7 @@ func TestScriptStopsAtTheFirstFailedLine(t *testing.T) {
 }
 
 func TestWaitFailsWhenTheRunDoesNotSucceed(t *testing.T) {
-	out, cardOut := &syncBuffer{}, &syncBuffer{}
+	out, cardOut := &logtest.Buffer{}, &logtest.Buffer{}
 	b, run := newBot(t, out, cardOut)
 	b.w.fail["redis"] = true
 	err := run(`/failover start lab ticket=INC-1
@@ -331,7 +313,7 @@ func TestConsoleLineErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
-			out, cardOut := &syncBuffer{}, &syncBuffer{}
+			out, cardOut := &logtest.Buffer{}, &logtest.Buffer{}
 			_, run := newBot(t, out, cardOut)
 			err := run(tt.line + "\n")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -342,7 +324,7 @@ func TestConsoleLineErrors(t *testing.T) {
 }
 
 func TestCommentsBlankLinesAndAs(t *testing.T) {
-	out, cardOut := &syncBuffer{}, &syncBuffer{}
+	out, cardOut := &logtest.Buffer{}, &logtest.Buffer{}
 	_, run := newBot(t, out, cardOut)
 	if err := run("# a comment\n\n   \n/as oncall-3\n/failover status\n"); err != nil {
 		t.Fatal(err)
@@ -353,7 +335,7 @@ func TestCommentsBlankLinesAndAs(t *testing.T) {
 }
 
 func TestInteractiveModeGoesOnAfterAFailedLine(t *testing.T) {
-	out, cardOut := &syncBuffer{}, &syncBuffer{}
+	out, cardOut := &logtest.Buffer{}, &logtest.Buffer{}
 	b, _ := newBot(t, out, cardOut)
 	err := console.Run(t.Context(), console.Options{In: strings.NewReader("/frobnicate\n/failover status --as oncall-2\n/quit\n/failover list\n"),
 		Out: out, Handler: b.h, Poster: b.poster, Runs: b.h})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/chat/slack/slackfake"
+	"github.com/failoverbot/failoverbot/internal/logtest"
 )
 
 func TestAckComesBeforeTheWork(t *testing.T) {
@@ -381,7 +382,7 @@ func TestWrongTokensAreRefusedAtStart(t *testing.T) {
 			defer f.Close()
 			cfg := testConfig(f)
 			cfg.AppToken, cfg.BotToken = secretValue(tc.app), secretValue(tc.bot)
-			logs := &syncBuffer{}
+			logs := &logtest.Buffer{}
 			bot, err := New(cfg, newRecorder(), slogTo(logs))
 			if err != nil {
 				t.Fatal(err)

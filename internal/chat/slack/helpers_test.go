@@ -1,9 +1,7 @@
 package slack
 
 import (
-	"bytes"
 	"context"
-	"github.com/failoverbot/failoverbot/internal/secret"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/failoverbot/failoverbot/internal/logtest"
+	"github.com/failoverbot/failoverbot/internal/secret"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/chat/slack/slackfake"
@@ -81,29 +82,11 @@ func (r *recorder) reactionsSnapshot() []chat.Reaction {
 	return append([]chat.Reaction(nil), r.reactions...)
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	fake *slackfake.Server
 	bot  *Bot
 	h    *recorder
-	logs *syncBuffer
+	logs *logtest.Buffer
 	stop context.CancelFunc
 	done chan error
 }
@@ -135,7 +118,7 @@ func newHarness(t testing.TB, opts slackfake.Options, tweak func(*Config)) *harn
 		tweak(&cfg)
 	}
 	h := newRecorder()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if os.Getenv("SLACK_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -4,10 +4,8 @@
 package notifytest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/events"
+	"github.com/failoverbot/failoverbot/internal/logtest"
 	"github.com/failoverbot/failoverbot/internal/notify"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
@@ -181,28 +180,7 @@ func (p *Poster) Posts() []Post {
 }
 
 // Logs collects log lines.
-type Logs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *Logs) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(b)
-}
-
-// String returns everything logged.
-func (l *Logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// Logger logs into l at debug level.
-func (l *Logs) Logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+type Logs = logtest.Buffer
 
 // Harness is a pipeline fed by the test.
 type Harness struct {
