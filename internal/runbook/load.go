@@ -81,20 +81,30 @@ const MaxFileSize = 1 << 20
 // the runbook's content (and a file over MaxFileSize) are a
 // *ValidationError listing every issue.
 func Load(path string, reg *steps.Registry, opts ...Option) (*Runbook, error) {
+	data, err := readFile(path, "load runbook", "a runbook")
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, reg, opts...)
+}
+
+// readFile reads the file at path, refusing one over MaxFileSize (as a
+// *ValidationError naming what the file is, e.g. "a runbook").
+func readFile(path, doing, what string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("load runbook: %w", err)
+		return nil, fmt.Errorf("%s: %w", doing, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("load runbook: %w", err)
+		return nil, fmt.Errorf("%s: %w", doing, err)
 	}
 	if len(data) > MaxFileSize {
 		return nil, newValidationError([]Issue{{File: path,
-			Msg: fmt.Sprintf("the file is larger than %d bytes (1 MiB), the limit of a runbook: it is not read", MaxFileSize)}})
+			Msg: fmt.Sprintf("the file is larger than %d bytes (1 MiB), the limit of %s: it is not read", MaxFileSize, what)}})
 	}
-	return Parse(path, data, reg, opts...)
+	return data, nil
 }
 
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -72,17 +71,9 @@ func WithOverlay(o *Overlay) Option {
 
 // LoadOverlay reads and checks an overlay file (at most MaxFileSize).
 func LoadOverlay(path string, reg *steps.Registry) (*Overlay, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path, "load connections overlay", "a connections overlay")
 	if err != nil {
-		return nil, fmt.Errorf("load connections overlay: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("load connections overlay: %w", err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, newValidationError([]Issue{{File: path, Msg: "the file is larger than 1 MiB: it is not read"}})
+		return nil, err
 	}
 	return ParseOverlay(path, data, reg)
 }

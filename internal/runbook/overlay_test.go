@@ -2,6 +2,8 @@ package runbook
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -167,5 +169,33 @@ func TestOverlayCheckFindsEntriesNoRunbookHas(t *testing.T) {
 	}
 	if err := (*Overlay)(nil).Check([]*Runbook{rb}); err != nil {
 		t.Errorf("no overlay: %v", err)
+	}
+}
+
+// A runbook or an overlay over MaxFileSize is refused unread, saying
+// which it is; one at the limit is read (and judged on its content).
+func TestFilesOverTheLimitAreNotRead(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte("#"+strings.Repeat("x", MaxFileSize)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(big, testRegistry(t))
+	if err == nil || !strings.Contains(err.Error(), "larger than 1048576 bytes (1 MiB), the limit of a runbook") {
+		t.Errorf("runbook: %v", err)
+	}
+	_, err = LoadOverlay(big, testRegistry(t))
+	if err == nil || !strings.Contains(err.Error(), "the limit of a connections overlay") {
+		t.Errorf("overlay: %v", err)
+	}
+	atLimit := filepath.Join(dir, "limit.yaml")
+	if err := os.WriteFile(atLimit, []byte("#"+strings.Repeat("x", MaxFileSize-1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOverlay(atLimit, testRegistry(t)); err == nil || strings.Contains(err.Error(), "larger than") {
+		t.Errorf("an overlay at the limit: %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml"), testRegistry(t)); err == nil || !strings.HasPrefix(err.Error(), "load runbook: open ") {
+		t.Errorf("missing runbook: %v", err)
 	}
 }
