@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/chat/slack/slackfake"
 	"github.com/failoverbot/failoverbot/internal/logtest"
 	"github.com/failoverbot/failoverbot/internal/pgserver"
+	"github.com/failoverbot/failoverbot/internal/pgserver/pgtest"
 )
 
 // serveProc is one `bot serve` process of a test, with JSON logs.
@@ -194,17 +194,8 @@ func slackEnv(f *slackfake.Server) map[string]string {
 // it with the DSN of a database made for the test.
 func startStore(t *testing.T) (*pgserver.Server, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := pgserver.Start(ctx, pgserver.Options{})
-	if err != nil {
-		t.Fatalf("start the store's PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	if err := srv.CreateDatabase(ctx, "bot"); err != nil {
-		t.Fatal(err)
-	}
-	return srv, srv.DSNFor("bot")
+	srv := pgtest.Start(t)
+	return srv, pgtest.NewDatabase(t, srv)
 }
 
 // shippedRunbooks is the repository's runbooks directory.

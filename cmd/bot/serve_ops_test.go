@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/chat/slack/slackfake"
-	"github.com/failoverbot/failoverbot/internal/pgserver"
+	"github.com/failoverbot/failoverbot/internal/pgserver/pgtest"
 )
 
 // TestServeOperationsEndpoints runs the real `bot serve` against the Slack
@@ -22,17 +22,10 @@ func TestServeOperationsEndpoints(t *testing.T) {
 	bin := buildBot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pg, err := pgserver.Start(ctx, pgserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
-	if err := pg.CreateDatabase(ctx, "bot"); err != nil {
-		t.Fatal(err)
-	}
+	pg := pgtest.Start(t)
 	f := newSlack(t, 1)
 	env := slackEnv(f)
-	env["DATABASE_URL"] = pg.DSNFor("bot")
+	env["DATABASE_URL"] = pgtest.NewDatabase(t, pg)
 	env["FAILOVER_RUNBOOK_DIR"] = shippedRunbooks(t)
 	p := startServe(t, bin, "ops-test", env)
 

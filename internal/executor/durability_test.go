@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failoverbot/failoverbot/internal/pgserver"
+	"github.com/failoverbot/failoverbot/internal/pgserver/pgtest"
 	"github.com/failoverbot/failoverbot/internal/runbook"
 	"github.com/failoverbot/failoverbot/internal/steps"
 	"github.com/failoverbot/failoverbot/internal/store"
@@ -234,20 +234,7 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 func forEachStore(t *testing.T, test func(t *testing.T, dsn string)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, "") })
 	t.Run("postgres", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		srv, err := pgserver.Start(ctx, pgserver.Options{})
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("start PostgreSQL: %v", err)
-			}
-			t.Skipf("no PostgreSQL server (set CI=true to make this a failure): %v", err)
-		}
-		defer srv.Stop()
-		if err := srv.CreateDatabase(ctx, "durable"); err != nil {
-			t.Fatal(err)
-		}
-		test(t, srv.DSNFor("durable"))
+		test(t, pgtest.NewDatabase(t, pgtest.Start(t)))
 	})
 }
 

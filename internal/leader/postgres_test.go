@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,41 +13,14 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/leader"
-	"github.com/failoverbot/failoverbot/internal/pgserver"
+	"github.com/failoverbot/failoverbot/internal/pgserver/pgtest"
 )
 
-var srv *pgserver.Server
-
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	var err error
-	srv, err = pgserver.Start(ctx, pgserver.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "leader tests need a PostgreSQL server:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := srv.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
-
-var dbSeq atomic.Int64
+func TestMain(m *testing.M) { pgtest.Main(m, "leader") }
 
 // freshDB is a database of the test's own: the advisory locks are per
 // database, so tests do not see each other's leaders.
-func freshDB(t *testing.T) string {
-	t.Helper()
-	name := fmt.Sprintf("leader_test_%d", dbSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.CreateDatabase(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	return srv.DSNFor(name)
-}
+func freshDB(t *testing.T) string { return pgtest.Database(t) }
 
 // candidate is one elector running in the test.
 type candidate struct {
@@ -152,7 +124,7 @@ func TestLeaderStopsAnotherLeads(t *testing.T) {
 // Alive says it is gone.
 func TestDeadLeaderReplacedAndNotAlive(t *testing.T) {
 	dsn := freshDB(t)
-	p := newProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.Port()))
+	p := newProxy(t, fmt.Sprintf("127.0.0.1:%d", pgtest.Server(t).Port()))
 	dying := start(t, withPort(dsn, p.port()), "bot-dying/1")
 	waitLeader(t, 5*time.Second, dying)
 	other := start(t, dsn, "bot-other/2")
@@ -183,7 +155,7 @@ func TestDeadLeaderReplacedAndNotAlive(t *testing.T) {
 // take the lock: it never leads blind.
 func TestPartitionedLeaderStopsLeading(t *testing.T) {
 	dsn := freshDB(t)
-	p := newProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.Port()))
+	p := newProxy(t, fmt.Sprintf("127.0.0.1:%d", pgtest.Server(t).Port()))
 	cut := start(t, withPort(dsn, p.port()), "bot-cut/1")
 	waitLeader(t, 5*time.Second, cut)
 	p.freeze()

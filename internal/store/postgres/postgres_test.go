@@ -2,57 +2,24 @@ package postgres_test
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/failoverbot/failoverbot/internal/pgserver"
+	"github.com/failoverbot/failoverbot/internal/pgserver/pgtest"
 	"github.com/failoverbot/failoverbot/internal/store"
 	"github.com/failoverbot/failoverbot/internal/store/postgres"
 	"github.com/failoverbot/failoverbot/internal/store/storetest"
 )
 
-// srv is the package's PostgreSQL server (one per package; a fresh
-// database per test).
-var srv *pgserver.Server
-
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	var err error
-	srv, err = pgserver.Start(ctx, pgserver.Options{})
-	cancel()
-	if err != nil {
-		// Never skip: the PostgreSQL store is tested against a real server.
-		fmt.Fprintln(os.Stderr, "postgres store tests need a PostgreSQL server:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := srv.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
-
-var dbSeq atomic.Int64
+func TestMain(m *testing.M) { pgtest.Main(m, "postgres store") }
 
 // freshDB creates an empty database and returns its DSN.
-func freshDB(t testing.TB) string {
-	t.Helper()
-	name := fmt.Sprintf("store_test_%d", dbSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.CreateDatabase(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	return srv.DSNFor(name)
-}
+func freshDB(t testing.TB) string { return pgtest.Database(t) }
 
 func open(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
@@ -115,7 +82,7 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 		// Nothing listens on port 1.
 		"postgres://bot:hunter2-secret@127.0.0.1:1/failover?sslmode=disable&connect_timeout=2",
 		// Wrong password on the real server (trust auth accepts any, so use a bad database instead).
-		strings.Replace(srv.DSNFor("no_such_db"), "postgres@", "postgres:hunter2-secret@", 1),
+		strings.Replace(pgtest.Server(t).DSNFor("no_such_db"), "postgres@", "postgres:hunter2-secret@", 1),
 		"postgres://bot:hunter2-secret@127.0.0.1:notaport/x",
 	} {
 		_, err := postgres.Open(ctx, dsn, nil)
