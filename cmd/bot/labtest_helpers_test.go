@@ -12,9 +12,10 @@ import (
 	"github.com/failoverbot/failoverbot/internal/pgserver"
 )
 
-// needLabBinaries skips tb when the lab's servers (Debian packages
-// postgresql, redis-server, redis-sentinel) are not installed, and fails it
-// instead when CI=true: CI must run these tests.
+// needLabBinaries fails tb, saying what to install, when the lab's
+// servers (Debian packages postgresql, redis-server, redis-sentinel) are
+// not installed: a failure, never a skip (scripts/install-deps installs
+// them).
 func needLabBinaries(tb testing.TB) {
 	tb.Helper()
 	var missing []string
@@ -29,10 +30,7 @@ func needLabBinaries(tb testing.TB) {
 	if len(missing) == 0 {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("the lab needs PostgreSQL and Redis: %v", missing)
-	}
-	tb.Skipf("the lab needs PostgreSQL and Redis (set CI=true to make this a failure): %v", missing)
+	tb.Fatalf("the lab needs PostgreSQL and Redis (scripts/install-deps installs them): %v", missing)
 }
 
 // haveProgram looks for name where the lab does: PATH, then the usual
