@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -41,22 +39,9 @@ func TestLabFailoverKilledBetweenMilestonesNotifiesEachOnce(t *testing.T) {
 	defer cancel()
 	l := upFailedLab(t)
 	labEnv := l.Env()
-	dir := t.TempDir()
-	rbDir := filepath.Join(dir, "runbooks")
-	if err := os.Mkdir(rbDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rbDir, "lab-failover.yaml"), rb, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	storePath := filepath.Join(dir, "bot.db")
-	script := func(name, body string) []string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return []string{"console", "-script", path, "-runbooks", rbDir, "-store", storePath, "-instance", "kill-notify", "-log-level", "info"}
-	}
+	d := newBotDir(t, map[string]string{"lab-failover.yaml": string(rb)})
+	storePath := d.store
+	script := func(name, body string) []string { return d.console(name, body, "kill-notify") }
 	env := lab.RunbookEnv(labEnv)
 	env["FAILOVER_LEASE_TTL"] = "2s"
 	incident := l.PagerDutyIncident()

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,25 +55,11 @@ func TestKubernetesScaleKillAndResume(t *testing.T) {
 	defer cancel()
 	before := mimirAPI(ctx, t, c, client)
 
-	dir := t.TempDir()
-	rbDir := filepath.Join(dir, "runbooks")
-	overlay := filepath.Join(dir, "lab.yaml")
-	write := func(path, body string) {
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(rbDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	write(filepath.Join(rbDir, "kube-scale.yaml"), scaleRunbook)
-	write(overlay, "connections:\n  dr_cluster: {context: kill, kubeconfig: "+c.AdminKubeconfig()+"}\n")
-	storePath := filepath.Join(dir, "bot.db")
+	bd := newBotDir(t, map[string]string{"kube-scale.yaml": scaleRunbook})
+	overlay := bd.write("lab.yaml", "connections:\n  dr_cluster: {context: kill, kubeconfig: "+c.AdminKubeconfig()+"}\n")
+	storePath := bd.store
 	args := func(name, script string) []string {
-		path := filepath.Join(dir, name)
-		write(path, script)
-		return []string{"console", "-script", path, "-runbooks", rbDir, "-store", storePath, "-instance", "kill-test",
-			"-connections", overlay, "-log-level", "info"}
+		return bd.console(name, script, "kill-test", "-connections", overlay)
 	}
 	env := append(botEnv(nil), "FAILOVER_LEASE_TTL=2s")
 

@@ -189,25 +189,11 @@ func killAndResume(t *testing.T, bin string, runbookYAML []byte, kp killPoint) {
 	t.Logf("lab up in %s", l.StartupTime().Round(time.Millisecond))
 	labEnv := l.Env()
 
-	dir := t.TempDir()
-	rbDir := filepath.Join(dir, "runbooks")
-	if err := os.Mkdir(rbDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rbDir, "lab-failover.yaml"), runbookYAML, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	storePath := filepath.Join(dir, "bot.db")
-	script := func(name, body string) []string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		// The same instance name both times, as a restarted pod: the
-		// restarted bot still waits for the dead one's lease to end.
-		return []string{"console", "-script", path, "-runbooks", rbDir, "-store", storePath,
-			"-instance", "kill-test", "-log-level", "info"}
-	}
+	d := newBotDir(t, map[string]string{"lab-failover.yaml": string(runbookYAML)})
+	storePath := d.store
+	// The same instance name both times, as a restarted pod: the
+	// restarted bot still waits for the dead one's lease to end.
+	script := func(name, body string) []string { return d.console(name, body, "kill-test") }
 	// The bot reaches the DR PostgreSQL through a tap that counts its
 	// pg_promote calls (and may hold back the answer to the first).
 	tap := newPGTap(t, hostPort(t, labEnv["LAB_PG_STANDBY_DSN"]), kp.holdPromote)

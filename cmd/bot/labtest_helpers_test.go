@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 	"github.com/failoverbot/failoverbot/internal/pgserver"
 )
 
@@ -52,21 +51,5 @@ func haveProgram(name string) bool {
 // when tb ends.
 func upFailedLab(tb testing.TB) *lab.Lab {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{})
-	if err != nil {
-		tb.Fatalf("lab up: %v", err)
-	}
-	tb.Cleanup(func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := l.Down(dctx); err != nil {
-			tb.Errorf("lab down: %v", err)
-		}
-	})
-	if err := l.FailPrimary(ctx, lab.FailBlackhole); err != nil {
-		tb.Fatalf("fail the lab's primary region: %v", err)
-	}
-	return l
+	return labtest.Failed(tb, lab.FailBlackhole)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/failoverbot/failoverbot/internal/config"
 	"github.com/failoverbot/failoverbot/internal/executor"
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 )
 
 // newServeStack wires the bot exactly as `bot serve` does (internal/app
@@ -77,20 +78,7 @@ func newServeStack(t *testing.T, runbookDir string, env map[string]string) *stac
 // TestServeLabFailover is the lab failover through `bot serve`'s own
 // wiring (internal/app) and the shipped runbooks directory.
 func TestServeLabFailover(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
-		defer dcancel()
-		_ = l.Down(dctx)
-	})
-	if err := l.FailPrimary(ctx, lab.FailStop); err != nil {
-		t.Fatal(err)
-	}
+	l := labtest.Failed(t, lab.FailStop)
 	s := newServeStack(t, filepath.Join("..", "..", "..", "runbooks"), lab.RunbookEnv(l.Env()))
 	approveAndRun(t, s, "lab-failover", "lab primary down", 3*time.Minute)
 	t.Logf("VmRSS after the lab run: %.1f MiB", float64(rssKiB())/1024)

@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
 
@@ -32,8 +32,6 @@ const dbaGate = `      - id: dba_signoff
 // approver of the start are refused, two DBAs approve (a reaction and a
 // button) and the run finishes, the promotion after the sign-off.
 func TestServeLabFailoverWithADBAGate(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	src, err := os.ReadFile(filepath.Join("..", "..", "..", "runbooks", "lab-failover.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -47,18 +45,7 @@ func TestServeLabFailoverWithADBAGate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "lab-failover-dba.yaml"), []byte(rb), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := lab.Up(ctx, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
-		defer dcancel()
-		_ = l.Down(dctx)
-	})
-	if err := l.FailPrimary(ctx, lab.FailStop); err != nil {
-		t.Fatal(err)
-	}
+	l := labtest.Failed(t, lab.FailStop)
 	s := newServeStack(t, dir, lab.RunbookEnv(l.Env()))
 	s.command("UALICE", "C0OPS", "start lab-failover-dba lab primary down")
 	var run *store.Run

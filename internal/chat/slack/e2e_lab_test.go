@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 	"github.com/failoverbot/failoverbot/internal/steps/builtin"
 	"github.com/failoverbot/failoverbot/internal/store"
 )
@@ -30,20 +30,7 @@ func TestEndToEndLabFailover(t *testing.T) {
 }
 
 func labFailover(t *testing.T, yaml []byte, mode lab.FailMode) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
-		defer dcancel()
-		_ = l.Down(dctx)
-	})
-	if err := l.FailPrimary(ctx, mode); err != nil {
-		t.Fatal(err)
-	}
+	l := labtest.Failed(t, mode)
 	reg, err := builtin.Registry()
 	if err != nil {
 		t.Fatal(err)

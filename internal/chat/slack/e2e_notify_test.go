@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"context"
-
 	"github.com/failoverbot/failoverbot/internal/chat/slack/slackfake"
 	"github.com/failoverbot/failoverbot/internal/lab"
+	"github.com/failoverbot/failoverbot/internal/lab/labtest"
 	"github.com/failoverbot/failoverbot/internal/notify/pagerduty/pagerdutyfake"
 	"github.com/failoverbot/failoverbot/internal/notify/statuspage/statuspagefake"
 	"github.com/failoverbot/failoverbot/internal/store"
@@ -46,20 +45,7 @@ func startedLink(got []string, i int, approval, card string) string {
 // failure is said once in its thread, and when PagerDuty is back the notes
 // land, in order, once.
 func TestServeLabFailoverNotifiesEveryone(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
-		defer dcancel()
-		_ = l.Down(dctx)
-	})
-	if err := l.FailPrimary(ctx, lab.FailStop); err != nil {
-		t.Fatal(err)
-	}
+	l := labtest.Failed(t, lab.FailStop)
 	s := newServeStack(t, filepath.Join("..", "..", "..", "runbooks"), lab.RunbookEnv(l.Env()))
 	incident := l.PagerDutyIncident()
 	start := time.Now()

@@ -13,8 +13,11 @@ import (
 	"github.com/failoverbot/failoverbot/internal/lab"
 )
 
-// UpTimeout bounds bringing a lab up.
-const UpTimeout = 2 * time.Minute
+// UpTimeout bounds bringing a lab up; DownTimeout, taking it down.
+const (
+	UpTimeout   = 2 * time.Minute
+	DownTimeout = time.Minute
+)
 
 var shared *lab.Lab
 
@@ -52,9 +55,25 @@ func Fresh(t testing.TB) *lab.Lab {
 		t.Fatalf("lab.Up: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), DownTimeout)
+		defer cancel()
+		if err := l.Down(ctx); err != nil {
 			t.Errorf("lab.Down: %v", err)
 		}
 	})
+	return l
+}
+
+// Failed is a Fresh lab whose primary region then fails the way mode
+// says (stopped, refusing, or blackholed: ports that accept and never
+// answer).
+func Failed(t testing.TB, mode lab.FailMode) *lab.Lab {
+	t.Helper()
+	l := Fresh(t)
+	ctx, cancel := context.WithTimeout(context.Background(), UpTimeout)
+	defer cancel()
+	if err := l.FailPrimary(ctx, mode); err != nil {
+		t.Fatalf("fail the lab's primary region (%s): %v", mode, err)
+	}
 	return l
 }
