@@ -75,8 +75,18 @@ func cmdRBAC(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
+	clusters := access.Clusters(needs)
+	if *only == "" && len(clusters) > 1 {
+		// Their objects share names: applied together to one cluster, the
+		// later would replace the earlier.
+		fmt.Fprintln(stderr, "bot rbac: the runbooks' Kubernetes steps use several clusters; print each with --connection NAME:")
+		for _, c := range clusters {
+			fmt.Fprintf(stderr, "  connections %s (context %s)\n", strings.Join(c.Connections, ", "), c.Context)
+		}
+		return 2
+	}
 	printed := 0
-	for _, c := range access.Clusters(needs) {
+	for _, c := range clusters {
 		if *only != "" && !contains(c.Connections, *only) {
 			continue
 		}

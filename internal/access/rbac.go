@@ -136,7 +136,7 @@ func (c Cluster) Objects(sub Subject) []any {
 			namespaces = append(namespaces, r.Namespace)
 		}
 		byNS[r.Namespace] = append(byNS[r.Namespace], rbacv1.PolicyRule{
-			APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: r.Verbs, ResourceNames: r.Names})
+			APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: slices.Clone(r.Verbs), ResourceNames: slices.Clone(r.Names)})
 	}
 	slices.Sort(namespaces)
 	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sub.ServiceAccount, Namespace: sub.Namespace}}

@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/failoverbot/failoverbot/internal/steps"
@@ -45,4 +46,17 @@ func (rb *Runbook) PermissionTarget(s *Step) steps.PermissionTarget {
 func hasRegionField(reg *steps.Registry, typ string) bool {
 	t, ok := reg.ConnectionType(typ)
 	return ok && typeHasField(t, "region")
+}
+
+// ExpandConnection is the named connection with its templates and secrets
+// expanded for params (defaults filled), as a step's build would have it:
+// for checks of the connection itself (the permissions it holds). Its
+// fields hold secret values: never show them.
+func (rb *Runbook) ExpandConnection(name string, params map[string]string) (*steps.Connection, error) {
+	for _, s := range append(append([]*Step{}, rb.Assess...), rb.AllSteps()...) {
+		if f, ok := s.Factory.(*stepFactory); ok {
+			return f.connection(name, templateData(Vars{Params: rb.ParamsWithDefaults(params)}))
+		}
+	}
+	return nil, fmt.Errorf("runbook %s has no step to expand connection %s with", rb.Name, name)
 }
