@@ -30,6 +30,17 @@ var shortNames = map[string]string{
 	"hpa": "horizontalpodautoscalers.autoscaling", "cj": "cronjobs.batch", "csr": "certificatesigningrequests.certificates.k8s.io",
 	"ing": "ingresses.networking.k8s.io", "netpol": "networkpolicies.networking.k8s.io", "pdb": "poddisruptionbudgets.policy",
 	"pc": "priorityclasses.scheduling.k8s.io", "sc": "storageclasses.storage.k8s.io",
+	"vac": "volumeattributesclasses.storage.k8s.io", "ip": "ipaddresses.networking.k8s.io",
+	"crd": "customresourcedefinitions.apiextensions.k8s.io", "crds": "customresourcedefinitions.apiextensions.k8s.io",
+}
+
+// outsideScheme are the API server's own resources client-go's scheme
+// does not hold: plural and singular names.
+var outsideScheme = map[string]apiResource{
+	"customresourcedefinitions": {group: "apiextensions.k8s.io", resource: "customresourcedefinitions", known: true},
+	"customresourcedefinition":  {group: "apiextensions.k8s.io", resource: "customresourcedefinitions", known: true},
+	"apiservices":               {group: "apiregistration.k8s.io", resource: "apiservices", known: true},
+	"apiservice":                {group: "apiregistration.k8s.io", resource: "apiservices", known: true},
 }
 
 // builtin maps kinds, singular and plural names (lower case) to the
@@ -51,17 +62,24 @@ var builtin = sync.OnceValue(func() map[string][]apiResource {
 			}
 		}
 	}
+	for n, r := range outsideScheme {
+		m[n] = append(m[n], r)
+	}
 	for n := range m {
 		sort.Slice(m[n], func(i, j int) bool { return groupRank(m[n][i].group) < groupRank(m[n][j].group) })
 	}
 	return m
 })
 
-// groupRank orders groups as discovery does for the built-in ones: the
-// core group, then the rest by name.
+// groupRank orders groups as kubectl prefers them for the built-in
+// ones: the core group, then the rest by name, the deprecated extensions
+// group (ingresses, networkpolicies moved out of it) last.
 func groupRank(g string) string {
-	if g == "" {
-		return ""
+	switch g {
+	case "":
+		return "0"
+	case "extensions":
+		return "2"
 	}
 	return "1" + g
 }
