@@ -4,6 +4,8 @@
 //	bot validate FILE…        check runbooks; exit 1 with every error
 //	bot plan RUNBOOK [k=v…]   dry run: what each step would do
 //	bot kinds                 list the step kinds
+//	bot rbac RUNBOOK…         the Kubernetes RBAC the runbooks' steps need
+//	bot iam-policy RUNBOOK…   the AWS IAM policy the runbooks' steps need
 //	bot console [--script F]  the chat interface in a terminal
 //	bot serve                 the Slack bot (socket mode)
 //	bot report RUN [-o DIR]   a run's report (Markdown) and timeline chart (PNG)
@@ -36,6 +38,8 @@ func subcommands() []command {
 		{"validate", "check runbooks; exit 1 with every error", cmdValidate},
 		{"plan", "dry run of a runbook: what each step would do", cmdPlan},
 		{"kinds", "list the step kinds", cmdKinds},
+		{"rbac", "print the Kubernetes RBAC the runbooks' steps need", cmdRBAC},
+		{"iam-policy", "print the AWS IAM policy the runbooks' steps need", cmdIAMPolicy},
 		{"console", "the chat interface in a terminal", cmdConsole},
 		{"serve", "the Slack bot (socket mode)", cmdServe},
 		{"report", "write a run's report (Markdown) and timeline chart (PNG)", cmdReport},
@@ -80,7 +84,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: bot <command> [flags] [args]")
 	fmt.Fprintln(w)
 	for _, c := range subcommands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'bot <command> -h' for a command's flags.")
 }

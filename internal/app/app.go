@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failoverbot/failoverbot/internal/access"
 	"github.com/failoverbot/failoverbot/internal/chat"
 	"github.com/failoverbot/failoverbot/internal/commands"
 	"github.com/failoverbot/failoverbot/internal/config"
@@ -165,6 +166,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		ec.Sink = tee{a.Notify, a.inst}
 	}
 	ec.Logger, ec.Redactor, ec.Runbooks = log.With("component", "executor"), red, cat.Get
+	if ec.Access == nil {
+		ec.Access = access.Checker{}
+	}
 	if ec.BindKey, err = bindKey(ctx, cfg, st); err != nil {
 		return nil, errors.Join(err, st.Close())
 	}

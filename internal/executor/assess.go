@@ -50,7 +50,19 @@ func (p *Planner) Assess(ctx context.Context, rb *runbook.Runbook) Assessment {
 	for i, s := range rb.Assess {
 		wg.Go(func() { view.Checks[i] = p.assessOne(ctx, s, vars) })
 	}
+	var access []Check
+	if p.Access != nil {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeoutCause(ctx, p.CheckTimeout, fmt.Errorf("checking permissions took over %s", p.CheckTimeout))
+			defer cancel()
+			access = p.Access.CheckAccess(cctx, rb)
+		})
+	}
 	wg.Wait()
+	for _, c := range access {
+		c.Summary, c.Error = p.scrub(c.Summary), p.scrub(c.Error)
+		view.Checks = append(view.Checks, c)
+	}
 	view.Go = true
 	for _, c := range view.Checks {
 		view.Go = view.Go && c.OK && !c.NotRun

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -32,6 +33,16 @@ type Planner struct {
 	// BindKey, if set, keys the digest of the resolved connection values
 	// the plan hash also binds (runbook.ConnectionDigest).
 	BindKey []byte
+	// Access, if set, checks that the bot holds the permissions the
+	// runbook's steps need; Assess adds its findings to the assessment as
+	// checks, so a missing permission is a no-go before anyone approves.
+	Access AccessChecker
+}
+
+// AccessChecker checks the permissions a runbook's steps need on each of
+// their connections, one Check per connection (access.Checker).
+type AccessChecker interface {
+	CheckAccess(ctx context.Context, rb *runbook.Runbook) []Check
 }
 
 func (p *Planner) setDefaults() {

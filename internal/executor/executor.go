@@ -81,6 +81,9 @@ type Config struct {
 	// BindKey keys the digest of resolved connection values that a run's
 	// hash binds too (Planner.Hash); nil binds none.
 	BindKey []byte
+	// Access, if set, checks in every assessment that the bot holds the
+	// permissions the runbook's steps need (Planner.Access).
+	Access AccessChecker
 	// NewRunID draws the ID of a new run; default RandomRunID.
 	NewRunID func(runbook string) string
 
@@ -218,7 +221,7 @@ func nonce() string {
 
 // Planner returns the executor's dry-run half, with its settings.
 func (e *Executor) Planner() *Planner {
-	return &Planner{CheckTimeout: e.cfg.CheckTimeout, Redactor: e.cfg.Redactor, Logger: e.log, Now: e.cfg.Now, PlanHash: e.cfg.PlanHash, BindKey: e.cfg.BindKey}
+	return &Planner{CheckTimeout: e.cfg.CheckTimeout, Redactor: e.cfg.Redactor, Logger: e.log, Now: e.cfg.Now, PlanHash: e.cfg.PlanHash, BindKey: e.cfg.BindKey, Access: e.cfg.Access}
 }
 
 // Wait blocks until the run stops executing in this process (it ended, or

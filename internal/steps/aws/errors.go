@@ -102,7 +102,7 @@ func (c *client) fail(ctx context.Context, st *callState, err error, action, res
 	}
 	what := fmt.Sprintf(format, args...)
 	msg, permanent := c.explain(ctx, st, err, action, resource)
-	return c.mark(permanent, fmt.Errorf("%s: %s (%s): %s: %w", c.kind, what, c.where(), msg, err))
+	return c.mark(permanent, fmt.Errorf("%s: %s (%s): %s: %w", c.kind, what, c.where(), msg, accessDenied(err, action, resource)))
 }
 
 // mark scrubs err and makes it permanent if asked.

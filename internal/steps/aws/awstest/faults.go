@@ -202,14 +202,18 @@ func iamAction(c *call) string {
 	return c.opName()
 }
 
+// callResource is the ARN the call acts on as IAM authorises it, or *.
+func (s *Server) callResource(c *call) string {
+	if c.svc == nil || c.svc.resource == nil {
+		return "*"
+	}
+	return c.svc.resource(s, c)
+}
+
 // accessDenied is the service's access-denied error for the caller, as
 // IAM words it.
 func (s *Server) accessDenied(c *call) *apiError {
-	action := iamAction(c)
-	res := "*"
-	if c.svc.resource != nil {
-		res = c.svc.resource(s, c)
-	}
+	action, res := iamAction(c), s.callResource(c)
 	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action",
 		c.who.arn, action, res, action)
 	if res == "*" {

@@ -72,6 +72,10 @@ type Call struct {
 	Status int
 	// ErrorCode is the AWS error code sent, if any.
 	ErrorCode string
+	// Action is the IAM action that authorises the call (s3:ListBucket
+	// for ListObjectsV2), and Resource the ARN it acts on as IAM sees it
+	// (* when the action has no resource-level permission here).
+	Action, Resource string
 }
 
 type callKey struct{ op, region string }

@@ -163,7 +163,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	c.region = sc.region
 	at := s.now()
 	defer func() {
-		s.recordCall(Call{At: at, Op: c.opName(), Region: c.region, AccessKey: sc.accessKey, Status: c.status, ErrorCode: c.errCode})
+		s.recordCall(Call{At: at, Op: c.opName(), Region: c.region, AccessKey: sc.accessKey, Status: c.status, ErrorCode: c.errCode,
+			Action: iamAction(c), Resource: s.callResource(c)})
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "awstest call",
 			slog.String("op", c.opName()), slog.String("region", c.region), slog.Int("status", c.status), slog.String("error", c.errCode))
 	}()
