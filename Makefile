@@ -9,7 +9,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 IMAGE     ?= ghcr.io/example/failover-bot:$(VERSION)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: build deps kube-bin test tools-test chart-test image-test lint lint-tools bench demo image clean
+.PHONY: demo-full build deps kube-bin test tools-test chart-test image-test lint lint-tools bench demo image clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/bot
@@ -72,6 +72,11 @@ bench: deps kube-bin
 
 demo: deps build
 	./$(BIN) demo
+
+# The shipped mimir-region-failover, whole, on the full lab (both clusters, the local AWS,
+# PostgreSQL, Redis): a few minutes; the Kubernetes binaries are built the first time.
+demo-full: deps build kube-bin
+	./$(BIN) demo --full
 
 clean:
 	rm -rf bin

@@ -6,5 +6,5 @@ import "embed"
 
 // FS holds every runbook of this directory.
 //
-//go:embed *.yaml
+//go:embed *.yaml overlays/*.yaml
 var FS embed.FS

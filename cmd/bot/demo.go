@@ -35,8 +35,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mode := fs.String("fail", string(lab.FailBlackhole), "how the primary region fails: stop, refuse or blackhole")
 	keep := fs.Bool("keep", false, "leave the lab's directory (logs, data) in place")
 	conns := fs.String("connections", "", "connections overlay applied to the lab runbooks (see runbooks/overlays)")
+	full := fs.Bool("full", false, "the full lab instead: the shipped mimir-region-failover, whole (clusters, local AWS, PostgreSQL, Redis)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *full {
+		if err := runFullDemo(ctx, *keep, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "\ndemo FAILED: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if err := runDemo(ctx, lab.FailMode(*mode), *keep, *conns, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "\ndemo FAILED: %v\n", err)

@@ -24,11 +24,12 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", defaultLabDir(), "the lab's state directory")
 	withAWS := fs.Bool("aws", false, "up: also serve a local AWS seeded with the MAIP and Mimir deployments (its endpoint and keys in 'bot lab env')")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: bot lab [-dir DIR] up [--kubernetes] [--aws]|down|status|env|fail MODE|restore
+		fmt.Fprintln(stderr, `usage: bot lab [-dir DIR] up [--kubernetes] [--aws] [--seeds]|down|status|env|fail MODE|restore
   up        start the lab and keep it running in the foreground (Ctrl-C stops it);
             --kubernetes adds a Kubernetes cluster to each region (contexts
             lab-primary and lab-dr in $KUBECONFIG; binaries from 'make kube-bin');
-            --aws serves a local AWS (endpoint and credentials in 'bot lab env')
+            --aws serves a local AWS (endpoint and credentials in 'bot lab env');
+            --seeds readies both for the mimir-*/maip-* runbooks (overlays/lab-full.yaml)
   down      stop a lab started by 'bot lab up'
   status    probe every service of the lab
   env       print the lab's variables for the lab runbooks (eval "$(bot lab env)"):
@@ -50,6 +51,7 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ufs.SetOutput(stderr)
 		ufs.BoolVar(&opts.Kubernetes, "kubernetes", false, "add a Kubernetes cluster to each region")
 		ufs.BoolVar(withAWS, "aws", *withAWS, "serve a local AWS too")
+		ufs.BoolVar(&opts.Seeds, "seeds", false, "ready the lab for the shipped seed runbooks (needs --kubernetes --aws): their workloads, the edge")
 		ufs.Usage = fs.Usage
 		if err := ufs.Parse(fs.Args()[1:]); err != nil {
 			return 2

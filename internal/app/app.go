@@ -62,6 +62,9 @@ type Options struct {
 	// OnStore, if set, is told of each check of the leader's session to
 	// the store (nil: it worked).
 	OnStore func(err error)
+	// Kinds tunes the step kinds (the lab's demo: its AWS time scale, its
+	// edge proxy and CA); the zero value is production's.
+	Kinds builtin.Options
 }
 
 // Instruments is what the app reports to (internal/metrics implements it).
@@ -109,7 +112,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := o.Config
-	reg, err := builtin.Registry()
+	reg, err := o.Kinds.Registry()
 	if err != nil {
 		return nil, fmt.Errorf("register step kinds: %w", err)
 	}

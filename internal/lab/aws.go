@@ -120,6 +120,20 @@ func (a *AWS) restore() {
 	}
 }
 
+// AWSSeeds are what the local AWS was seeded with (zero without one).
+type AWSSeeds struct {
+	MAIP  awstest.MAIP
+	Mimir awstest.Mimir
+}
+
+// AWSSeeds is what the lab's local AWS was seeded with.
+func (l *Lab) AWSSeeds() AWSSeeds {
+	if l.aws == nil {
+		return AWSSeeds{}
+	}
+	return AWSSeeds{MAIP: l.aws.maip, Mimir: l.aws.mimir}
+}
+
 // Close stops the local AWS.
 func (a *AWS) Close() error { return a.srv.Close() }
 

@@ -27,6 +27,7 @@ type kubeLab struct {
 	primary, dr *kube.Cluster
 	proxy       *proxy
 	kubeconfig  string
+	stopSeeds   func() // ends the seeds' controllers (seeds.go), nil without
 }
 
 func (l *Lab) upKubernetes(ctx context.Context) error {
@@ -40,7 +41,9 @@ func (l *Lab) upKubernetes(ctx context.Context) error {
 	k := &kubeLab{kubeconfig: l.path("kubeconfig")}
 	l.kube = k
 	start := func(name, region string, out **kube.Cluster) error {
+		execConfig, execEnv := l.podExec(region)
 		c, err := kube.Start(ctx, kube.Options{
+			KWOKConfig: execConfig, KWOKEnv: execEnv,
 			Name: name, BinDir: bin, Dir: l.path("kube-" + region), Nodes: l.opts.KubeNodes,
 			NodeLabels:        map[string]string{"topology.kubernetes.io/region": region},
 			KeepOnParentDeath: l.opts.KeepOnParentDeath, Logger: l.log,
@@ -138,6 +141,9 @@ func (k *kubeLab) restore(ctx context.Context) error {
 }
 
 func (k *kubeLab) down() error {
+	if k.stopSeeds != nil {
+		k.stopSeeds()
+	}
 	var errs []error
 	if k.proxy != nil {
 		errs = append(errs, k.proxy.Close())

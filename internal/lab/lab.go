@@ -65,6 +65,10 @@ type Options struct {
 	KubeNodes int
 	// AWS, if set, also serves a local AWS (aws.go).
 	AWS *AWSOptions
+	// Seeds readies the lab for the shipped seed runbooks (mimir-*,
+	// maip-*; seeds.go): their workloads in both clusters, and the edge
+	// (edge.go) that serves their public names. It needs Kubernetes and AWS.
+	Seeds bool
 }
 
 // FailMode is how the primary region fails.
@@ -107,6 +111,7 @@ type Lab struct {
 
 	kube *kubeLab // nil without Options.Kubernetes
 	aws  *AWS     // nil without Options.AWS
+	edge *edge    // nil without Options.Seeds
 
 	mu       sync.Mutex
 	failed   FailMode
@@ -171,6 +176,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		all = append(all, <-errs)
 	}
 	all = append(all, l.upAWS(ctx))
+	if errors.Join(all...) == nil {
+		all = append(all, l.upSeeds(ctx))
+	}
 	if err := errors.Join(all...); err != nil {
 		_ = l.Down(context.Background())
 		return nil, fmt.Errorf("lab up: %w", err)
@@ -239,6 +247,7 @@ func (l *Lab) Env() map[string]string {
 	if l.kube != nil {
 		l.kube.env(env)
 	}
+	l.seedsEnv(env)
 	return l.withAWSEnv(l.withSaaSEnv(env))
 }
 
@@ -267,6 +276,9 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 	case FailStop:
 		errs = append(errs, l.killPostgres(l.pgPrimaryData), l.redisMaster.Stop())
 		l.httpPrimary.Stop()
+		if l.edge != nil {
+			l.edge.primary.Stop()
+		}
 		if l.kube != nil {
 			errs = append(errs, l.kube.fail(mode))
 		}
@@ -275,7 +287,7 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 		if mode == FailBlackhole {
 			pm = ModeBlackhole
 		}
-		for _, p := range []*proxy{l.pgProxy, l.redisProxy, l.httpProxy} {
+		for _, p := range l.primaryProxies() {
 			errs = append(errs, p.SetMode(pm))
 		}
 		if l.kube != nil {
@@ -304,8 +316,11 @@ func (l *Lab) RestorePrimary(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var errs []error
-	for _, p := range []*proxy{l.pgProxy, l.redisProxy, l.httpProxy} {
+	for _, p := range l.primaryProxies() {
 		errs = append(errs, p.SetMode(ModeForward))
+	}
+	if l.edge != nil {
+		errs = append(errs, l.edge.primary.Start())
 	}
 	if !l.redisMaster.Running() {
 		errs = append(errs, l.redisMaster.Start(ctx))
@@ -329,6 +344,9 @@ func (l *Lab) Down(ctx context.Context) error {
 		var errs []error
 		if l.kube != nil {
 			errs = append(errs, l.kube.down())
+		}
+		if l.edge != nil {
+			errs = append(errs, l.edge.close())
 		}
 		for _, p := range []*proxy{l.pgProxy, l.redisProxy, l.httpProxy} {
 			if p != nil {
@@ -355,6 +373,15 @@ func (l *Lab) Down(ctx context.Context) error {
 		l.log.InfoContext(ctx, "lab down", "dir", l.dir)
 	})
 	return l.downErr
+}
+
+// primaryProxies are the proxies in front of the primary region's servers.
+func (l *Lab) primaryProxies() []*proxy {
+	ps := []*proxy{l.pgProxy, l.redisProxy, l.httpProxy}
+	if l.edge != nil {
+		ps = append(ps, l.edge.primaryProxy)
+	}
+	return ps
 }
 
 func randomSecret() string {

@@ -14,6 +14,10 @@ import (
 func RunbookEnv(env map[string]string) map[string]string {
 	out := make(map[string]string, len(env))
 	for k, v := range env {
+		if strings.HasPrefix(k, secret.DefaultEnvPrefix) || strings.HasPrefix(k, secret.DefaultSecretPrefix) {
+			out[k] = v // already a runbook's name (the seeds' FAILOVER_RB_MAIP_…)
+			continue
+		}
 		if IsSecret(k) {
 			out[secret.DefaultSecretPrefix+k] = v
 		} else {
@@ -26,7 +30,7 @@ func RunbookEnv(env map[string]string) map[string]string {
 // IsSecret reports whether the lab variable name holds a password, key
 // or token.
 func IsSecret(name string) bool {
-	for _, suffix := range []string{"_DSN", "_PASSWORD", "_API_KEY", "_TOKEN", "_ROUTING_KEY"} {
+	for _, suffix := range []string{"_DSN", "_PASSWORD", "_API_KEY", "_TOKEN", "_ROUTING_KEY", "_SECRET_ACCESS_KEY"} {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}

@@ -278,6 +278,7 @@ func (c *Cluster) startKWOK(ctx context.Context) error {
 		"--tls-cert-file=" + serving.CertFile, "--tls-private-key-file=" + serving.KeyFile,
 	}
 	c.kwok = c.newProc("kwok", args...)
+	c.kwok.env = c.opts.KWOKEnv
 	return c.kwok.start()
 }
 

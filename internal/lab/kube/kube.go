@@ -64,6 +64,10 @@ type Options struct {
 	// LogFile: a ClusterExec, say, whose "local" target runs
 	// `kubectl exec` commands on this machine.
 	KWOKConfig []string
+	// KWOKEnv is added to KWOK's environment, which the commands a local
+	// ClusterExec runs inherit: PATH=… makes a directory of programs the
+	// pods' "images" (KWOK looks the command up in its own PATH).
+	KWOKEnv []string
 	// KeepOnParentDeath leaves the processes running if this process dies
 	// (by default the kernel kills them).
 	KeepOnParentDeath bool

@@ -17,14 +17,26 @@ import (
 
 // Registry returns a registry holding every step kind and connection type
 // the bot knows. Errors of all packages are reported together.
-func Registry() (*steps.Registry, error) {
+func Registry() (*steps.Registry, error) { return Options{}.Registry() }
+
+// Options tune kinds for an environment; the zero value is production's.
+type Options struct {
+	// AWS tunes the AWS kinds (the lab scales their waits as it scales its
+	// local AWS's delays: TimeScale).
+	AWS aws.Options
+	// HTTP tunes http.check (the lab's edge proxy and CA).
+	HTTP httpcheck.Options
+}
+
+// Registry is Registry with the kinds made with o.
+func (o Options) Registry() (*steps.Registry, error) {
 	r := steps.NewRegistry()
 	err := errors.Join(
 		wrap("postgres", postgres.Register(r)),
 		wrap("redis", redis.Register(r)),
-		wrap("httpcheck", httpcheck.Register(r)),
+		wrap("httpcheck", o.HTTP.Register(r)),
 		wrap("kubernetes", kubernetes.Register(r)),
-		wrap("aws", aws.Register(r)),
+		wrap("aws", o.AWS.Register(r)),
 		wrap("gate", gate.Register(r)),
 	)
 	if err != nil {

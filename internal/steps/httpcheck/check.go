@@ -34,7 +34,10 @@ var (
 
 // New builds an http.check probe from an expanded config; it fills the
 // config's defaults and checks it again.
-func New(cfg *CheckConfig, log *slog.Logger) (*Check, error) {
+func New(cfg *CheckConfig, log *slog.Logger) (*Check, error) { return Options{}.New(cfg, log) }
+
+// New is New with o's proxy and roots.
+func (o Options) New(cfg *CheckConfig, log *slog.Logger) (*Check, error) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, steps.Permanent(err)
 	}
@@ -53,11 +56,12 @@ func New(cfg *CheckConfig, log *slog.Logger) (*Check, error) {
 	}
 	dialer := &net.Dialer{Timeout: c.timeout}
 	tr := &http.Transport{
+		Proxy:                 o.proxy(),
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   c.timeout,
 		ResponseHeaderTimeout: c.timeout,
-		DisableKeepAlives:     true,                                                    // every attempt sees the endpoint afresh
-		TLSClientConfig:       &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify}, //nolint:gosec // opt-in, lab only
+		DisableKeepAlives:     true,                                                                        // every attempt sees the endpoint afresh
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify, RootCAs: o.RootCAs}, //nolint:gosec // opt-in, lab only
 	}
 	c.client = &http.Client{
 		Transport: tr,
@@ -69,8 +73,8 @@ func New(cfg *CheckConfig, log *slog.Logger) (*Check, error) {
 	return c, nil
 }
 
-func buildCheck(_ context.Context, cfg *CheckConfig, env steps.Env) (steps.Probe, error) {
-	c, err := New(cfg, env.Logger)
+func (o Options) buildCheck(_ context.Context, cfg *CheckConfig, env steps.Env) (steps.Probe, error) {
+	c, err := o.New(cfg, env.Logger)
 	if err != nil {
 		return nil, err
 	}

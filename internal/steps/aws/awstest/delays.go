@@ -22,6 +22,9 @@ type Delays struct {
 	// UpdateNodegroupConfig (default 90s), then ACTIVE; the update is
 	// InProgress, then Successful.
 	NodegroupUpdating time.Duration
+	// RDSDelete: a deleted RDS instance is deleting this long (default
+	// 5m), then gone.
+	RDSDelete time.Duration
 }
 
 func (d Delays) withDefaults() Delays {
@@ -35,6 +38,7 @@ func (d Delays) withDefaults() Delays {
 	def(&d.ReplicaCreating, 5*time.Minute)
 	def(&d.ChangeInsync, 30*time.Second)
 	def(&d.NodegroupUpdating, 90*time.Second)
+	def(&d.RDSDelete, 5*time.Minute)
 	return d
 }
 
@@ -48,6 +52,7 @@ func (s *Server) Scaled() Delays {
 		ReplicaCreating:   f(d.ReplicaCreating),
 		ChangeInsync:      f(d.ChangeInsync),
 		NodegroupUpdating: f(d.NodegroupUpdating),
+		RDSDelete:         f(d.RDSDelete),
 	}
 }
 

@@ -17,6 +17,7 @@ var rdsService = &service{
 		"DescribeDBInstances":         (*Server).rdsDescribe,
 		"PromoteReadReplica":          (*Server).rdsPromote,
 		"CreateDBInstanceReadReplica": (*Server).rdsCreateReplica,
+		"DeleteDBInstance":            (*Server).rdsDelete,
 	},
 	resource: func(s *Server, c *call) string {
 		id := c.form.Get("DBInstanceIdentifier")
@@ -46,6 +47,7 @@ type dbInstance struct {
 	source         string    // ReadReplicaSourceDBInstanceIdentifier (an ARN when cross-region)
 	sourceUntil    time.Time // the replica link ends here (promotion); zero: no end
 	backupDaysThen int       // BackupRetentionPeriod from sourceUntil on
+	goneAt         time.Time // deleted (DeleteDBInstance): gone from here on; zero: not
 }
 
 // DBInstanceSpec seeds an RDS instance with SeedDBInstance.

@@ -280,6 +280,7 @@ func (s *Server) region(name string) *regionState {
 		r = newRegionState(name)
 		s.regions[name] = r
 	}
+	r.pruneDeleted(s.now())
 	return r
 }
 

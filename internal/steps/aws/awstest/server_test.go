@@ -128,7 +128,7 @@ func TestCallsAreCountedPerOperationAndRegion(t *testing.T) {
 	if s.Calls("*") != 0 || len(s.CallLog()) != 0 {
 		t.Error("ResetCalls left calls")
 	}
-	_, err := rdsClient(s, east).DeleteDBInstance(ctx(t), &rds.DeleteDBInstanceInput{DBInstanceIdentifier: aws.String(awstest.MAIPPrimaryDB)})
+	_, err := rdsClient(s, east).RebootDBInstance(ctx(t), &rds.RebootDBInstanceInput{DBInstanceIdentifier: aws.String(awstest.MAIPPrimaryDB)})
 	if apiCode(err) != "InvalidAction" {
 		t.Errorf("an operation the fake does not serve: err = %v, want InvalidAction", err)
 	}

@@ -1,0 +1,264 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/failoverbot/failoverbot/internal/lab/kube"
+	"github.com/failoverbot/failoverbot/internal/steps/aws/awstest"
+)
+
+// The pods of the seeds run no containers (KWOK's nodes are fake); a
+// command exec'd in one (kubernetes.exec, execCheck) runs on this machine
+// through KWOK's local ClusterExec, in the region's pod root
+// (pods-<region>/) with the lab's pod programs (pod-bin/) first in PATH:
+// psql talks to the region's real PostgreSQL (pod.env) and reads absolute
+// paths inside the pod root (-f /scripts/data-validation.sql); python
+// answers the seeds' db_adapter.test_connection() with a real query.
+// Other commands (touch, test, sh) are this machine's.
+var podPrograms = map[string]string{
+	"psql": `#!/bin/sh
+# psql in a lab pod: the region's PostgreSQL (pod.env), paths in the pod.
+. ./pod.env
+n=$#
+while [ "$n" -gt 0 ]; do
+  a=$1; shift; n=$((n-1))
+  case "$a" in /*) [ -e ".$a" ] && a=".$a" ;; esac
+  set -- "$@" "$a"
+done
+exec "$LAB_PG_BIN/psql" "$@"
+`,
+	"python": `#!/bin/sh
+# python in a lab pod: only the seeds' db_adapter.test_connection().
+. ./pod.env
+case "$*" in
+*test_connection*)
+  if "$LAB_PG_BIN/psql" -U postgres -tAc 'SELECT 1' >/dev/null 2>&1; then echo True; else echo False; fi ;;
+*) echo "python in the lab pods runs only db_adapter.test_connection(): $*" >&2; exit 2 ;;
+esac
+`,
+}
+
+// dataValidation is the Mimir team's /scripts/data-validation.sql in the lab.
+const dataValidation = `-- data validation (lab): the server takes writes
+\set ON_ERROR_STOP 1
+DO $$ BEGIN IF pg_is_in_recovery() THEN RAISE EXCEPTION 'data validation: the server is still a standby'; END IF; END $$;
+CREATE TABLE IF NOT EXISTS lab_data_validation (at timestamptz NOT NULL);
+INSERT INTO lab_data_validation VALUES (now());
+SELECT 'data validation ok' AS result;
+`
+
+func (l *Lab) podBin() string               { return l.path("pod-bin") }
+func (l *Lab) podRoot(region string) string { return l.path("pods-" + region) }
+
+// podExec is the KWOK configuration of a region's cluster with seeds.
+func (l *Lab) podExec(region string) (config []string, env []string) {
+	if !l.opts.Seeds {
+		return nil, nil
+	}
+	return []string{`
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterExec
+metadata:
+  name: lab-pods
+spec:
+  execs:
+  - local:
+      workDir: ` + l.podRoot(region) + `
+`}, []string{"PATH=" + l.podBin() + string(os.PathListSeparator) + os.Getenv("PATH")}
+}
+
+// writePodFiles writes the pod programs and each region's pod root.
+func (l *Lab) writePodFiles() error {
+	if err := os.MkdirAll(l.podBin(), 0o755); err != nil {
+		return err
+	}
+	for name, body := range podPrograms {
+		if err := os.WriteFile(filepath.Join(l.podBin(), name), []byte(body), 0o755); err != nil {
+			return err
+		}
+	}
+	for region, port := range map[string]int{"primary": l.pgProxy.port, "dr": l.pgStandbyPort} {
+		root := l.podRoot(region)
+		if err := os.MkdirAll(filepath.Join(root, "scripts"), 0o755); err != nil {
+			return err
+		}
+		env := fmt.Sprintf("export PGHOST=127.0.0.1 PGPORT=%d PGDATABASE=postgres PGCONNECT_TIMEOUT=5 PGPASSWORD='%s' LAB_PG_BIN='%s'\n",
+			port, l.opts.PGPassword, l.pgBin)
+		if err := os.WriteFile(filepath.Join(root, "pod.env"), []byte(env), 0o600); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(root, "scripts", "data-validation.sql"), []byte(dataValidation), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lbHostnames are the load balancers the cloud controller gives the seeds'
+// services: the primary's are those the local AWS's records and health
+// checks start with.
+var lbHostnames = map[string]string{
+	"primary/mimir/mimir-api-service": awstest.MimirPrimaryAPILB,
+	"primary/mimir/mimir-web-service": awstest.MimirPrimaryWebLB,
+	"dr/mimir/mimir-api-service":      "b9d1e3f5-mimir-api." + awstest.DRRegion + ".elb.amazonaws.com",
+	"dr/mimir/mimir-web-service":      "c0e2f4a6-mimir-web." + awstest.DRRegion + ".elb.amazonaws.com",
+}
+
+// LoadBalancer is the hostname the lab's cloud controller gives a
+// LoadBalancer service of a region ("primary" or "dr").
+func LoadBalancer(region, namespace, name string) string {
+	if h, ok := lbHostnames[region+"/"+namespace+"/"+name]; ok {
+		return h
+	}
+	cloud := awstest.PrimaryRegion
+	if region == "dr" {
+		cloud = awstest.DRRegion
+	}
+	return fmt.Sprintf("%s-%s.%s.elb.amazonaws.com", name, namespace, cloud)
+}
+
+// cloudController gives every LoadBalancer service of the region its
+// hostname, as a cloud's service controller would, until ctx ends.
+func (l *Lab) cloudController(ctx context.Context, c *kubernetes.Clientset, region string) {
+	go func() {
+		for ctx.Err() == nil {
+			w, err := c.CoreV1().Services("").Watch(ctx, metav1.ListOptions{})
+			if err != nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
+				continue
+			}
+			for ev := range w.ResultChan() {
+				svc, ok := ev.Object.(*corev1.Service)
+				if !ok || ev.Type == watch.Deleted || svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Status.LoadBalancer.Ingress) > 0 {
+					continue
+				}
+				patch := fmt.Sprintf(`{"status":{"loadBalancer":{"ingress":[{"hostname":%q}]}}}`, LoadBalancer(region, svc.Namespace, svc.Name))
+				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, _ = c.CoreV1().Services(svc.Namespace).Patch(pctx, svc.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}, "status")
+				cancel()
+			}
+			w.Stop()
+		}
+	}()
+}
+
+// kubeletSync stands for the kubelets reporting again after their region
+// comes back: when the primary's API server was down longer than the node
+// grace period, the node lifecycle controller marks the nodes' pods not
+// Ready, and KWOK (which readies a pod once, when it starts) never reports
+// them again as a kubelet would. Every second, a Running pod that is not
+// Ready on a Ready node is made Ready, until ctx ends.
+func (l *Lab) kubeletSync(ctx context.Context, c *kubernetes.Clientset) {
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			readyNodes := map[string]bool{}
+			if nodes, err := c.CoreV1().Nodes().List(rctx, metav1.ListOptions{}); err == nil {
+				for i := range nodes.Items {
+					readyNodes[nodes.Items[i].Name] = kube.NodeReady(&nodes.Items[i])
+				}
+			}
+			pods, err := c.CoreV1().Pods("").List(rctx, metav1.ListOptions{FieldSelector: "status.phase=Running"})
+			if err == nil {
+				for i := range pods.Items {
+					p := &pods.Items[i]
+					if podReady(p) || p.DeletionTimestamp != nil || !readyNodes[p.Spec.NodeName] {
+						continue
+					}
+					now := metav1.Now().UTC().Format(time.RFC3339)
+					patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":%q},{"type":"ContainersReady","status":"True","lastTransitionTime":%q}]}}`, now, now)
+					_, _ = c.CoreV1().Pods(p.Namespace).Patch(rctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status")
+				}
+			}
+			cancel()
+		}
+	}()
+}
+
+var gvrAPIServices = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+
+// metricsAPI serves metrics.k8s.io for the cluster's pods (`kubectl top`:
+// 150m of CPU and 256Mi each), registered with the API server's
+// aggregator as metrics-server is. It stops with ctx.
+func (l *Lab) metricsAPI(ctx context.Context, c *kube.Cluster, cs *kubernetes.Clientset) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/apis/metrics.k8s.io/v1beta1", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: "metrics.k8s.io/v1beta1",
+			APIResources: []metav1.APIResource{{Name: "pods", Namespaced: true, Kind: "PodMetrics", Verbs: []string{"get", "list"}}}})
+	})
+	mux.HandleFunc("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods", func(w http.ResponseWriter, r *http.Request) {
+		pods, err := cs.CoreV1().Pods(r.PathValue("ns")).List(r.Context(), metav1.ListOptions{LabelSelector: r.URL.Query().Get("labelSelector")})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		items := []map[string]any{}
+		for _, p := range pods.Items {
+			items = append(items, map[string]any{"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+				"metadata":  map[string]any{"name": p.Name, "namespace": p.Namespace, "labels": p.Labels},
+				"timestamp": time.Now().UTC().Format(time.RFC3339), "window": "30s",
+				"containers": []any{map[string]any{"name": p.Spec.Containers[0].Name, "usage": map[string]string{"cpu": "150m", "memory": "256Mi"}}}})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": map[string]any{}, "items": items})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	cert, err := tls.X509KeyPair(l.edge.leafPEM())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := cs.CoreV1().Services("kube-system").Create(rctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "metrics-server"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost", Ports: []corev1.ServicePort{{Port: int32(p)}}},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(c.RESTConfig())
+	if err != nil {
+		return err
+	}
+	api := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+		"metadata": map[string]any{"name": "v1beta1.metrics.k8s.io"},
+		"spec": map[string]any{"group": "metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": true,
+			"groupPriorityMinimum": int64(100), "versionPriority": int64(100),
+			"service": map[string]any{"namespace": "kube-system", "name": "metrics-server", "port": int64(p)}},
+	}}
+	_, err = dyn.Resource(gvrAPIServices).Create(rctx, api, metav1.CreateOptions{})
+	return err
+}
