@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/failoverbot/failoverbot/internal/freeport"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -186,10 +187,9 @@ func tail(path string, n int) string {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.One()
 	if err != nil {
-		return 0, fmt.Errorf("lab: find a free port: %w", err)
+		return 0, fmt.Errorf("lab: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return p, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/failoverbot/failoverbot/internal/freeport"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -143,12 +143,11 @@ func hasServer(dir string) bool {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.One()
 	if err != nil {
-		return 0, fmt.Errorf("pgserver: find a free port: %w", err)
+		return 0, fmt.Errorf("pgserver: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return p, nil
 }
 
 func lastLines(s string, n int) string {

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failoverbot/failoverbot/internal/freeport"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -153,7 +154,7 @@ func or(s, def string) string {
 }
 
 func (c *Cluster) start(ctx context.Context) error {
-	ports, err := freePorts(6)
+	ports, err := freeport.Get(6)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -143,19 +142,4 @@ func (p *proc) rssBytes() int64 {
 		}
 	}
 	return 0
-}
-
-// freePorts reserves n distinct free loopback ports: all are held open
-// until all are found, so none repeats.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
