@@ -279,7 +279,16 @@ func (c *Cluster) startKWOK(ctx context.Context) error {
 	}
 	c.kwok = c.newProc("kwok", args...)
 	c.kwok.env = c.opts.KWOKEnv
-	return c.kwok.start()
+	if err := c.kwok.start(); err != nil {
+		return err
+	}
+	// KWOK v0.8.0 can panic while it compiles its stages' CEL
+	// environments (seen once in CI at start-up); it keeps no state of
+	// its own, so it is restarted as a kubelet's service manager would.
+	c.kwok.supervise(func(n int, tail string) {
+		c.log.Warn("kwok exited; restarting it", "cluster", c.opts.Name, "crashes", n, "log", tail)
+	})
+	return nil
 }
 
 // waitFor polls f until it succeeds, the timeout passes or one of watch
@@ -295,7 +304,7 @@ func (c *Cluster) waitFor(ctx context.Context, timeout time.Duration, what strin
 			return nil
 		}
 		for _, p := range watch {
-			if !p.running() {
+			if p.down(p == c.kwok) {
 				return fmt.Errorf("waiting for %s: %s exited:\n%s", what, p.name, p.logTail(15))
 			}
 		}

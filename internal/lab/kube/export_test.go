@@ -12,3 +12,6 @@ func (c *Cluster) PIDs() []int {
 	}
 	return pids
 }
+
+// KWOKPID is the running KWOK's process id (0 when it is not running).
+func (c *Cluster) KWOKPID() int { return c.kwok.pid() }

@@ -21,9 +21,65 @@ type proc struct {
 	keep    bool     // survive the death of this process
 	env     []string // added to this process's environment
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	killed  bool // by kill: a supervisor does not start it again
+	gaveUp  bool // its supervisor stopped restarting it
+	crashes int  // exits a supervisor restarted it after
+}
+
+// maxRestarts bounds a supervisor's restarts of a process that keeps
+// exiting.
+const maxRestarts = 5
+
+// supervise starts the process again each time it exits without kill
+// (up to maxRestarts times), as a service manager restarts a crashed
+// kubelet; onCrash is told each time, with the end of its log.
+func (p *proc) supervise(onCrash func(crashes int, tail string)) {
+	p.mu.Lock()
+	exited := p.exited
+	p.mu.Unlock()
+	go func() {
+		for exited != nil {
+			<-exited
+			p.mu.Lock()
+			if p.killed || p.exited != exited {
+				p.mu.Unlock()
+				return
+			}
+			p.crashes++
+			n := p.crashes
+			if n > maxRestarts {
+				p.gaveUp = true
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+			onCrash(n, p.logTail(15))
+			time.Sleep(200 * time.Millisecond)
+			if err := p.start(); err != nil {
+				p.mu.Lock()
+				p.gaveUp = true
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Lock()
+			exited = p.exited
+			p.mu.Unlock()
+		}
+	}()
+}
+
+// down reports whether the process is gone for good: not running and,
+// if supervised, given up on.
+func (p *proc) down(supervised bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if supervised {
+		return p.gaveUp
+	}
+	return !p.runningLocked()
 }
 
 // start runs the process (no-op while it runs).
@@ -48,6 +104,7 @@ func (p *proc) start() error {
 		// lab leaks no cluster.
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
+	p.killed = false
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
@@ -87,6 +144,7 @@ func (p *proc) running() bool {
 func (p *proc) kill() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.killed = true
 	if !p.runningLocked() {
 		return nil
 	}
