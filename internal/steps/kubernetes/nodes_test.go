@@ -109,7 +109,10 @@ func TestPodsReady(t *testing.T) {
 		t.Errorf("no pods: %+v", empty)
 	}
 	deployment(t, ns, "api", 2, map[string]string{"app.kubernetes.io/part-of": "mimir"})
-	p := build(t, "kubernetes.podsReady", &PodsReadyConfig{Namespace: ns, Selector: "app.kubernetes.io/part-of=mimir"}, conn(t))
+	// Without minReady, "every pod Ready" may hold while the ReplicaSet
+	// has made only one of the two pods: wait for both, as a runbook
+	// would during a rollout.
+	p := build(t, "kubernetes.podsReady", &PodsReadyConfig{Namespace: ns, Selector: "app.kubernetes.io/part-of=mimir", MinReady: ptr(2)}, conn(t))
 	res := stepstest.Converge(t, p, 30*time.Second)
 	if res.Summary != "2 of 2 pods Ready in "+ns+" (app.kubernetes.io/part-of=mimir)" || res.Outputs["ready"] != "2" || res.Outputs["total"] != "2" {
 		t.Errorf("Ready: %+v", res)
