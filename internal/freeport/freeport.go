@@ -27,34 +27,61 @@ const Floor = 15000
 // rangeFile holds the kernel's ephemeral port range ("32768\t60999").
 const rangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
 
+// Held is a free port kept bound until Release, so that nothing else
+// takes it in the time before the server meant for it starts.
+type Held struct {
+	// Port is the port number.
+	Port int
+	l    net.Listener
+}
+
+// Release frees the port for the server about to bind it (idempotent).
+func (h *Held) Release() {
+	if h.l != nil {
+		_ = h.l.Close()
+		h.l = nil
+	}
+}
+
 // Get returns n distinct ports free on 127.0.0.1 at the time of the call.
 func Get(n int) ([]int, error) {
+	held, err := Hold(n)
+	if err != nil {
+		return nil, err
+	}
+	ports := make([]int, len(held))
+	for i, h := range held {
+		ports[i] = h.Port
+		h.Release()
+	}
+	return ports, nil
+}
+
+// Hold finds n distinct ports free on 127.0.0.1 and keeps each bound
+// until its Release.
+func Hold(n int) ([]*Held, error) {
 	lo, hi := Floor, ephemeralLow()
 	if hi-lo < 4*n {
 		return kernelPorts(n)
 	}
-	held := make([]net.Listener, 0, n)
-	defer func() {
-		for _, l := range held {
-			_ = l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
+	held := make([]*Held, 0, n)
 	span := hi - lo
 	start := rand.IntN(span)
-	for i := 0; i < span && len(ports) < n; i++ {
+	for i := 0; i < span && len(held) < n; i++ {
 		p := lo + (start+i)%span
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
 			continue // in use
 		}
-		held = append(held, l)
-		ports = append(ports, p)
+		held = append(held, &Held{Port: p, l: l})
 	}
-	if len(ports) < n {
-		return nil, fmt.Errorf("find %d free ports: only %d free in %d-%d", n, len(ports), lo, hi-1)
+	if len(held) < n {
+		for _, h := range held {
+			h.Release()
+		}
+		return nil, fmt.Errorf("find %d free ports: only %d free in %d-%d", n, len(held), lo, hi-1)
 	}
-	return ports, nil
+	return held, nil
 }
 
 // One returns a port free on 127.0.0.1 at the time of the call.
@@ -86,15 +113,17 @@ func ephemeralLow() int {
 
 // kernelPorts asks the kernel (port 0), when the range below the
 // ephemeral one is too small to pick from.
-func kernelPorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
+func kernelPorts(n int) ([]*Held, error) {
+	held := make([]*Held, 0, n)
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			for _, h := range held {
+				h.Release()
+			}
 			return nil, fmt.Errorf("find a free port: %w", err)
 		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		held = append(held, &Held{Port: l.Addr().(*net.TCPAddr).Port, l: l})
 	}
-	return ports, nil
+	return held, nil
 }

@@ -55,3 +55,24 @@ func TestABoundPortIsSkipped(t *testing.T) {
 		}
 	}
 }
+
+// A held port stays bound (no one else gets it) until Release frees it
+// for the server meant for it.
+func TestHeldPortsAreBoundUntilReleased(t *testing.T) {
+	held, err := Hold(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range held {
+		if _, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(h.Port))); err == nil {
+			t.Fatalf("held port %d could be bound by another listener", h.Port)
+		}
+		h.Release()
+		h.Release() // idempotent
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(h.Port)))
+		if err != nil {
+			t.Fatalf("released port %d: %v", h.Port, err)
+		}
+		_ = l.Close()
+	}
+}

@@ -154,19 +154,30 @@ func or(s, def string) string {
 }
 
 func (c *Cluster) start(ctx context.Context) error {
-	ports, err := freeport.Get(6)
+	// Each port stays bound here until just before its process starts:
+	// KWOK starts seconds after the ports are found, and another process
+	// could take a released port meanwhile.
+	held, err := freeport.Hold(6)
 	if err != nil {
 		return err
 	}
-	c.etcdPort, c.apiPort, c.kubeletPort = ports[0], ports[1], ports[2]
-	etcdPeer, cmPort, schedPort := ports[3], ports[4], ports[5]
+	defer func() {
+		for _, h := range held {
+			h.Release()
+		}
+	}()
+	etcd, api, kubelet, peer, cm, sched := held[0], held[1], held[2], held[3], held[4], held[5]
+	c.etcdPort, c.apiPort, c.kubeletPort = etcd.Port, api.Port, kubelet.Port
 	if err := c.writeConfig(); err != nil {
 		return err
 	}
 	began := time.Now()
-	if err := c.startEtcd(ctx, etcdPeer); err != nil {
+	etcd.Release()
+	peer.Release()
+	if err := c.startEtcd(ctx, peer.Port); err != nil {
 		return err
 	}
+	api.Release()
 	c.log.DebugContext(ctx, "etcd up", "cluster", c.opts.Name, "took", time.Since(began).Round(time.Millisecond))
 	if err := c.startAPIServer(ctx); err != nil {
 		return err
@@ -177,8 +188,11 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	errs := make(chan error, 4)
-	go func() { errs <- c.startControllerManager(ctx, cmPort) }()
-	go func() { errs <- c.startScheduler(ctx, schedPort) }()
+	cm.Release()
+	sched.Release()
+	kubelet.Release()
+	go func() { errs <- c.startControllerManager(ctx, cm.Port) }()
+	go func() { errs <- c.startScheduler(ctx, sched.Port) }()
 	go func() { errs <- c.startKWOK(ctx) }()
 	go func() { errs <- c.createNodes(ctx, client) }()
 	var all []error

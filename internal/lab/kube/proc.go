@@ -58,13 +58,16 @@ func (p *proc) supervise(onCrash func(crashes int, tail string)) {
 			p.mu.Unlock()
 			onCrash(n, p.logTail(15))
 			time.Sleep(200 * time.Millisecond)
-			if err := p.start(); err != nil {
-				p.mu.Lock()
+			p.mu.Lock()
+			if p.killed { // stopped meanwhile: stays stopped
+				p.mu.Unlock()
+				return
+			}
+			if err := p.startLocked(); err != nil {
 				p.gaveUp = true
 				p.mu.Unlock()
 				return
 			}
-			p.mu.Lock()
 			exited = p.exited
 			p.mu.Unlock()
 		}
@@ -86,6 +89,10 @@ func (p *proc) down(supervised bool) bool {
 func (p *proc) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.startLocked()
+}
+
+func (p *proc) startLocked() error {
 	if p.runningLocked() {
 		return nil
 	}
