@@ -104,6 +104,7 @@ type Lab struct {
 	redisMaster, redisReplica *redisProc
 	sentinels                 []*redisProc
 	redisProxy                *proxy
+	seedsRedis                *seedsRedis // nil without Options.Seeds
 
 	httpPrimary, httpDR *healthServer
 	saas                *saas // the Statuspage and PagerDuty fakes (saas.go)
@@ -348,7 +349,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		if l.edge != nil {
 			errs = append(errs, l.edge.close())
 		}
-		for _, p := range []*proxy{l.pgProxy, l.redisProxy, l.httpProxy} {
+		for _, p := range append([]*proxy{l.pgProxy, l.redisProxy, l.httpProxy}, l.seedsRedis.proxies()...) {
 			if p != nil {
 				errs = append(errs, p.Close())
 			}
@@ -378,6 +379,9 @@ func (l *Lab) Down(ctx context.Context) error {
 // primaryProxies are the proxies in front of the primary region's servers.
 func (l *Lab) primaryProxies() []*proxy {
 	ps := []*proxy{l.pgProxy, l.redisProxy, l.httpProxy}
+	if l.seedsRedis != nil {
+		ps = append(ps, l.seedsRedis.primary)
+	}
 	if l.edge != nil {
 		ps = append(ps, l.edge.primaryProxy)
 	}
@@ -417,7 +421,7 @@ func (h *healthServer) Start() error {
 	if h.srv != nil {
 		return nil
 	}
-	ln, err := listenRetry(h.port)
+	ln, err := listenRetry("127.0.0.1", h.port)
 	if err != nil {
 		return fmt.Errorf("lab: health endpoint %s: %w", h.region, err)
 	}

@@ -24,7 +24,8 @@ type redisProc struct {
 	port     int
 	password string // for the readiness probe ("" for sentinels)
 	logPath  string
-	keep     bool // survive the death of this process
+	keep     bool     // survive the death of this process
+	wrap     []string // a command that runs bin conf (the seeds' Sentinels: seedsRedis)
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -70,8 +71,9 @@ func writeRedisConf(dir, name string, port int, password string, extra ...string
 	return path, nil
 }
 
-// writeSentinelConf writes a redis-sentinel config file monitoring master.
-func writeSentinelConf(dir, name string, port int, masterName, masterHost string, masterPort int, password string) (string, error) {
+// writeSentinelConf writes a redis-sentinel config file monitoring master,
+// with the extra lines.
+func writeSentinelConf(dir, name string, port int, masterName, masterHost string, masterPort int, password string, extra ...string) (string, error) {
 	lines := []string{
 		"bind 127.0.0.1",
 		"port " + strconv.Itoa(port),
@@ -85,6 +87,7 @@ func writeSentinelConf(dir, name string, port int, masterName, masterHost string
 		fmt.Sprintf("sentinel failover-timeout %s 10000", masterName),
 		fmt.Sprintf("sentinel parallel-syncs %s 1", masterName),
 	}
+	lines = append(lines, extra...)
 	path := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("lab: write %s: %w", path, err)
@@ -113,7 +116,8 @@ func (r *redisProc) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lab: open %s: %w", r.logPath, err)
 	}
-	cmd := exec.Command(r.bin, r.conf)
+	args := append(append([]string{}, r.wrap...), r.bin, r.conf)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if !r.keep {

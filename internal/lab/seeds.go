@@ -246,4 +246,5 @@ func (l *Lab) seedsEnv(env map[string]string) {
 	env["MIMIR_PRIMARY_REDIS_SENTINELS"] = env["LAB_REDIS_SENTINELS"]
 	env["MIMIR_DR_POSTGRES_ENDPOINT"] = "127.0.0.1"
 	env["MIMIR_DR_REDIS_ENDPOINT"] = host
+	l.seedsRedis.env(env)
 }

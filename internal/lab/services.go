@@ -174,6 +174,13 @@ func (l *Lab) upRedis(ctx context.Context) error {
 	if err := l.redisReplica.Start(ctx); err != nil {
 		return err
 	}
+	var wrap, extra []string
+	if l.opts.Seeds {
+		if err := l.upSeedsRedis(fmt.Sprintf("127.0.0.1:%d", masterPort), l.redisReplica.Addr()); err != nil {
+			return err
+		}
+		wrap, extra = sentinelWrap(l.seedsRedis.hostsFile), sentinelSeedsConf
+	}
 	errs := make(chan error, 3)
 	for i := range 3 {
 		port, err := freePort()
@@ -181,12 +188,12 @@ func (l *Lab) upRedis(ctx context.Context) error {
 			return err
 		}
 		name := fmt.Sprintf("sentinel-%d", i+1)
-		conf, err := writeSentinelConf(l.dir, name, port, MasterName, "127.0.0.1", l.redisProxy.port, pw)
+		conf, err := writeSentinelConf(l.dir, name, port, MasterName, "127.0.0.1", l.redisProxy.port, pw, extra...)
 		if err != nil {
 			return err
 		}
 		s := &redisProc{name: name, bin: sentinelBin, conf: conf, port: port, logPath: l.path(name + ".log"),
-			keep: l.opts.KeepOnParentDeath}
+			keep: l.opts.KeepOnParentDeath, wrap: wrap}
 		l.sentinels = append(l.sentinels, s)
 		go func() { errs <- s.Start(ctx) }()
 	}
