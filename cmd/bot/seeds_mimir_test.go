@@ -14,11 +14,13 @@ import (
 	"github.com/failoverbot/failoverbot/internal/steps/aws/awstest"
 )
 
-// The Mimir failover seed, whole, from the console against the full lab
-// with the primary region down as `bot lab fail stop` takes it down. The
-// end state is read with the real clients (pgx, client-go, go-redis, the
-// AWS SDK), not through the bot.
-func TestSeedMimirFailover(t *testing.T) {
+// The Mimir seeds, whole, from the console against the full lab:
+// mimir-region-failover with the primary region down as `bot lab fail
+// stop` takes it down, then, the region restored, mimir-failback with its
+// gates answered as the people they ask would (mimirFailback). The end
+// state is read with the real clients (pgx, client-go, go-redis, the AWS
+// SDK), not through the bot.
+func TestSeedMimirFailoverAndFailback(t *testing.T) {
 	l := seedLab(t)
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -59,6 +61,10 @@ func TestSeedMimirFailover(t *testing.T) {
 		}
 	}
 	wantChangesInsync(t, dr, []string{states["dns_api"].Outputs["changeId"], states["dns_app"].Outputs["changeId"]})
+	if t.Failed() {
+		return
+	}
+	mimirFailback(t, l, dir)
 }
 
 // wantSentinelsMaster checks, on each Sentinel of the list, that master

@@ -275,7 +275,7 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 	var errs []error
 	switch mode {
 	case FailStop:
-		errs = append(errs, l.killPostgres(l.pgPrimaryData), l.redisMaster.Stop())
+		errs = append(errs, l.killPostgres(l.pgPrimaryData), l.redisMaster.Stop(), l.seedsRedis.stopPrimarySentinels())
 		l.httpPrimary.Stop()
 		if l.edge != nil {
 			l.edge.primary.Stop()
@@ -326,6 +326,9 @@ func (l *Lab) RestorePrimary(ctx context.Context) error {
 	if !l.redisMaster.Running() {
 		errs = append(errs, l.redisMaster.Start(ctx))
 	}
+	if l.seedsRedis != nil {
+		errs = append(errs, l.seedsRedis.startPrimarySentinels(ctx))
+	}
 	errs = append(errs, l.httpPrimary.Start())
 	if l.kube != nil {
 		errs = append(errs, l.kube.restore(ctx))
@@ -364,6 +367,7 @@ func (l *Lab) Down(ctx context.Context) error {
 				errs = append(errs, r.Stop())
 			}
 		}
+		errs = append(errs, l.seedsRedis.stopPrimarySentinels())
 		errs = append(errs, l.stopPostgres(ctx, l.pgStandby, l.pgStandbyData),
 			l.stopPostgres(ctx, l.pgPrimary, l.pgPrimaryData), l.downAWS())
 		if l.dir != "" {

@@ -80,14 +80,17 @@ func writeSentinelConf(dir, name string, port int, masterName, masterHost string
 		"protected-mode no",
 		"daemonize no",
 		"dir " + dir,
+	}
+	// Before the monitor line: resolve-hostnames must be read first.
+	lines = append(lines, extra...)
+	lines = append(lines,
 		fmt.Sprintf("sentinel monitor %s %s %d 2", masterName, masterHost, masterPort),
 		fmt.Sprintf("sentinel auth-pass %s %s", masterName, password),
 		// The bot, not the sentinels, decides when the lab fails over.
 		fmt.Sprintf("sentinel down-after-milliseconds %s 30000", masterName),
 		fmt.Sprintf("sentinel failover-timeout %s 10000", masterName),
 		fmt.Sprintf("sentinel parallel-syncs %s 1", masterName),
-	}
-	lines = append(lines, extra...)
+	)
 	path := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("lab: write %s: %w", path, err)
