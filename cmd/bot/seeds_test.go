@@ -68,17 +68,10 @@ func seedLab(t *testing.T) *lab.Lab {
 // console has run the lines before it: what a person does at a gate.
 func consoleScript(t *testing.T, l *lab.Lab, dir, script string, people ...func()) string {
 	t.Helper()
-	return runLines(t, l, dir, true, script, people...)
+	return runLines(t, l, dir, script, people...)
 }
 
-// consoleLines is consoleScript as typed lines: a line the bot refuses,
-// or a /wait that ends with the run paused, does not end the input.
-func consoleLines(t *testing.T, l *lab.Lab, dir, script string) string {
-	t.Helper()
-	return runLines(t, l, dir, false, script)
-}
-
-func runLines(t *testing.T, l *lab.Lab, dir string, asScript bool, script string, people ...func()) string {
+func runLines(t *testing.T, l *lab.Lab, dir, script string, people ...func()) string {
 	t.Helper()
 	var out, errs bytes.Buffer
 	start := time.Now()
@@ -90,7 +83,6 @@ func runLines(t *testing.T, l *lab.Lab, dir string, asScript bool, script string
 		parts = append(parts, strings.NewReader(part))
 	}
 	run := seedConsole(l, dir, shippedRunbooks(t), fullOverlay, seedScale, io.MultiReader(parts...), &out, &errs)
-	run.script = asScript
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	err := runConsole(ctx, run)

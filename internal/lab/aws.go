@@ -177,3 +177,12 @@ func (l *Lab) downAWS() error {
 	}
 	return l.aws.Close()
 }
+
+// AWSServer is the lab's local AWS (nil without Options.AWS), for tests
+// that read what it saw (its calls, its resources' transitions).
+func (l *Lab) AWSServer() *awstest.Server {
+	if l.aws == nil {
+		return nil
+	}
+	return l.aws.srv
+}

@@ -254,7 +254,7 @@ func (s *edgeServer) Start() error {
 	if s.srv != nil {
 		return nil
 	}
-	ln, err := listenRetry(s.port)
+	ln, err := listenRetry("127.0.0.1", s.port)
 	if err != nil {
 		return fmt.Errorf("lab: edge %s: %w", s.region, err)
 	}

@@ -104,6 +104,7 @@ type Lab struct {
 	redisMaster, redisReplica *redisProc
 	sentinels                 []*redisProc
 	redisProxy                *proxy
+	seedsRedis                *seedsRedis // nil without Options.Seeds
 
 	httpPrimary, httpDR *healthServer
 	saas                *saas // the Statuspage and PagerDuty fakes (saas.go)
@@ -274,7 +275,7 @@ func (l *Lab) FailPrimary(ctx context.Context, mode FailMode) error {
 	var errs []error
 	switch mode {
 	case FailStop:
-		errs = append(errs, l.killPostgres(l.pgPrimaryData), l.redisMaster.Stop())
+		errs = append(errs, l.killPostgres(l.pgPrimaryData), l.redisMaster.Stop(), l.seedsRedis.stopPrimarySentinels())
 		l.httpPrimary.Stop()
 		if l.edge != nil {
 			l.edge.primary.Stop()
@@ -325,6 +326,9 @@ func (l *Lab) RestorePrimary(ctx context.Context) error {
 	if !l.redisMaster.Running() {
 		errs = append(errs, l.redisMaster.Start(ctx))
 	}
+	if l.seedsRedis != nil {
+		errs = append(errs, l.seedsRedis.startPrimarySentinels(ctx))
+	}
 	errs = append(errs, l.httpPrimary.Start())
 	if l.kube != nil {
 		errs = append(errs, l.kube.restore(ctx))
@@ -348,7 +352,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		if l.edge != nil {
 			errs = append(errs, l.edge.close())
 		}
-		for _, p := range []*proxy{l.pgProxy, l.redisProxy, l.httpProxy} {
+		for _, p := range append([]*proxy{l.pgProxy, l.redisProxy, l.httpProxy}, l.seedsRedis.proxies()...) {
 			if p != nil {
 				errs = append(errs, p.Close())
 			}
@@ -363,6 +367,7 @@ func (l *Lab) Down(ctx context.Context) error {
 				errs = append(errs, r.Stop())
 			}
 		}
+		errs = append(errs, l.seedsRedis.stopPrimarySentinels())
 		errs = append(errs, l.stopPostgres(ctx, l.pgStandby, l.pgStandbyData),
 			l.stopPostgres(ctx, l.pgPrimary, l.pgPrimaryData), l.downAWS())
 		if l.dir != "" {
@@ -378,6 +383,9 @@ func (l *Lab) Down(ctx context.Context) error {
 // primaryProxies are the proxies in front of the primary region's servers.
 func (l *Lab) primaryProxies() []*proxy {
 	ps := []*proxy{l.pgProxy, l.redisProxy, l.httpProxy}
+	if l.seedsRedis != nil {
+		ps = append(ps, l.seedsRedis.primary)
+	}
 	if l.edge != nil {
 		ps = append(ps, l.edge.primaryProxy)
 	}
@@ -417,7 +425,7 @@ func (h *healthServer) Start() error {
 	if h.srv != nil {
 		return nil
 	}
-	ln, err := listenRetry(h.port)
+	ln, err := listenRetry("127.0.0.1", h.port)
 	if err != nil {
 		return fmt.Errorf("lab: health endpoint %s: %w", h.region, err)
 	}

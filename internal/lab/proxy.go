@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -24,6 +25,7 @@ const (
 // proxy is a TCP proxy on a fixed loopback port in front of one service.
 type proxy struct {
 	name     string
+	host     string // the loopback address it listens on
 	port     int
 	upstream string
 	dialTO   time.Duration
@@ -42,18 +44,25 @@ type pipe struct {
 
 // newProxy listens on a free loopback port and forwards to upstream.
 func newProxy(name, upstream string) (*proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newProxyAt(name, "127.0.0.1:0", upstream)
+}
+
+// newProxyAt listens on listen (host:port; port 0 for a free one) and
+// forwards to upstream.
+func newProxyAt(name, listen, upstream string) (*proxy, error) {
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return nil, fmt.Errorf("proxy %s: listen: %w", name, err)
+		return nil, fmt.Errorf("proxy %s: listen on %s: %w", name, listen, err)
 	}
-	p := &proxy{name: name, upstream: upstream, dialTO: 2 * time.Second, mode: ModeForward,
-		port: ln.Addr().(*net.TCPAddr).Port, conns: map[*pipe]struct{}{}}
+	a := ln.Addr().(*net.TCPAddr)
+	p := &proxy{name: name, host: a.IP.String(), upstream: upstream, dialTO: 2 * time.Second, mode: ModeForward,
+		port: a.Port, conns: map[*pipe]struct{}{}}
 	p.serve(ln)
 	return p, nil
 }
 
 // Addr is the proxy's host:port.
-func (p *proxy) Addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
+func (p *proxy) Addr() string { return net.JoinHostPort(p.host, strconv.Itoa(p.port)) }
 
 // Mode returns the current mode.
 func (p *proxy) Mode() ProxyMode {
@@ -155,7 +164,7 @@ func (p *proxy) SetMode(mode ProxyMode) error {
 	switch mode {
 	case ModeForward:
 		if p.ln == nil {
-			ln, err := listenRetry(p.port)
+			ln, err := listenRetry(p.host, p.port)
 			if err != nil {
 				return fmt.Errorf("proxy %s: listen again on %d: %w", p.name, p.port, err)
 			}
@@ -184,7 +193,7 @@ func (p *proxy) SetMode(mode ProxyMode) error {
 		}
 	case ModeBlackhole:
 		if p.ln == nil {
-			ln, err := listenRetry(p.port)
+			ln, err := listenRetry(p.host, p.port)
 			if err != nil {
 				return fmt.Errorf("proxy %s: listen again on %d: %w", p.name, p.port, err)
 			}
@@ -222,11 +231,11 @@ func (p *proxy) Close() error {
 }
 
 // listenRetry listens on a port the proxy held a moment ago.
-func listenRetry(port int) (net.Listener, error) {
+func listenRetry(host string, port int) (net.Listener, error) {
 	var err error
 	for i := 0; i < 20; i++ {
 		var ln net.Listener
-		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port))); err == nil {
 			return ln, nil
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -25,7 +25,8 @@ type redisProc struct {
 	port     int
 	password string // for the readiness probe ("" for sentinels)
 	logPath  string
-	keep     bool // survive the death of this process
+	keep     bool     // survive the death of this process
+	wrap     []string // a command that runs bin conf (the seeds' Sentinels: seedsRedis)
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -71,21 +72,26 @@ func writeRedisConf(dir, name string, port int, password string, extra ...string
 	return path, nil
 }
 
-// writeSentinelConf writes a redis-sentinel config file monitoring master.
-func writeSentinelConf(dir, name string, port int, masterName, masterHost string, masterPort int, password string) (string, error) {
+// writeSentinelConf writes a redis-sentinel config file monitoring master,
+// with the extra lines.
+func writeSentinelConf(dir, name string, port int, masterName, masterHost string, masterPort int, password string, extra ...string) (string, error) {
 	lines := []string{
 		"bind 127.0.0.1",
 		"port " + strconv.Itoa(port),
 		"protected-mode no",
 		"daemonize no",
 		"dir " + dir,
+	}
+	// Before the monitor line: resolve-hostnames must be read first.
+	lines = append(lines, extra...)
+	lines = append(lines,
 		fmt.Sprintf("sentinel monitor %s %s %d 2", masterName, masterHost, masterPort),
 		fmt.Sprintf("sentinel auth-pass %s %s", masterName, password),
 		// The bot, not the sentinels, decides when the lab fails over.
 		fmt.Sprintf("sentinel down-after-milliseconds %s 30000", masterName),
 		fmt.Sprintf("sentinel failover-timeout %s 10000", masterName),
 		fmt.Sprintf("sentinel parallel-syncs %s 1", masterName),
-	}
+	)
 	path := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("lab: write %s: %w", path, err)
@@ -114,7 +120,8 @@ func (r *redisProc) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lab: open %s: %w", r.logPath, err)
 	}
-	cmd := exec.Command(r.bin, r.conf)
+	args := append(append([]string{}, r.wrap...), r.bin, r.conf)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if !r.keep {

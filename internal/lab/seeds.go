@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -47,6 +46,9 @@ func (l *Lab) upSeeds(ctx context.Context) error {
 		return errors.New("lab: seeds need Kubernetes and AWS (Options.Kubernetes, Options.AWS)")
 	}
 	if err := l.upEdge(); err != nil {
+		return err
+	}
+	if err := l.upSeedsPostgres(); err != nil {
 		return err
 	}
 	if err := l.writePodFiles(); err != nil {
@@ -238,12 +240,9 @@ func (l *Lab) seedsEnv(env map[string]string) {
 		return
 	}
 	l.edge.env(env)
-	host, _, _ := net.SplitHostPort(l.redisReplica.Addr())
 	env["MIMIR_DR_PG_DSN"] = l.pgDSN(l.pgStandbyPort)
 	env["MIMIR_PRIMARY_PG_DSN"] = l.pgDSN(l.pgProxy.port)
 	env["MIMIR_REDIS_PASSWORD"] = l.opts.RedisPassword
 	env["MIMIR_PRIMARY_REDIS_ADDR"] = l.redisProxy.Addr()
-	env["MIMIR_PRIMARY_REDIS_SENTINELS"] = env["LAB_REDIS_SENTINELS"]
-	env["MIMIR_DR_POSTGRES_ENDPOINT"] = "127.0.0.1"
-	env["MIMIR_DR_REDIS_ENDPOINT"] = host
+	l.seedsRedis.env(env)
 }

@@ -29,20 +29,27 @@ import (
 // through KWOK's local ClusterExec, in the region's pod root
 // (pods-<region>/) with the lab's pod programs (pod-bin/) first in PATH:
 // psql talks to the region's real PostgreSQL (pod.env) and reads absolute
-// paths inside the pod root (-f /scripts/data-validation.sql); python
-// answers the seeds' db_adapter.test_connection() with a real query.
-// Other commands (touch, test, sh) are this machine's.
+// paths inside the pod root (-f /scripts/data-validation.sql);
+// pg_basebackup is the real one, port 5432 as in the cluster, writing
+// inside the pod root (-D /tmp/restore); redis-cli talks to the region's
+// redis-0 (<region address>:6379, seeds_redis.go) unless told otherwise;
+// test looks inside the pod root; python answers the seeds'
+// db_adapter.test_connection() with a real query. $REDIS_PASSWORD is in
+// every pod's environment. Other commands (touch, sh) are this machine's.
+// An absolute path argument is the pod root's when the pod root has it or
+// its directory.
 var podPrograms = map[string]string{
-	"psql": `#!/bin/sh
-# psql in a lab pod: the region's PostgreSQL (pod.env), paths in the pod.
+	"psql": podPaths + `exec "$LAB_PG_BIN/psql" "$@"
+`,
+	"pg_basebackup": podPaths + `export PGPORT=5432
+exec "$LAB_PG_BIN/pg_basebackup" "$@"
+`,
+	"redis-cli": `#!/bin/sh
+# redis-cli in a lab pod: the region's redis-0 by default.
 . ./pod.env
-n=$#
-while [ "$n" -gt 0 ]; do
-  a=$1; shift; n=$((n-1))
-  case "$a" in /*) [ -e ".$a" ] && a=".$a" ;; esac
-  set -- "$@" "$a"
-done
-exec "$LAB_PG_BIN/psql" "$@"
+exec "$LAB_REDIS_CLI" -h "$LAB_REDIS_HOST" -p 6379 "$@"
+`,
+	"test": podPaths + `exec /usr/bin/test "$@"
 `,
 	"python": `#!/bin/sh
 # python in a lab pod: only the seeds' db_adapter.test_connection().
@@ -54,6 +61,18 @@ case "$*" in
 esac
 `,
 }
+
+// podPaths starts a pod program: pod.env, and the absolute paths of its
+// arguments moved into the pod root.
+const podPaths = `#!/bin/sh
+. ./pod.env
+n=$#
+while [ "$n" -gt 0 ]; do
+  a=$1; shift; n=$((n-1))
+  case "$a" in /*) if [ -e ".$a" ] || [ -d ".${a%/*}" ]; then a="$PWD$a"; fi ;; esac
+  set -- "$@" "$a"
+done
+`
 
 // dataValidation is the Mimir team's /scripts/data-validation.sql in the lab.
 const dataValidation = `-- data validation (lab): the server takes writes
@@ -81,7 +100,7 @@ spec:
   execs:
   - local:
       workDir: ` + l.podRoot(region) + `
-`}, []string{"PATH=" + l.podBin() + string(os.PathListSeparator) + os.Getenv("PATH")}
+`}, []string{"PATH=" + l.podBin() + string(os.PathListSeparator) + os.Getenv("PATH"), "REDIS_PASSWORD=" + l.opts.RedisPassword}
 }
 
 // writePodFiles writes the pod programs and each region's pod root.
@@ -94,13 +113,20 @@ func (l *Lab) writePodFiles() error {
 			return err
 		}
 	}
+	cli, err := findRedisBinary("redis-cli")
+	if err != nil {
+		return err
+	}
+	redisHost := map[string]string{"primary": l.seedsRedis.primary.host, "dr": l.seedsRedis.dr.host}
 	for region, port := range map[string]int{"primary": l.pgProxy.port, "dr": l.pgStandbyPort} {
 		root := l.podRoot(region)
-		if err := os.MkdirAll(filepath.Join(root, "scripts"), 0o755); err != nil {
-			return err
+		for _, d := range []string{"scripts", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+				return err
+			}
 		}
-		env := fmt.Sprintf("export PGHOST=127.0.0.1 PGPORT=%d PGDATABASE=postgres PGCONNECT_TIMEOUT=5 PGPASSWORD='%s' LAB_PG_BIN='%s'\n",
-			port, l.opts.PGPassword, l.pgBin)
+		env := fmt.Sprintf("export PGHOST=127.0.0.1 PGPORT=%d PGDATABASE=postgres PGCONNECT_TIMEOUT=5 PGPASSWORD='%s' LAB_PG_BIN='%s' LAB_REDIS_CLI='%s' LAB_REDIS_HOST=%s\n",
+			port, l.opts.PGPassword, l.pgBin, cli, redisHost[region])
 		if err := os.WriteFile(filepath.Join(root, "pod.env"), []byte(env), 0o600); err != nil {
 			return err
 		}

@@ -149,20 +149,28 @@ func (l *Lab) upRedis(ctx context.Context) error {
 	if l.redisProxy, err = newProxy("redis-primary", fmt.Sprintf("127.0.0.1:%d", masterPort)); err != nil {
 		return err
 	}
+	replicaPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	// When the primary region's Redis is a replica (after failback), it
-	// announces its proxy address, the one the Sentinels can reach.
-	conf, err := writeRedisConf(l.dir, "redis-primary", masterPort, pw,
-		"replica-announce-ip 127.0.0.1", "replica-announce-port "+strconv.Itoa(l.redisProxy.port))
+	// announces its proxy address, the one the Sentinels can reach; with
+	// seeds, its pod address, which the DR region does not reach
+	// (seedsRedis.replicaAnnounce).
+	announce := []string{"replica-announce-ip 127.0.0.1", "replica-announce-port " + strconv.Itoa(l.redisProxy.port)}
+	if l.opts.Seeds {
+		if err := l.upSeedsRedis(fmt.Sprintf("127.0.0.1:%d", masterPort), fmt.Sprintf("127.0.0.1:%d", replicaPort)); err != nil {
+			return err
+		}
+		announce = l.seedsRedis.replicaAnnounce()
+	}
+	conf, err := writeRedisConf(l.dir, "redis-primary", masterPort, pw, announce...)
 	if err != nil {
 		return err
 	}
 	l.redisMaster = &redisProc{name: "redis primary", bin: serverBin, conf: conf, port: masterPort, password: pw,
 		logPath: l.path("redis-primary.log"), keep: l.opts.KeepOnParentDeath}
 	if err := l.redisMaster.Start(ctx); err != nil {
-		return err
-	}
-	replicaPort, err := freePort()
-	if err != nil {
 		return err
 	}
 	conf, err = writeRedisConf(l.dir, "redis-dr", replicaPort, pw, "replicaof 127.0.0.1 "+strconv.Itoa(l.redisProxy.port))
@@ -174,6 +182,13 @@ func (l *Lab) upRedis(ctx context.Context) error {
 	if err := l.redisReplica.Start(ctx); err != nil {
 		return err
 	}
+	var wrap, extra []string
+	if l.opts.Seeds {
+		if err := l.seedsRedis.upPrimarySentinels(ctx, sentinelBin); err != nil {
+			return err
+		}
+		wrap, extra = sentinelWrap(l.seedsRedis.hostsFiles["dr"]), sentinelSeedsConf
+	}
 	errs := make(chan error, 3)
 	for i := range 3 {
 		port, err := freePort()
@@ -181,12 +196,12 @@ func (l *Lab) upRedis(ctx context.Context) error {
 			return err
 		}
 		name := fmt.Sprintf("sentinel-%d", i+1)
-		conf, err := writeSentinelConf(l.dir, name, port, MasterName, "127.0.0.1", l.redisProxy.port, pw)
+		conf, err := writeSentinelConf(l.dir, name, port, MasterName, "127.0.0.1", l.redisProxy.port, pw, extra...)
 		if err != nil {
 			return err
 		}
 		s := &redisProc{name: name, bin: sentinelBin, conf: conf, port: port, logPath: l.path(name + ".log"),
-			keep: l.opts.KeepOnParentDeath}
+			keep: l.opts.KeepOnParentDeath, wrap: wrap}
 		l.sentinels = append(l.sentinels, s)
 		go func() { errs <- s.Start(ctx) }()
 	}
