@@ -206,7 +206,9 @@ func (l *Lab) kubeletSync(ctx context.Context, c *kubernetes.Clientset) {
 			readyNodes := map[string]bool{}
 			if nodes, err := c.CoreV1().Nodes().List(rctx, metav1.ListOptions{}); err == nil {
 				for i := range nodes.Items {
-					readyNodes[nodes.Items[i].Name] = kube.NodeReady(&nodes.Items[i])
+					n := &nodes.Items[i]
+					readyNodes[n.Name] = kube.NodeReady(n)
+					reportAddresses(rctx, c, n)
 				}
 			}
 			pods, err := c.CoreV1().Pods("").List(rctx, metav1.ListOptions{FieldSelector: "status.phase=Running"})
@@ -224,6 +226,24 @@ func (l *Lab) kubeletSync(ctx context.Context, c *kubernetes.Clientset) {
 			cancel()
 		}
 	}()
+}
+
+// reportAddresses gives a node back the addresses its kubelet reports in
+// every status update (InternalIP 127.0.0.1, Hostname its name) when they
+// are gone: after a long primary outage a node was seen with none, and
+// pods/exec then fails with "no preferred addresses found". KWOK writes
+// them only when it first readies a node.
+func reportAddresses(ctx context.Context, c *kubernetes.Clientset, n *corev1.Node) {
+	var ip, host bool
+	for _, a := range n.Status.Addresses {
+		ip = ip || a.Type == corev1.NodeInternalIP
+		host = host || a.Type == corev1.NodeHostName
+	}
+	if ip && host {
+		return
+	}
+	patch := fmt.Sprintf(`{"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"},{"type":"Hostname","address":%q}]}}`, n.Name)
+	_, _ = c.CoreV1().Nodes().Patch(ctx, n.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status")
 }
 
 var gvrAPIServices = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
