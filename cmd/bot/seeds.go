@@ -19,6 +19,8 @@ import (
 	"github.com/failoverbot/failoverbot/internal/steps/aws"
 	"github.com/failoverbot/failoverbot/internal/steps/builtin"
 	"github.com/failoverbot/failoverbot/internal/steps/httpcheck"
+	"github.com/failoverbot/failoverbot/internal/store"
+	"github.com/failoverbot/failoverbot/internal/store/sqlite"
 	"github.com/failoverbot/failoverbot/runbooks"
 )
 
@@ -122,11 +124,35 @@ func runFullDemo(ctx context.Context, keep bool, stdout, stderr io.Writer) (err 
 	if err := runConsole(ctx, run); err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
+	if err := verifySucceeded(ctx, run.cfg.StorePath, "mimir-region-failover"); err != nil {
+		return err
+	}
 	say("checking that the DR PostgreSQL really took over")
 	if err := verifyPromoted(ctx, l.Env()["LAB_PG_STANDBY_DSN"]); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\ndemo OK: the Mimir failover took %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// verifySucceeded checks, in the store at path, that the newest run of
+// runbook succeeded: a demo whose run paused or failed is not OK.
+func verifySucceeded(ctx context.Context, path, runbook string) error {
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		return fmt.Errorf("open the demo's store: %w", err)
+	}
+	defer st.Close()
+	runs, err := st.ListRuns(ctx, store.ListOptions{Runbook: runbook, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("read the demo's runs: %w", err)
+	}
+	if len(runs) == 0 {
+		return fmt.Errorf("no %s run in the demo's store", runbook)
+	}
+	if r := runs[0]; r.State != store.RunSucceeded {
+		return fmt.Errorf("run %s ended %s, not succeeded", r.ID, r.State)
+	}
 	return nil
 }
 
