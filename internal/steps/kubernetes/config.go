@@ -152,14 +152,7 @@ type ScaleConfig struct {
 // CheckAndSetDefaults fills defaults and checks every field.
 func (c *ScaleConfig) CheckAndSetDefaults() error {
 	var e errs
-	e.namespace("namespace", c.Namespace, true)
-	if c.Workload == "" {
-		c.Workload = WorkloadDeployment
-	}
-	e.OneOf("workload", c.Workload, WorkloadDeployment, WorkloadStatefulSet)
-	e.ExactlyOne([]string{"name", "selector", "all"}, c.Name != "", c.Selector != "", c.All)
-	e.name("name", c.Name)
-	e.selector("selector", c.Selector)
+	e.workloads(c.Namespace, &c.Workload, c.Name, c.Selector, c.All)
 	if c.Replicas == nil {
 		e.Add("replicas", "is required")
 	} else {
@@ -305,6 +298,20 @@ func (e *errs) namespace(field, v string, required bool) {
 }
 
 // name checks an object name (a DNS-1123 subdomain) unless templated.
+// workloads checks the workload selection scale and rolloutRestart share
+// (a namespace; a Deployment, the default, or StatefulSet; exactly one of
+// name, selector, all) and fills the default kind.
+func (e *errs) workloads(namespace string, workload *string, name, selector string, all bool) {
+	e.namespace("namespace", namespace, true)
+	if *workload == "" {
+		*workload = WorkloadDeployment
+	}
+	e.OneOf("workload", *workload, WorkloadDeployment, WorkloadStatefulSet)
+	e.ExactlyOne([]string{"name", "selector", "all"}, name != "", selector != "", all)
+	e.name("name", name)
+	e.selector("selector", selector)
+}
+
 func (e *errs) name(field, v string) {
 	if v == "" || steps.IsTemplate(v) {
 		return

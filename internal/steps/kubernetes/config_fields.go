@@ -114,14 +114,7 @@ type RolloutRestartConfig struct {
 // CheckAndSetDefaults fills defaults and checks every field.
 func (c *RolloutRestartConfig) CheckAndSetDefaults() error {
 	var e errs
-	e.namespace("namespace", c.Namespace, true)
-	if c.Workload == "" {
-		c.Workload = WorkloadDeployment
-	}
-	e.OneOf("workload", c.Workload, WorkloadDeployment, WorkloadStatefulSet)
-	e.ExactlyOne([]string{"name", "selector", "all"}, c.Name != "", c.Selector != "", c.All)
-	e.name("name", c.Name)
-	e.selector("selector", c.Selector)
+	e.workloads(c.Namespace, &c.Workload, c.Name, c.Selector, c.All)
 	switch {
 	case c.RestartedAt == "":
 		e.Add("restartedAt", `is required: write restartedAt: "{{ now }}" (the time the step first started, the same after a restart of the bot)`)
