@@ -10,15 +10,26 @@
 // range instead, where the kernel never picks a local port by itself;
 // each is checked free by binding it, and a random start keeps two
 // processes from probing the same ports in the same order.
+//
+// A port handed out stays claimed for the life of the process that got
+// it, through an flock on a file named for the port in a directory all
+// processes share: a lab restarts a server on the port it was given (an
+// API server killed by a region outage, a PostgreSQL rejoined as a
+// standby), and no other process on the machine (a test package run in
+// parallel, another lab) may take the port while the server is down.
 package freeport
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 )
 
 // Floor is the lowest port handed out.
@@ -68,12 +79,17 @@ func Hold(n int) ([]*Held, error) {
 	span := hi - lo
 	start := rand.IntN(span)
 	for i := 0; i < span && len(held) < n; i++ {
-		p := lo + (start+i)%span
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue // in use
+		h, err := claim(lo + (start+i)%span)
+		if errors.Is(err, errTaken) {
+			continue
 		}
-		held = append(held, &Held{Port: p, l: l})
+		if err != nil {
+			for _, h := range held {
+				h.Release()
+			}
+			return nil, err
+		}
+		held = append(held, h)
 	}
 	if len(held) < n {
 		for _, h := range held {
@@ -109,6 +125,51 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return p
+}
+
+// errTaken: the port is bound, or was handed out to a process still
+// alive (this one included).
+var errTaken = errors.New("port taken")
+
+// claims are the lock files of the ports this process was handed; they
+// stay open (and locked) until the process exits.
+var claims struct {
+	sync.Mutex
+	files []*os.File
+}
+
+// lockDir is the directory of the ports' lock files, shared by every
+// process on the machine.
+var lockDir = filepath.Join(os.TempDir(), "failoverbot-ports")
+
+// claim locks port p for this process and binds it, or returns errTaken.
+func claim(p int) (*Held, error) {
+	if err := os.MkdirAll(lockDir, 0o777); err != nil {
+		return nil, fmt.Errorf("claim port %d: %w", p, err)
+	}
+	_ = os.Chmod(lockDir, 0o1777) // other users' tests share the directory
+	f, err := os.OpenFile(filepath.Join(lockDir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("claim port %d: %w", p, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errTaken
+		}
+		return nil, fmt.Errorf("claim port %d: lock: %w", p, err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		// In use by a server that did not come from here: unlock, so
+		// the port is free to claim once that server is gone.
+		_ = f.Close()
+		return nil, errTaken
+	}
+	claims.Lock()
+	claims.files = append(claims.files, f)
+	claims.Unlock()
+	return &Held{Port: p, l: l}, nil
 }
 
 // kernelPorts asks the kernel (port 0), when the range below the
