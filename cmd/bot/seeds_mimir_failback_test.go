@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,11 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/failoverbot/failoverbot/internal/lab"
 	"github.com/failoverbot/failoverbot/internal/steps/aws/awstest"
@@ -24,8 +19,8 @@ import (
 
 // mimirFailbackScript runs mimir-failback from the console: the start and
 // its two approvals, then the gates in the order the run reaches them —
-// restore_primary (the test restored the region before the start, and
-// runs primary_basebackup's command: see baseBackupByHand),
+// restore_primary (the test restored the region before the start; the
+// bot then runs primary_basebackup's pg_basebackup in postgres-0),
 // primary_pg_standby (the person restarts postgres-0 on the base backup),
 // write_path_during_shift (two sign-offs), reseed_dr (the person rebuilds
 // the DR standby and Redis replica).
@@ -34,7 +29,6 @@ const mimirFailbackScript = `/failover assess mimir-failback
 /approve last --as oncall-2
 /approve last --as oncall-3
 /wait last
-# person
 /approve last --as oncall-2
 /wait last
 # person
@@ -74,10 +68,14 @@ func mimirFailback(t *testing.T, l *lab.Lab, dir string) {
 		}
 	}
 	out := consoleScript(t, l, dir, mimirFailbackScript,
-		person("the base backup by hand", func(ctx context.Context) error { return baseBackupByHand(ctx, l) }),
 		person("restart postgres-0 on the base backup", l.StartPrimaryOnBaseBackup),
 		person("re-seed the DR region", l.ReseedDR))
-	wantSaid(t, out, "✓ primary_region_up", "✓ primary_cluster_up", "✓ dr_serving", "✓ dr_db_is_writer", "Your approval of gate reseed_dr")
+	wantSaid(t, out, "✓ primary_region_up", "✓ primary_cluster_up", "✓ dr_serving", "✓ dr_db_is_writer", "Your approval of gate reseed_dr",
+		"✓ primary_basebackup — check test -f /tmp/restore/backup_manifest in mimir/postgres-0 (main): exit 0")
+	// The bot ran pg_basebackup itself: its Check found no backup first.
+	if strings.Contains(out, "primary_basebackup — already done") {
+		t.Error("primary_basebackup was done before the bot applied it")
+	}
 	run, states := lastRun(t, dir, "mimir-failback")
 	wantAllDone(t, run, states)
 	env := l.Env()
@@ -182,37 +180,6 @@ func redisRole(t *testing.T, addr, password string) string {
 		return ""
 	}
 	return infoField(info, "role")
-}
-
-// baseBackupByHand runs primary_basebackup's own command in the primary
-// region's postgres-0 through pods/exec, as an operator with kubectl exec
-// would. The lab needs it: KWOK, the lab's kubelet, reports a non-zero
-// exit as an internal error, not as the exit code a kubelet reports, so
-// the step's Check (test -f /tmp/restore/backup_manifest, exit 1 before
-// the backup) reads as a transient error and the bot never reaches Apply
-// (kubernetes.exec pins that: TestExecNonZeroExitOnKWOKIsTransient). Once
-// the backup is there, the step's Check passes and the step is done.
-func baseBackupByHand(ctx context.Context, l *lab.Lab) error {
-	cfg, err := l.KubeRESTConfig(lab.KubePrimaryContext)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	argv := []string{"pg_basebackup", "-h", l.Env()["MIMIR_DR_POSTGRES_ENDPOINT"], "-U", "replicator", "-D", "/tmp/restore", "-P", "-R", "-X", "stream"}
-	req := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("mimir").Name("postgres-0").SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-	ex, err := remotecommand.NewWebSocketExecutor(cfg, "GET", req.URL().String())
-	if err != nil {
-		return err
-	}
-	var stdout, stderr strings.Builder
-	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, stderr.String())
-	}
-	return nil
 }
 
 // logSentinels logs the end of each Sentinel's log (on failure).

@@ -54,6 +54,14 @@ func (h *Held) Release() {
 	}
 }
 
+// Listener hands the bound listener to an in-process server, which owns
+// it from then on (Release no longer closes it); nil once released.
+func (h *Held) Listener() net.Listener {
+	l := h.l
+	h.l = nil
+	return l
+}
+
 // Get returns n distinct ports free on 127.0.0.1 at the time of the call.
 func Get(n int) ([]int, error) {
 	held, err := Hold(n)

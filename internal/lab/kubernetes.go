@@ -41,9 +41,8 @@ func (l *Lab) upKubernetes(ctx context.Context) error {
 	k := &kubeLab{kubeconfig: l.path("kubeconfig")}
 	l.kube = k
 	start := func(name, region string, out **kube.Cluster) error {
-		execConfig, execEnv := l.podExec(region)
 		c, err := kube.Start(ctx, kube.Options{
-			KWOKConfig: execConfig, KWOKEnv: execEnv,
+			Exec: l.podExec(region),
 			Name: name, BinDir: bin, Dir: l.path("kube-" + region), Nodes: l.opts.KubeNodes,
 			NodeLabels:        map[string]string{"topology.kubernetes.io/region": region},
 			KeepOnParentDeath: l.opts.KeepOnParentDeath, Logger: l.log,

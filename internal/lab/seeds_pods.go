@@ -3,12 +3,16 @@ package lab
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,7 +30,8 @@ import (
 
 // The pods of the seeds run no containers (KWOK's nodes are fake); a
 // command exec'd in one (kubernetes.exec, execCheck) runs on this machine
-// through KWOK's local ClusterExec, in the region's pod root
+// (podExec, the nodes' kubelet through kube.Options.Exec, which reports
+// exit codes as a kubelet does), in the region's pod root
 // (pods-<region>/) with the lab's pod programs (pod-bin/) first in PATH:
 // psql talks to the region's real PostgreSQL (pod.env) and reads absolute
 // paths inside the pod root (-f /scripts/data-validation.sql);
@@ -86,21 +91,37 @@ SELECT 'data validation ok' AS result;
 func (l *Lab) podBin() string               { return l.path("pod-bin") }
 func (l *Lab) podRoot(region string) string { return l.path("pods-" + region) }
 
-// podExec is the KWOK configuration of a region's cluster with seeds.
-func (l *Lab) podExec(region string) (config []string, env []string) {
+// podExec runs the commands exec'd into a region's pods with seeds (nil
+// without): in the region's pod root, with the pod programs first in PATH
+// and $REDIS_PASSWORD set. The command's process group is killed when
+// the exec's client goes away.
+func (l *Lab) podExec(region string) kube.Exec {
 	if !l.opts.Seeds {
-		return nil, nil
+		return nil
 	}
-	return []string{`
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterExec
-metadata:
-  name: lab-pods
-spec:
-  execs:
-  - local:
-      workDir: ` + l.podRoot(region) + `
-`}, []string{"PATH=" + l.podBin() + string(os.PathListSeparator) + os.Getenv("PATH"), "REDIS_PASSWORD=" + l.opts.RedisPassword}
+	env := append(os.Environ(), "PATH="+l.podBin()+string(os.PathListSeparator)+os.Getenv("PATH"), "REDIS_PASSWORD="+l.opts.RedisPassword)
+	return func(ctx context.Context, c kube.ExecCommand) error {
+		bin := c.Command[0]
+		if !strings.Contains(bin, "/") {
+			if _, err := os.Stat(filepath.Join(l.podBin(), bin)); err == nil {
+				bin = filepath.Join(l.podBin(), bin)
+			}
+		}
+		cmd := exec.CommandContext(ctx, bin, c.Command[1:]...)
+		cmd.Dir, cmd.Env = l.podRoot(region), env
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Run(); err != nil {
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				return err
+			}
+			return fmt.Errorf("%s in %s/%s: %w", c.Command[0], c.Namespace, c.Pod, err)
+		}
+		return nil
+	}
 }
 
 // writePodFiles writes the pod programs and each region's pod root.

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"fmt"
 	"io"
@@ -274,11 +275,10 @@ func (c *Cluster) startKWOK(ctx context.Context) error {
 		"--cidr=" + podCIDR,
 		"--node-ip=127.0.0.1",
 		"--node-port=" + strconv.Itoa(c.kubeletPort),
-		"--server-address=" + c.KubeletAddr(),
+		"--server-address=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.kwokPort)),
 		"--tls-cert-file=" + serving.CertFile, "--tls-private-key-file=" + serving.KeyFile,
 	}
 	c.kwok = c.newProc("kwok", args...)
-	c.kwok.env = c.opts.KWOKEnv
 	if err := c.kwok.start(); err != nil {
 		return err
 	}
@@ -288,6 +288,21 @@ func (c *Cluster) startKWOK(ctx context.Context) error {
 	c.kwok.supervise(func(n int, tail string) {
 		c.log.Warn("kwok exited; restarting it", "cluster", c.opts.Name, "crashes", n, "log", tail)
 	})
+	return nil
+}
+
+// startKubeletFront serves every node's kubelet endpoint on ln: exec with
+// Options.Exec, the rest through to KWOK (kubelet.go).
+func (c *Cluster) startKubeletFront(ln net.Listener) error {
+	kp, err := c.pki.serving("kubelet-front", []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"})
+	if err != nil {
+		return err
+	}
+	cert, err := tls.LoadX509KeyPair(kp.CertFile, kp.KeyFile)
+	if err != nil {
+		return fmt.Errorf("kubelet front: %w", err)
+	}
+	c.kubeletFront = serveKubeletFront(ln, cert, c.pki.caPEM, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.kwokPort)), c.opts.Exec)
 	return nil
 }
 

@@ -7,10 +7,13 @@
 // Everything listens on free 127.0.0.1 ports; the PKI is made in Go. The
 // fake nodes carry no taint (workloads need no toleration), report
 // Options.NodeCPU/NodeMemory/NodePods as capacity, and their kubelet
-// endpoint is KWOK's server (InternalIP 127.0.0.1, port KubeletPort), so
+// endpoint is KWOK's server (InternalIP 127.0.0.1, KubeletAddr), so
 // the API server's pods/log, exec and port-forward reach KWOK. KWOK serves
 // every container's log from the file LogFile (SetContainerLog sets what
-// kubectl logs returns); exec needs a KWOK ClusterExec (Options.KWOKConfig).
+// kubectl logs returns). Exec runs commands on this machine either
+// through KWOK (a ClusterExec in Options.KWOKConfig; a non-zero exit then
+// reads as an internal error) or, with Options.Exec, through a kubelet
+// endpoint here in front of KWOK that reports exit codes as a kubelet does.
 package kube
 
 import (
@@ -19,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,10 +69,12 @@ type Options struct {
 	// LogFile: a ClusterExec, say, whose "local" target runs
 	// `kubectl exec` commands on this machine.
 	KWOKConfig []string
-	// KWOKEnv is added to KWOK's environment, which the commands a local
-	// ClusterExec runs inherit: PATH=… makes a directory of programs the
-	// pods' "images" (KWOK looks the command up in its own PATH).
-	KWOKEnv []string
+	// Exec, when set, runs the commands exec'd into pods (kubectl exec)
+	// instead of KWOK, reporting their exit codes as a kubelet does
+	// (KWOK reports a non-zero exit as an internal error): every node's
+	// kubelet endpoint is then a server here that serves exec with Exec
+	// and passes the rest (logs, port-forward) to KWOK.
+	Exec Exec
 	// KeepOnParentDeath leaves the processes running if this process dies
 	// (by default the kernel kills them).
 	KeepOnParentDeath bool
@@ -87,7 +93,9 @@ type Cluster struct {
 	admin           *keyPair
 	etcdPort        int
 	apiPort         int
-	kubeletPort     int
+	kubeletPort     int // every node's kubelet endpoint
+	kwokPort        int // KWOK's server: kubeletPort unless a front serves Exec
+	kubeletFront    *http.Server
 	adminKubeconfig string
 
 	etcd, apiserver, controllerManager, scheduler, kwok *proc
@@ -157,7 +165,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	// Each port stays bound here until just before its process starts:
 	// KWOK starts seconds after the ports are found, and another process
 	// could take a released port meanwhile.
-	held, err := freeport.Hold(6)
+	held, err := freeport.Hold(7)
 	if err != nil {
 		return err
 	}
@@ -166,10 +174,18 @@ func (c *Cluster) start(ctx context.Context) error {
 			h.Release()
 		}
 	}()
-	etcd, api, kubelet, peer, cm, sched := held[0], held[1], held[2], held[3], held[4], held[5]
-	c.etcdPort, c.apiPort, c.kubeletPort = etcd.Port, api.Port, kubelet.Port
+	etcd, api, kubelet, peer, cm, sched, kwok := held[0], held[1], held[2], held[3], held[4], held[5], held[6]
+	c.etcdPort, c.apiPort, c.kubeletPort, c.kwokPort = etcd.Port, api.Port, kubelet.Port, kubelet.Port
+	if c.opts.Exec != nil {
+		c.kwokPort = kwok.Port
+	}
 	if err := c.writeConfig(); err != nil {
 		return err
+	}
+	if c.opts.Exec != nil {
+		if err := c.startKubeletFront(kubelet.Listener()); err != nil {
+			return err
+		}
 	}
 	began := time.Now()
 	etcd.Release()
@@ -191,6 +207,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	cm.Release()
 	sched.Release()
 	kubelet.Release()
+	kwok.Release()
 	go func() { errs <- c.startControllerManager(ctx, cm.Port) }()
 	go func() { errs <- c.startScheduler(ctx, sched.Port) }()
 	go func() { errs <- c.startKWOK(ctx) }()
@@ -230,7 +247,8 @@ func (c *Cluster) APIServerAddr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.apiPort))
 }
 
-// KubeletAddr is KWOK's server, every node's kubelet endpoint.
+// KubeletAddr is every node's kubelet endpoint: KWOK's server, or with
+// Options.Exec the server in front of it.
 func (c *Cluster) KubeletAddr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.kubeletPort))
 }
@@ -323,6 +341,9 @@ func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
 		var errs []error
+		if c.kubeletFront != nil {
+			errs = append(errs, c.kubeletFront.Close())
+		}
 		procs := c.procs()
 		for i := len(procs) - 1; i >= 0; i-- {
 			if procs[i] != nil {

@@ -18,8 +18,7 @@ type proc struct {
 	bin     string
 	args    []string
 	logPath string
-	keep    bool     // survive the death of this process
-	env     []string // added to this process's environment
+	keep    bool // survive the death of this process
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -102,9 +101,6 @@ func (p *proc) startLocked() error {
 	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if len(p.env) > 0 {
-		cmd.Env = append(os.Environ(), p.env...)
-	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if !p.keep {
 		// The kernel kills it when this process dies: a crashed test or

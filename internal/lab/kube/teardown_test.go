@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
 )
 
 const childEnv = "KUBE_TEST_ORPHAN_CHILD"
@@ -55,24 +59,27 @@ func waitGone(t *testing.T, pids []int, within time.Duration) {
 	}
 }
 
-// A cluster of its own whose KWOK runs exec'd commands on this machine
-// (a ClusterExec in Options.KWOKConfig): kubectl exec goes API server →
-// the node's kubelet endpoint → KWOK. Then it is stopped.
-func TestClusterExecThroughKWOKAndTeardown(t *testing.T) {
+// A cluster of its own whose pods' commands run on this machine
+// (Options.Exec): kubectl exec goes API server → the node's kubelet
+// endpoint, which reports output, input and exit codes as a kubelet does,
+// and passes pod logs through to KWOK. Then it is stopped.
+func TestClusterExecWithExitCodesAndTeardown(t *testing.T) {
 	work := t.TempDir()
 	if err := os.WriteFile(filepath.Join(work, "marker"), []byte("in the fake container\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := kubetest.Start(t, kube.Options{Name: "stop", Nodes: 1, KWOKConfig: []string{`
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterExec
-metadata:
-  name: local-exec
-spec:
-  execs:
-  - local:
-      workDir: ` + work + `
-`}})
+	var (
+		mu   sync.Mutex
+		seen []string // the containers Exec ran commands in
+	)
+	c := kubetest.Start(t, kube.Options{Name: "stop", Nodes: 1, Exec: func(ctx context.Context, ec kube.ExecCommand) error {
+		mu.Lock()
+		seen = append(seen, ec.Namespace+"/"+ec.Pod+"/"+ec.Container)
+		mu.Unlock()
+		cmd := exec.CommandContext(ctx, ec.Command[0], ec.Command[1:]...)
+		cmd.Dir, cmd.Stdin, cmd.Stdout, cmd.Stderr = work, ec.Stdin, ec.Stdout, ec.Stderr
+		return cmd.Run()
+	}})
 	client := kubernetes.NewForConfigOrDie(c.RESTConfig())
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -94,19 +101,62 @@ spec:
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	req := client.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod.Name).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: "postgres", Command: []string{"cat", "marker"}, Stdout: true, Stderr: true},
-			scheme.ParameterCodec)
-	exec, err := remotecommand.NewSPDYExecutor(c.RESTConfig(), "POST", req.URL())
-	if err != nil {
+	// Through the API server over WebSocket (kubectl's default), and
+	// over SPDY (older clients): the API server speaks SPDY to the kubelet
+	// either way.
+	for _, ws := range []bool{true, false} {
+		run := func(stdin string, argv ...string) (stdout, stderr string, err error) {
+			req := client.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod.Name).SubResource("exec").
+				VersionedParams(&corev1.PodExecOptions{Container: "postgres", Command: argv, Stdin: stdin != "", Stdout: true, Stderr: true},
+					scheme.ParameterCodec)
+			var ex remotecommand.Executor
+			if ws {
+				ex, err = remotecommand.NewWebSocketExecutor(c.RESTConfig(), "GET", req.URL().String())
+			} else {
+				ex, err = remotecommand.NewSPDYExecutor(c.RESTConfig(), "POST", req.URL())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			opts := remotecommand.StreamOptions{Stdout: &out, Stderr: &errOut}
+			if stdin != "" {
+				opts.Stdin = strings.NewReader(stdin)
+			}
+			err = ex.StreamWithContext(ctx, opts)
+			return out.String(), errOut.String(), err
+		}
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		if out, errOut, err := run("", "cat", "marker"); err != nil || out != "in the fake container\n" {
+			t.Errorf("websocket %v: exec cat marker: stdout %q stderr %q, %v", ws, out, errOut, err)
+		}
+		if out, _, err := run("from stdin\n", "cat"); err != nil || out != "from stdin\n" {
+			t.Errorf("websocket %v: exec cat with stdin: stdout %q, %v", ws, out, err)
+		}
+		var exit utilexec.ExitError
+		_, errOut, err := run("", "sh", "-c", "echo no backup >&2; exit 3")
+		if !errors.As(err, &exit) || exit.ExitStatus() != 3 || errOut != "no backup\n" {
+			t.Errorf("websocket %v: exec exit 3: %v (an exit status: %v), stderr %q; want exit status 3 and its stderr", ws, err, exit != nil, errOut)
+		}
+		mu.Lock()
+		if want := "default/db-0/postgres"; len(seen) != 3 || seen[0] != want {
+			t.Errorf("websocket %v: Exec saw %q, want 3 commands in %s", ws, seen, want)
+		}
+		mu.Unlock()
+	}
+	if err := c.SetContainerLog("LOG:  checkpoint starting"); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
-		t.Fatalf("exec: %v (stderr %q)", err, stderr.String())
+	rc, err := client.CoreV1().Pods("default").GetLogs(pod.Name, &corev1.PodLogOptions{Container: "postgres"}).Stream(ctx)
+	if err != nil {
+		t.Fatalf("pods/log through the kubelet front: %v", err)
 	}
-	if stdout.String() != "in the fake container\n" {
-		t.Errorf("exec cat marker: stdout %q stderr %q", stdout.String(), stderr.String())
+	logs, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(logs) != "LOG:  checkpoint starting\n" {
+		t.Errorf("pods/log through the kubelet front = %q, %v; want KWOK's log", logs, err)
 	}
 
 	pids := c.PIDs()

@@ -1,10 +1,9 @@
 package kubernetes
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
@@ -17,20 +16,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/streaming/pkg/httpstream"
-	"k8s.io/streaming/pkg/httpstream/spdy"
 
+	"github.com/failoverbot/failoverbot/internal/lab/kube"
 	"github.com/failoverbot/failoverbot/internal/lab/kube/kubetest"
 )
 
-// KWOK, the lab's kubelet, reports a command's non-zero exit as an
-// internal error with the status in its text (it wraps the exec error, so
-// the kubelet streaming code it uses cannot see an exit code). A real
+// KWOK, the test cluster's kubelet, reports a command's non-zero exit as
+// an internal error with the status in its text (it wraps the exec error,
+// so the kubelet streaming code it uses cannot see an exit code). A real
 // kubelet sends the v4 remotecommand status NonZeroExitCode with the
 // code. fakeKubelet is a node whose kubelet endpoint speaks that protocol
-// (SPDY, v4.channel.k8s.io, as the kubelet's streaming server does):
-// the API server's exec endpoint proxies to it as to any kubelet, and the
-// commands run on this machine in execDir.
+// (kube.ExecHandler): the API server's exec endpoint proxies to it as to
+// any kubelet, and the commands run on this machine in execDir.
 
 // fakeKubelet registers a node of the test cluster served by a local
 // kubelet exec endpoint and returns its name; pods bound to it are marked
@@ -45,7 +42,17 @@ func fakeKubelet(t testing.TB) string {
 // are absolute paths under /tmp/ or /scripts/ are taken inside root.
 func fakeKubeletIn(t testing.TB, client kubernetes.Interface, root string) string {
 	t.Helper()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { serveExec(w, req, root) }))
+	srv := httptest.NewTLSServer(kube.ExecHandler(func(ctx context.Context, c kube.ExecCommand) error {
+		argv := c.Command
+		for i, a := range argv {
+			if strings.HasPrefix(a, "/tmp/") || strings.HasPrefix(a, "/scripts/") {
+				argv[i] = filepath.Join(root, a)
+			}
+		}
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir, cmd.Stdin, cmd.Stdout, cmd.Stderr = root, c.Stdin, c.Stdout, c.Stderr
+		return cmd.Run()
+	}))
 	t.Cleanup(srv.Close)
 	_, portStr, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	port, _ := strconv.Atoi(portStr)
@@ -94,71 +101,4 @@ func kubeletPodIn(t testing.TB, client kubernetes.Interface, ns, name, node stri
 	if _, err := client.CoreV1().Pods(ns).Patch(ctxT(t, 5*time.Second), p.Name, types.MergePatchType, status, metav1.PatchOptions{}, "status"); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// serveExec is a kubelet's /exec/{namespace}/{pod}/{container} endpoint.
-func serveExec(w http.ResponseWriter, req *http.Request, root string) {
-	if !strings.HasPrefix(req.URL.Path, "/exec/") {
-		http.NotFound(w, req)
-		return
-	}
-	q := req.URL.Query()
-	if _, err := httpstream.Handshake(req, w, []string{"v4.channel.k8s.io"}); err != nil {
-		return
-	}
-	streams := make(chan httpstream.Stream, 4)
-	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, req, func(s httpstream.Stream, _ <-chan struct{}) error {
-		streams <- s
-		return nil
-	})
-	if conn == nil {
-		return
-	}
-	defer conn.Close()
-	want := 1
-	for _, p := range []string{"input", "output", "error"} {
-		if q.Get(p) == "1" {
-			want++
-		}
-	}
-	got := map[string]httpstream.Stream{}
-	for len(got) < want {
-		select {
-		case s := <-streams:
-			got[s.Headers().Get("streamType")] = s
-		case <-time.After(10 * time.Second):
-			return
-		}
-	}
-	argv := q["command"]
-	for i, a := range argv {
-		if strings.HasPrefix(a, "/tmp/") || strings.HasPrefix(a, "/scripts/") {
-			argv[i] = filepath.Join(root, a)
-		}
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = root
-	if s := got["stdout"]; s != nil {
-		cmd.Stdout = s
-	}
-	if s := got["stderr"]; s != nil {
-		cmd.Stderr = s
-	}
-	status := metav1.Status{Status: metav1.StatusSuccess}
-	var exitErr *exec.ExitError
-	if err := cmd.Run(); errors.As(err, &exitErr) {
-		status = metav1.Status{Status: metav1.StatusFailure, Reason: "NonZeroExitCode",
-			Message: "command terminated with non-zero exit code: " + err.Error(),
-			Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "ExitCode", Message: strconv.Itoa(exitErr.ExitCode())}}}}
-	} else if err != nil {
-		status = metav1.Status{Status: metav1.StatusFailure, Reason: metav1.StatusReasonInternalError, Message: err.Error()}
-	}
-	for _, k := range []string{"stdout", "stderr"} {
-		if s := got[k]; s != nil {
-			_ = s.Close()
-		}
-	}
-	b, _ := json.Marshal(status)
-	_, _ = got["error"].Write(b)
-	_ = got["error"].Close()
 }
