@@ -53,6 +53,7 @@ func mimirFailback(t *testing.T, l *lab.Lab, dir string) {
 	t.Helper()
 	ctx := context.Background()
 	before := changesSeen(l)
+	sentinelLogs := logOffsets(t, filepath.Join(l.Dir(), "sentinel-*.log"))
 	start := time.Now()
 	if err := l.RestorePrimary(ctx); err != nil {
 		t.Fatal(err)
@@ -100,9 +101,26 @@ func mimirFailback(t *testing.T, l *lab.Lab, dir string) {
 			logSentinels(t, l)
 		}
 	}()
-	// The primary region's Sentinels, as primary_sentinels set them. (The
-	// runbook leaves the DR region's monitoring DR redis-0, a replica now.)
+	// The primary region's Sentinels, as primary_sentinels set them, and
+	// the DR region's, as dr_sentinels did, both before the promotion: all
+	// six see the primary's redis-0 as the master (the DR ones by its
+	// address across the regions).
 	wantSentinelsMaster(t, env["LAB_REDIS_PRIMARY_SENTINELS"], "mymaster", "redis-0.redis-service", env["LAB_REDIS_PRIMARY_ADDR"], env["LAB_REDIS_PASSWORD"])
+	wantSentinelsMaster(t, env["LAB_REDIS_SENTINELS"], "mymaster", env["MIMIR_PRIMARY_REDIS_ENDPOINT"], env["LAB_REDIS_PRIMARY_ADDR"], env["LAB_REDIS_PASSWORD"])
+	if role := redisRole(t, env["LAB_REDIS_PRIMARY_ADDR"], env["LAB_REDIS_PASSWORD"]); role != "master" {
+		t.Errorf("the primary Redis is a %s, want the master", role)
+	}
+	// Nor did any of them, at any time in the failback, mark mymaster
+	// down, fail it over on their own or turn the promoted redis-0 back
+	// into a replica.
+	for _, line := range logLinesSince(t, sentinelLogs) {
+		for _, event := range []string{"+sdown master mymaster ", "+try-failover master mymaster ", "+switch-master mymaster "} {
+			if strings.Contains(line, event) || (strings.Contains(line, "+convert-to-slave") && strings.Contains(line, "@ mymaster ")) {
+				t.Errorf("a Sentinel during the failback: %s", line)
+				break
+			}
+		}
+	}
 	if role := redisRole(t, env["LAB_REDIS_DR_ADDR"], env["LAB_REDIS_PASSWORD"]); role != "slave" {
 		t.Errorf("the DR Redis is a %s, want a replica of the primary", role)
 	}
@@ -180,6 +198,43 @@ func redisRole(t *testing.T, addr, password string) string {
 		return ""
 	}
 	return infoField(info, "role")
+}
+
+// logOffsets are the sizes of the files matching pattern, to read what
+// is written to them from now on (logLinesSince).
+func logOffsets(t *testing.T, pattern string) map[string]int64 {
+	t.Helper()
+	paths, err := filepath.Glob(pattern)
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no log matches %s (%v)", pattern, err)
+	}
+	offsets := map[string]int64{}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offsets[p] = fi.Size()
+	}
+	return offsets
+}
+
+// logLinesSince are the lines written to each file after its offset.
+func logLinesSince(t *testing.T, offsets map[string]int64) []string {
+	t.Helper()
+	var lines []string
+	for p, off := range offsets {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b[min(off, int64(len(b))):]), "\n") {
+			if line != "" {
+				lines = append(lines, filepath.Base(p)+": "+line)
+			}
+		}
+	}
+	return lines
 }
 
 // logSentinels logs the end of each Sentinel's log (on failure).

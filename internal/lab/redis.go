@@ -72,8 +72,8 @@ func writeRedisConf(dir, name string, port int, password string, extra ...string
 	return path, nil
 }
 
-// writeSentinelConf writes a redis-sentinel config file monitoring master,
-// with the extra lines.
+// writeSentinelConf writes a redis-sentinel config file monitoring master
+// (none when masterName is empty), with the extra lines.
 func writeSentinelConf(dir, name string, port int, masterName, masterHost string, masterPort int, password string, extra ...string) (string, error) {
 	lines := []string{
 		"bind 127.0.0.1",
@@ -84,14 +84,18 @@ func writeSentinelConf(dir, name string, port int, masterName, masterHost string
 	}
 	// Before the monitor line: resolve-hostnames must be read first.
 	lines = append(lines, extra...)
-	lines = append(lines,
-		fmt.Sprintf("sentinel monitor %s %s %d 2", masterName, masterHost, masterPort),
-		fmt.Sprintf("sentinel auth-pass %s %s", masterName, password),
-		// The bot, not the sentinels, decides when the lab fails over.
-		fmt.Sprintf("sentinel down-after-milliseconds %s 30000", masterName),
-		fmt.Sprintf("sentinel failover-timeout %s 10000", masterName),
-		fmt.Sprintf("sentinel parallel-syncs %s 1", masterName),
-	)
+	if masterName == "" {
+		lines = append(lines, "# monitors no master until told to (SENTINEL MONITOR)")
+	} else {
+		lines = append(lines,
+			fmt.Sprintf("sentinel monitor %s %s %d 2", masterName, masterHost, masterPort),
+			fmt.Sprintf("sentinel auth-pass %s %s", masterName, password),
+			// The bot, not the sentinels, decides when the lab fails over.
+			fmt.Sprintf("sentinel down-after-milliseconds %s 30000", masterName),
+			fmt.Sprintf("sentinel failover-timeout %s 10000", masterName),
+			fmt.Sprintf("sentinel parallel-syncs %s 1", masterName),
+		)
+	}
 	path := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("lab: write %s: %w", path, err)

@@ -25,6 +25,13 @@ import (
 // whose /etc/hosts maps the in-cluster names to their region's address.
 // Two labs on one machine pick different addresses.
 
+// SeedsMasterName is the name the seeds' Sentinels monitor redis-0 under.
+// With seeds the lab's own Sentinels (the DR region's) start monitoring no
+// master: watching the lab's MasterName, the primary Redis, they would
+// turn the DR Redis the failover promoted into a replica of the restored,
+// empty primary, as no Sentinel of the seeds' regions does.
+const SeedsMasterName = "mymaster"
+
 // RedisPodPort is the port of redis-0.redis-service in the seeds.
 const RedisPodPort = 6379
 
@@ -83,13 +90,13 @@ func (l *Lab) upSeedsRedis(masterAddr, replicaAddr string) error {
 }
 
 // replicaAnnounce is what the primary region's Redis announces when it is
-// a replica (mimir-failback): its pod address at a port nothing listens
-// on, as a pod IP the other region does not route to. The DR Sentinels,
-// which learn it from the DR master, cannot reach it, as across two
-// clusters: they would otherwise turn it back into a replica once
-// promote_primary_redis makes it the master.
+// a replica (mimir-failback): its pod address at 6379, which the DR
+// Sentinels reach, as across two clusters whose pod networks route to
+// each other. Knowing it as DR redis-0's replica, they would turn it back
+// into one once promote_primary_redis makes it a master, unless the
+// runbook first points them at it (dr_sentinels).
 func (s *seedsRedis) replicaAnnounce() []string {
-	return []string{"replica-announce-ip " + s.primary.host, "replica-announce-port 16379"}
+	return []string{"replica-announce-ip " + s.primary.host, "replica-announce-port " + strconv.Itoa(RedisPodPort)}
 }
 
 // upPrimarySentinels starts the primary region's Sentinels, which monitor
@@ -119,7 +126,7 @@ func (s *seedsRedis) startPrimarySentinels(ctx context.Context) error {
 			errs <- nil
 			continue
 		}
-		conf, err := writeSentinelConf(s.dir, r.name, r.port, MasterName, redisPodNames[0], RedisPodPort, s.password, sentinelSeedsConf...)
+		conf, err := writeSentinelConf(s.dir, r.name, r.port, SeedsMasterName, redisPodNames[0], RedisPodPort, s.password, sentinelSeedsConf...)
 		if err != nil {
 			return err
 		}
@@ -194,10 +201,11 @@ func (s *seedsRedis) proxies() []*proxy {
 
 // env adds the regions' redis-0 addresses: LAB_REDIS_PRIMARY_POD_ADDR and
 // LAB_REDIS_DR_POD_ADDR (host:6379); the primary region's Sentinels
-// (LAB_REDIS_PRIMARY_SENTINELS, MIMIR_PRIMARY_REDIS_SENTINELS); and the
-// DR servers as the primary cluster reaches them, MIMIR_DR_REDIS_ENDPOINT
+// (LAB_REDIS_PRIMARY_SENTINELS, MIMIR_PRIMARY_REDIS_SENTINELS); the DR
+// servers as the primary cluster reaches them, MIMIR_DR_REDIS_ENDPOINT
 // (mimir-failback's REPLICAOF … 6379) and MIMIR_DR_POSTGRES_ENDPOINT (its
-// pg_basebackup -h, port 5432).
+// pg_basebackup -h, port 5432); and the primary redis-0 as the DR
+// Sentinels reach it, MIMIR_PRIMARY_REDIS_ENDPOINT (its dr_sentinels).
 func (s *seedsRedis) env(env map[string]string) {
 	if s == nil {
 		return
@@ -211,6 +219,7 @@ func (s *seedsRedis) env(env map[string]string) {
 	env["LAB_REDIS_PRIMARY_SENTINELS"] = strings.Join(sentinels, ",")
 	env["MIMIR_PRIMARY_REDIS_SENTINELS"] = env["LAB_REDIS_PRIMARY_SENTINELS"]
 	env["MIMIR_DR_REDIS_ENDPOINT"] = s.dr.host
+	env["MIMIR_PRIMARY_REDIS_ENDPOINT"] = s.primary.host
 	if s.pgDR != nil {
 		env["MIMIR_DR_POSTGRES_ENDPOINT"] = s.dr.host
 	}

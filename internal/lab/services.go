@@ -155,8 +155,7 @@ func (l *Lab) upRedis(ctx context.Context) error {
 	}
 	// When the primary region's Redis is a replica (after failback), it
 	// announces its proxy address, the one the Sentinels can reach; with
-	// seeds, its pod address, which the DR region does not reach
-	// (seedsRedis.replicaAnnounce).
+	// seeds, its pod address (seedsRedis.replicaAnnounce).
 	announce := []string{"replica-announce-ip 127.0.0.1", "replica-announce-port " + strconv.Itoa(l.redisProxy.port)}
 	if l.opts.Seeds {
 		if err := l.upSeedsRedis(fmt.Sprintf("127.0.0.1:%d", masterPort), fmt.Sprintf("127.0.0.1:%d", replicaPort)); err != nil {
@@ -183,11 +182,13 @@ func (l *Lab) upRedis(ctx context.Context) error {
 		return err
 	}
 	var wrap, extra []string
+	master := MasterName
 	if l.opts.Seeds {
 		if err := l.seedsRedis.upPrimarySentinels(ctx, sentinelBin); err != nil {
 			return err
 		}
-		wrap, extra = sentinelWrap(l.seedsRedis.hostsFiles["dr"]), sentinelSeedsConf
+		// Monitoring no master at first (SeedsMasterName says why).
+		wrap, extra, master = sentinelWrap(l.seedsRedis.hostsFiles["dr"]), sentinelSeedsConf, ""
 	}
 	errs := make(chan error, 3)
 	for i := range 3 {
@@ -196,7 +197,7 @@ func (l *Lab) upRedis(ctx context.Context) error {
 			return err
 		}
 		name := fmt.Sprintf("sentinel-%d", i+1)
-		conf, err := writeSentinelConf(l.dir, name, port, MasterName, "127.0.0.1", l.redisProxy.port, pw, extra...)
+		conf, err := writeSentinelConf(l.dir, name, port, master, "127.0.0.1", l.redisProxy.port, pw, extra...)
 		if err != nil {
 			return err
 		}
@@ -225,6 +226,9 @@ func (l *Lab) upRedis(ctx context.Context) error {
 		return nil
 	}); err != nil {
 		return err
+	}
+	if master == "" {
+		return nil
 	}
 	// A SENTINEL FAILOVER needs a sentinel that knows the replica.
 	for _, s := range l.sentinels {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -141,15 +142,41 @@ func redisProbe(addr, password string) func(context.Context) (string, string, er
 	}
 }
 
+// sentinelFields is one entry of SENTINEL MASTERS (a flat list of field
+// names and values, or a map over RESP3) as a map.
+func sentinelFields(m any) map[string]string {
+	f := map[string]string{}
+	switch m := m.(type) {
+	case []any:
+		for i := 0; i+1 < len(m); i += 2 {
+			f[fmt.Sprint(m[i])] = fmt.Sprint(m[i+1])
+		}
+	case map[any]any:
+		for k, v := range m {
+			f[fmt.Sprint(k)] = fmt.Sprint(v)
+		}
+	}
+	return f
+}
+
 func sentinelProbe(addr string) func(context.Context) (string, string, error) {
 	return func(ctx context.Context) (string, string, error) {
 		c := goredis.NewSentinelClient(redisOpts(addr, ""))
 		defer c.Close()
-		m, err := c.GetMasterAddrByName(ctx, MasterName).Result()
+		masters, err := c.Masters(ctx).Result()
 		if err != nil {
 			return "sentinel", "", err
 		}
-		return "sentinel", "master " + net.JoinHostPort(m[0], m[1]), nil
+		var names []string
+		for _, m := range masters {
+			f := sentinelFields(m)
+			names = append(names, f["name"]+" at "+net.JoinHostPort(f["ip"], f["port"]))
+		}
+		if len(names) == 0 {
+			return "sentinel", "monitors no master", nil
+		}
+		sort.Strings(names)
+		return "sentinel", "master " + strings.Join(names, ", "), nil
 	}
 }
 
