@@ -156,7 +156,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.expiryEvery = 30 * time.Second
 	}
 	a.Cards, err = card.New(card.Options{Poster: o.Poster, Store: st, Runbooks: cat.Get,
-		Logger: log.With("component", "card")})
+		Self: func() string { return a.Executor.Owner() }, Logger: log.With("component", "card")})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("progress card: %w", err), st.Close())
 	}

@@ -53,6 +53,12 @@ type Options struct {
 	Runbooks func(name string) (*runbook.Runbook, error)
 	// Channel is used when the runbook names none.
 	Channel string
+	// Self is this process's executor instance (store.Run.Owner). With
+	// replicas, a run whose live lease another instance holds gets its
+	// card from that instance only: two replicas that both counted the
+	// approving reaction once posted a card each. Nil: this process posts
+	// every card (a single bot).
+	Self func() string
 	// MinBackoff and MaxBackoff bound the delay between retries of a
 	// failed post in the standalone pipeline (defaults 1s, 30s).
 	MinBackoff time.Duration
@@ -160,6 +166,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 // in the run.
 func (n *Notifier) Open(ctx context.Context, runID string) error {
 	_, posted, err := n.ensureCard(ctx, runID)
+	if errors.Is(err, errOtherOwner) {
+		return nil // the executing replica posts it
+	}
 	if err == nil && posted {
 		n.edited(runID, nil)
 	}

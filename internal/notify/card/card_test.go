@@ -419,3 +419,54 @@ func TestFlushWaitsForTheCardToShowTheRunStopped(t *testing.T) {
 		<-late
 	})
 }
+
+// Two replicas that both counted the approving reaction both open the
+// card: only the one holding the run's lease posts it. The other's later
+// events go in the thread of that card.
+func TestOnlyTheReplicaHoldingTheLeasePostsTheCard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		poster := &fakePoster{}
+		e := newEnv(t, ctx, poster, filepath.Join(t.TempDir(), "bot.db"))
+		e.createRun(t)
+		r, err := e.st.GetRun(ctx, "lab-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Owner, r.LeaseUntil = "bot-c/1", time.Now().Add(time.Minute)
+		if err := e.st.UpdateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		replica := func(self string) *Notifier {
+			n, err := New(Options{Poster: poster, Store: e.st, Runbooks: func(string) (*runbook.Runbook, error) { return e.rb, nil },
+				Self: func() string { return self }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go n.Run(ctx)
+			return n
+		}
+		a, c := replica("bot-a/1"), replica("bot-c/1")
+		if err := a.Open(ctx, "lab-1"); err != nil {
+			t.Fatalf("Open on the replica without the lease: %v", err)
+		}
+		if p := poster.of("post"); len(p) != 0 {
+			t.Fatalf("the replica without the lease posted %d cards", len(p))
+		}
+		if err := c.Open(ctx, "lab-1"); err != nil {
+			t.Fatal(err)
+		}
+		// A /failover pause that the other replica handled.
+		a.Notify(ctx, events.Event{Type: events.RunPaused, RunID: "lab-1", Runbook: "lab", Summary: "paused by oncall-2"})
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		posts := poster.of("post")
+		if len(posts) != 1 {
+			t.Fatalf("%d cards posted by two replicas, want 1", len(posts))
+		}
+		replies := poster.of("reply")
+		if len(replies) != 1 || replies[0].ref != posts[0].ref {
+			t.Errorf("the other replica's event: replies %+v, want one in the thread of card %v", replies, posts[0].ref)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package card
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/failoverbot/failoverbot/internal/chat"
@@ -25,8 +26,14 @@ func (n *Notifier) runbook(ctx context.Context, runID string) *runbook.Runbook {
 	return rb
 }
 
+// errOtherOwner: the run has no card yet and another replica, which holds
+// its lease, posts it.
+var errOtherOwner = errors.New("the replica executing the run posts its card")
+
 // ensureCard returns the run's card, posting it first if it has none
-// (posted is then true: the card shows the current state).
+// (posted is then true: the card shows the current state). Another
+// replica's run gets no card from here (errOtherOwner) until that replica
+// has stored it.
 func (n *Notifier) ensureCard(ctx context.Context, runID string) (ref chat.MessageRef, posted bool, err error) {
 	n.postMu.Lock()
 	defer n.postMu.Unlock()
@@ -39,6 +46,9 @@ func (n *Notifier) ensureCard(ctx context.Context, runID string) (ref chat.Messa
 	}
 	if ref, ok := n.posted[runID]; ok { // posted, but storing the reference failed
 		return ref, false, nil
+	}
+	if n.o.Self != nil && run.Owner != "" && run.Owner != n.o.Self() && run.LeaseUntil.After(n.o.Now()) {
+		return chat.MessageRef{}, false, fmt.Errorf("card of %s: %w (%s)", runID, errOtherOwner, run.Owner)
 	}
 	rb := n.runbook(ctx, runID)
 	channel := n.o.Channel
