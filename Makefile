@@ -54,6 +54,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	staticcheck $(PKGS)
+	@# The nested modules build the main one: a new import here can need
+	@# their go.mod updated (make test then fails with "go mod tidy").
+	@for m in tools/charttest tools/image; do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go mod tidy needed"; exit 1; }; done
 
 # The nested modules (slow the first time: Helm's dependencies compile).
 lint-tools:
