@@ -150,12 +150,20 @@ var claims struct {
 // process on the machine.
 var lockDir = filepath.Join(os.TempDir(), "failoverbot-ports")
 
-// claim locks port p for this process and binds it, or returns errTaken.
-func claim(p int) (*Held, error) {
+// makeLockDir makes lockDir, once per process.
+var makeLockDir = sync.OnceValue(func() error {
 	if err := os.MkdirAll(lockDir, 0o777); err != nil {
-		return nil, fmt.Errorf("claim port %d: %w", p, err)
+		return err
 	}
 	_ = os.Chmod(lockDir, 0o1777) // other users' tests share the directory
+	return nil
+})
+
+// claim locks port p for this process and binds it, or returns errTaken.
+func claim(p int) (*Held, error) {
+	if err := makeLockDir(); err != nil {
+		return nil, fmt.Errorf("claim port %d: %w", p, err)
+	}
 	f, err := os.OpenFile(filepath.Join(lockDir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("claim port %d: %w", p, err)
